@@ -1,0 +1,22 @@
+#pragma once
+// A backend turns a trial into an outcome: a simulated run (surrogate), a real small network
+// (later: mlp), the user's own training command (later: command). Workers own one backend.
+#include <memory>
+
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+struct JobSpec;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Runs one trial. Throwing marks the trial FAILED with the message; a non-finite or exploding
+  // loss must be reported as DIVERGED in the outcome.
+  virtual TrialOutcome run(const Trial& trial) = 0;
+};
+
+std::unique_ptr<Backend> make_backend(const JobSpec& job);
+
+}  // namespace hpsweep

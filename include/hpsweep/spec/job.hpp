@@ -1,0 +1,67 @@
+#pragma once
+// The job file: what to sweep, with which backend, aiming at which target scale.
+// See jobs/example.ini for an annotated example and README "Job file" for every key.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hpsweep/spec/ini.hpp"
+
+namespace hpsweep {
+
+struct ModelShape {
+  std::int64_t hidden = 0, layers = 0, ffn = 0;
+  // Non-embedding parameters of a SwiGLU transformer block stack: L * (4h^2 + 3hF).
+  double params() const;
+  std::string label() const;  // "512x8x1365"
+};
+
+struct JobSpec {
+  std::string path;  // where it was read from (messages only; never part of any id)
+  std::string text;  // verbatim job text, stored in the sweep file
+
+  // [sweep]
+  std::string name;
+  std::uint64_t seed = 0;
+  int repeats = 1;
+
+  // [scales]: model sizes N (given or computed from shapes) and token budgets D.
+  std::vector<double> params;
+  std::vector<ModelShape> shapes;           // empty unless given
+  std::vector<double> tokens;               // absolute budgets, or
+  std::vector<double> tokens_per_param;     // D = ratio * N per model size
+  std::int64_t seq_len = 2048;
+
+  // [grid]
+  std::vector<double> lr;
+  std::vector<std::int64_t> batch;  // sequences of seq_len tokens
+  std::vector<double> wd;
+
+  // [backend] and the backend's own section [<kind>], validated against the backend registry.
+  std::string backend_kind;
+  std::map<std::string, std::string> backend_options;  // every option, defaults filled, canonical text
+
+  // [target]
+  double target_params = 0;
+  double target_tokens = 0;
+
+  // Canonical "key=value;..." of every non-grid setting that changes a trial's result
+  // (backend kind and options, sweep seed). Part of every trial id.
+  std::string result_settings;
+  // Every setting in canonical form, for explaining what differs between two jobs.
+  std::map<std::string, std::string> canonical;
+
+  std::vector<double> token_budgets_for(double n) const;
+};
+
+// Throws InputError naming the file, line and key for any invalid input.
+JobSpec parse_job(const std::string& text, const std::string& path);
+JobSpec load_job(const std::string& path);
+
+// Parsers for the value syntaxes of the job file, public for tests and for other sections.
+// "1e-3, 2e-3" or "log:1e-4:1e-1:13" or "lin:0:0.2:5".
+std::vector<double> parse_number_list(const std::string& text, const std::string& where);
+double parse_number(const std::string& text, const std::string& where);
+
+}  // namespace hpsweep

@@ -1,0 +1,87 @@
+#pragma once
+// What a sweep knows: launches, dispatches and trial results. The journal and the HDF5 file
+// are two encodings of the same SweepLog.
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hpsweep/trials/trial.hpp"
+#include "hpsweep/util/serialize.hpp"
+
+namespace hpsweep {
+
+struct LossCurve {
+  std::vector<std::int64_t> step;
+  std::vector<double> loss;
+};
+
+// What a backend reports for one trial.
+struct TrialOutcome {
+  TrialState state = TrialState::Done;
+  double final_loss = std::numeric_limits<double>::quiet_NaN();
+  double smooth_loss = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t steps = 0;
+  LossCurve curve;
+  std::string error;  // FAILED/DIVERGED: what happened
+};
+
+// One row of the trial table: one attempt of one trial and how it ended.
+struct TrialRecord {
+  Trial trial;
+  TrialOutcome outcome;
+  double start_time = 0;  // unix seconds
+  double wall_time = 0;   // seconds
+  std::int32_t rank = -1;
+  std::string host;
+  std::int32_t attempt = 1;  // 1 for the first run of this id, +1 for each rerun
+  std::int32_t launch = 0;   // index into the launch table
+};
+
+// One row per `hpsweep run` invocation on the file.
+struct LaunchRecord {
+  std::int32_t index = 0;
+  double start_time = 0;
+  double end_time = 0;  // 0 while running or when killed
+  std::int32_t ranks = 0;
+  std::string hosts;
+  std::string slurm_job_id;
+  std::int32_t slurm_restart_count = 0;
+  std::string command;
+  std::string ended = "running";  // running | completed | interrupted | killed | failed
+  std::int64_t trials_recorded = 0;
+};
+
+struct DispatchRecord {
+  TrialId id = 0;
+  std::int32_t launch = 0;
+  std::int32_t rank = 0;
+  double time = 0;
+};
+
+struct SweepLog {
+  int schema_version = 0;
+  std::string tool_version;
+  double created = 0;
+  std::string job_path;
+  std::string job_text;
+  std::vector<LaunchRecord> launches;
+  std::vector<TrialRecord> results;  // in the order they were recorded
+  // Dispatched but without a result yet: RUNNING if the launch lives, LOST otherwise.
+  std::unordered_map<TrialId, DispatchRecord> in_flight;
+
+  void add_result(TrialRecord r);
+  void add_dispatch(const DispatchRecord& d) { in_flight[d.id] = d; }
+  // Latest terminal (or LOST) record per id and attempt counts.
+  std::unordered_map<TrialId, const TrialRecord*> latest_by_id() const;
+};
+
+void encode(ByteWriter& w, const Trial& t);
+Trial decode_trial(ByteReader& r);
+void encode(ByteWriter& w, const TrialRecord& t);
+TrialRecord decode_trial_record(ByteReader& r);
+void encode(ByteWriter& w, const LaunchRecord& l);
+LaunchRecord decode_launch_record(ByteReader& r);
+
+}  // namespace hpsweep

@@ -1,0 +1,74 @@
+#pragma once
+// The sweep store as the master sees it: a journal (written first, durable at every step)
+// folded into the HDF5 file in batches. Creating, resuming, extending and recovering a sweep
+// all happen in open_for_run(); nothing is written before every check has passed.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/journal.hpp"
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+struct StoreOptions {
+  bool extend = false;        // accept a job that only adds grid points
+  bool retry_failed = false;  // rerun FAILED and TIMEOUT trials
+  double fold_interval_s = 2.0;  // how often the journal is folded into the HDF5 file
+};
+
+class SweepStore {
+ public:
+  static SweepStore open_for_run(const std::string& path, const JobSpec& job, const std::vector<Trial>& grid,
+                                 const StoreOptions& options, LaunchRecord launch);
+  SweepStore(SweepStore&&) = default;
+  SweepStore& operator=(SweepStore&&) = delete;
+  ~SweepStore();
+
+  const SweepLog& log() const { return log_; }
+  // Grid trials still to run, in grid order (most expensive first).
+  const std::vector<Trial>& to_run() const { return to_run_; }
+  std::size_t grid_size() const { return grid_.size(); }
+  // What open_for_run() did that the user should know (recovery, lost trials, extension).
+  const std::vector<std::string>& notes() const { return notes_; }
+
+  void record_dispatch(TrialId id, int rank);
+  // Sets the attempt and launch fields and appends the record.
+  void record_result(TrialRecord r);
+  // Hands journal records to the kernel; folds into HDF5 when the fold interval has passed.
+  void checkpoint();
+  // Records how this launch ended, folds everything into HDF5 and syncs.
+  void finish(const std::string& ended);
+
+ private:
+  SweepStore(std::string path, JournalWriter journal, SweepLog log, std::vector<Trial> grid, StoreOptions options);
+  void fold();
+
+  std::string path_;
+  JournalWriter journal_;
+  SweepLog log_;
+  std::vector<Trial> grid_;
+  std::vector<Trial> to_run_;
+  StoreOptions options_;
+  std::vector<std::string> notes_;
+  std::unordered_map<TrialId, std::int32_t> attempts_;
+  std::size_t folded_results_ = 0;
+  bool launches_dirty_ = true;
+  bool finished_ = false;
+  std::int32_t launch_index_ = 0;
+  std::chrono::steady_clock::time_point last_fold_;
+};
+
+// Everything known about a sweep, for status/report: the journal when present (it is never
+// behind the HDF5 file and can be read while a run appends to it), else the HDF5 file.
+SweepLog load_sweep(const std::string& path);
+
+// Why a stored sweep cannot continue with `job` (empty when it can). `extend` allows new grid
+// points; `needs_extend` tells the caller that the job adds points.
+std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, bool extend,
+                                    bool* needs_extend = nullptr);
+
+}  // namespace hpsweep

@@ -1,0 +1,55 @@
+#include "hpsweep/backends/backend.hpp"
+
+#include "hpsweep/backends/registry.hpp"
+#include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/util/error.hpp"
+
+namespace hpsweep {
+
+const std::vector<BackendKind>& backend_kinds() {
+  static const std::vector<BackendKind> kinds = {
+      {"surrogate",
+       true,
+       {
+           {"E", "1.69", true, "irreducible loss"},
+           {"A", "406.4", true, "model-size term coefficient"},
+           {"alpha", "0.34", true, "model-size exponent"},
+           {"B", "410.7", true, "data term coefficient"},
+           {"beta", "0.28", true, "data exponent"},
+           {"lr_coef", "1.79", true, "lr* = lr_coef * N^lr_n_exp * D^lr_d_exp"},
+           {"lr_n_exp", "-0.713", true, ""},
+           {"lr_d_exp", "0.307", true, ""},
+           {"batch_coef", "0.58", true, "B* (tokens) = batch_coef * D^batch_d_exp"},
+           {"batch_d_exp", "0.571", true, ""},
+           {"tau_coef", "1", true, "tau* = tau_coef * (D/N)^tau_exp, tau = B/(lr*wd*D)"},
+           {"tau_exp", "-0.53", true, ""},
+           {"lr_curvature", "0.01", true, "relative loss per (ln lr/lr*)^2"},
+           {"lr_high_asymmetry", "1", true, "extra curvature above lr*"},
+           {"batch_curvature", "0.006", true, "relative loss per (ln B/B*)^2"},
+           {"wd_curvature", "0.004", true, "relative loss per (ln tau/tau*)^2"},
+           {"diverge_factor", "8", true, "diverges above diverge_factor * lr* * sqrt(B/B*)"},
+           {"noise", "0.001", true, "relative noise of the final loss"},
+           {"fail_probability", "0", true, "fraction of trials that raise an error (tests)"},
+           {"curve_points", "64", true, "points of the stored loss curve"},
+           {"sleep_per_pflop", "0", false, "wall seconds per 1e15 FLOPs, to mimic uneven trial durations"},
+       }},
+      {"mlp", false, {}},
+      {"command", false, {}},
+  };
+  return kinds;
+}
+
+const BackendKind* find_backend_kind(const std::string& name) {
+  for (const auto& k : backend_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::unique_ptr<Backend> make_backend(const JobSpec& job) {
+  if (job.backend_kind == "surrogate")
+    return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(job.backend_options));
+  throw InputError("backend '" + job.backend_kind + "' is not available in this version of hpsweep");
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,152 @@
+// The hpsweep command line: the only `main` of the product. Each subcommand is a thin layer over
+// the library (include/hpsweep/...).
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "hpsweep/reports/status.hpp"
+#include "hpsweep/run.hpp"
+#include "hpsweep/scheduler/comm.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/sweep_store.hpp"
+#include "hpsweep/trials/trial.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+#include "hpsweep/version.hpp"
+
+namespace po = boost::program_options;
+using namespace hpsweep;
+
+namespace {
+
+const char* kUsage =
+    "usage: hpsweep <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run JOB.ini --out FILE.h5   run (or resume) a sweep; under mpirun/srun rank 0 is the master\n"
+    "  status FILE.h5 [--json]     states, per-cell best losses and launches of a sweep\n"
+    "  validate JOB.ini            check a job file and print the size of its grid\n"
+    "  version                     print the version\n"
+    "\n"
+    "run 'hpsweep <command> --help' for the options of a command\n";
+
+std::string joined_command(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+po::variables_map parse(const po::options_description& visible, const po::positional_options_description& pos,
+                        const std::vector<std::string>& args, const char* command) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(visible).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: hpsweep " << command << " " << visible << "\n";
+      std::exit(0);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(std::string("hpsweep ") + command + ": " + e.what());
+  }
+  return vm;
+}
+
+int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
+  RunOptions o;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("job", po::value(&o.job_path)->required(), "job file (INI)")(
+      "out,o", po::value(&o.out_path)->required(), "sweep file (HDF5); resumed if it exists")(
+      "extend", po::bool_switch(&o.extend), "accept a job that adds grid points to the stored sweep")(
+      "retry-failed", po::bool_switch(&o.retry_failed), "rerun FAILED and TIMEOUT trials")(
+      "workers,j", po::value(&o.local_workers)->default_value(1),
+      "worker threads when run without an MPI launcher")(
+      "progress", po::value(&o.progress)->default_value("auto"), "auto | tty | lines | none")(
+      "flush-interval", po::value(&o.fold_interval_s)->default_value(2.0),
+      "seconds between folds of the journal into the HDF5 file")(
+      "prefetch", po::value(&o.prefetch)->default_value(2), "trials queued per worker");
+  po::positional_options_description pos;
+  pos.add("job", 1);
+  parse(d, pos, args, "run");
+  if (o.local_workers < 1) throw InputError("hpsweep run: --workers must be >= 1");
+  if (o.prefetch < 1) throw InputError("hpsweep run: --prefetch must be >= 1");
+  if (!(o.fold_interval_s >= 0)) throw InputError("hpsweep run: --flush-interval must be >= 0");
+  o.command_line = joined_command(argc, argv);
+
+  if (!launched_by_mpi()) return run_local(o);
+  MpiEnvironment env(&argc, &argv);
+  try {
+    return run_mpi_rank(o);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
+    std::fflush(stderr);
+    // Workers wait for the master: end the whole job, with the error's own exit status.
+    MpiEnvironment::abort(e.exit_code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
+    std::fflush(stderr);
+    MpiEnvironment::abort(kExitError);
+  }
+}
+
+int cmd_status(const std::vector<std::string>& args) {
+  std::string path;
+  bool json = false;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
+      "json", po::bool_switch(&json), "machine-readable output");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "status");
+  const SweepStatus s = summarize(load_sweep(path));
+  std::cout << (json ? status_json(s) : format_status(s));
+  return 0;
+}
+
+int cmd_validate(const std::vector<std::string>& args) {
+  std::string path;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("job", po::value(&path)->required(), "job file");
+  po::positional_options_description pos;
+  pos.add("job", 1);
+  parse(d, pos, args, "validate");
+  const JobSpec job = load_job(path);
+  const auto grid = expand_grid(job);
+  double flops = 0;
+  for (const auto& t : grid) flops += t.point.compute();
+  std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
+  std::printf("  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats = %zu trials\n",
+              job.params.size(), job.tokens.empty() ? job.tokens_per_param.size() : job.tokens.size(), job.lr.size(),
+              job.batch.size(), job.wd.size(), job.repeats, grid.size());
+  std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(flops).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? kExitBadInput : kExitOk;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "run") return cmd_run(args, argc, argv);
+    if (command == "status") return cmd_status(args);
+    if (command == "validate") return cmd_validate(args);
+    if (command == "version" || command == "--version") {
+      std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);
+      return 0;
+    }
+    std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return kExitBadInput;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
+    return kExitError;
+  }
+}

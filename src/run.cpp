@@ -1,0 +1,163 @@
+#include "hpsweep/run.hpp"
+
+#include <csignal>
+#include <optional>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "hpsweep/backends/backend.hpp"
+#include "hpsweep/reports/progress.hpp"
+#include "hpsweep/reports/status.hpp"
+#include "hpsweep/scheduler/protocol.hpp"
+#include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/sweep_store.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+
+namespace hpsweep {
+
+namespace {
+
+volatile std::sig_atomic_t g_signals = 0;
+void on_signal(int) { g_signals = g_signals + 1; }
+
+// Signals go to the master only; workers are told to stop by the master, never by a signal race.
+void install_master_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &sa, nullptr);
+}
+void ignore_worker_signals() {
+  for (int s : {SIGINT, SIGUSR1}) std::signal(s, SIG_IGN);
+}
+
+class StoreSink : public ResultSink {
+ public:
+  StoreSink(SweepStore& store, Progress& progress) : store_(store), progress_(progress) {}
+  void on_dispatch(const Trial& t, int rank) override { store_.record_dispatch(t.id, rank); }
+  void on_result(TrialRecord r) override {
+    progress_.on_result(r);
+    store_.record_result(std::move(r));
+  }
+  void on_idle() override {
+    store_.checkpoint();
+    progress_.maybe_print();
+  }
+
+ private:
+  SweepStore& store_;
+  Progress& progress_;
+};
+
+LaunchRecord describe_launch(const RunOptions& o, int ranks, const std::vector<WorkerInfo>& workers) {
+  LaunchRecord l;
+  l.start_time = unix_now();
+  l.ranks = ranks;
+  std::set<std::string> hosts{host_name()};
+  for (const auto& w : workers) hosts.insert(w.host);
+  for (const auto& h : hosts) l.hosts += (l.hosts.empty() ? "" : ",") + h;
+  if (const char* id = std::getenv("SLURM_JOB_ID")) l.slurm_job_id = id;
+  if (const char* rc = std::getenv("SLURM_RESTART_COUNT")) l.slurm_restart_count = std::atoi(rc);
+  l.command = o.command_line;
+  return l;
+}
+
+void print_summary(const SweepStore& store, const Progress& progress, std::size_t ran) {
+  const double t = progress.elapsed_s();
+  std::printf("\nran %zu trials in %s (%s trials/s); %zu diverged, %zu failed\n", ran, format_duration(t).c_str(),
+              format_short(t > 0 ? static_cast<double>(ran) / t : 0).c_str(), progress.diverged(), progress.failed());
+  std::printf("%s", format_status(summarize(store.log()), 3).c_str());
+}
+
+// The master's part, shared by the MPI and the single-process paths.
+int run_master_side(Comm& comm, const RunOptions& o) {
+  JobSpec job;
+  std::vector<Trial> grid;
+  try {
+    job = load_job(o.job_path);
+    grid = expand_grid(job);
+  } catch (const Error&) {
+    stop_workers(comm, protocol::kAbort);
+    throw;
+  }
+  install_master_signals();
+  auto warn = [](const std::string& m) { std::fprintf(stderr, "hpsweep: warning: %s\n", m.c_str()); };
+  const auto workers = start_workers(comm, job.path, job.text, warn);
+
+  StoreOptions so;
+  so.extend = o.extend;
+  so.retry_failed = o.retry_failed;
+  so.fold_interval_s = o.fold_interval_s;
+  std::optional<SweepStore> store;
+  try {
+    store.emplace(SweepStore::open_for_run(o.out_path, job, grid, so, describe_launch(o, comm.size(), workers)));
+  } catch (const Error&) {
+    stop_workers(comm, protocol::kStop);
+    throw;
+  }
+  for (const auto& n : store->notes()) std::printf("hpsweep: %s\n", n.c_str());
+  const auto& todo = store->to_run();
+  std::printf("hpsweep: sweep '%s': %zu trials in the grid, %zu to run on %zu worker%s -> %s\n", job.name.c_str(),
+              grid.size(), todo.size(), workers.size(), workers.size() == 1 ? "" : "s", o.out_path.c_str());
+  std::fflush(stdout);
+
+  Progress progress(grid.size(), grid.size() - todo.size(), stdout, Progress::mode_from(o.progress, stdout));
+  StoreSink sink(*store, progress);
+  MasterOptions mo;
+  mo.prefetch = o.prefetch;
+  mo.should_stop = [] { return g_signals > 0; };
+  mo.abandon_in_flight = [] { return g_signals > 1; };
+  const std::size_t before = store->log().results.size();
+  run_master(comm, workers, todo, sink, mo);
+  const bool interrupted = g_signals > 0;
+  stop_workers(comm, protocol::kStop);
+  store->finish(interrupted ? "interrupted" : "completed");
+  progress.finish();
+  print_summary(*store, progress, store->log().results.size() - before);
+  if (interrupted) {
+    std::printf("hpsweep: interrupted; rerun the same command to resume\n");
+    return kExitInterrupted;
+  }
+  return kExitOk;
+}
+
+std::unique_ptr<Backend> backend_from_text(const std::string& path, const std::string& text) {
+  return make_backend(parse_job(text, path));
+}
+
+}  // namespace
+
+int run_local(const RunOptions& o) {
+  const int workers = std::max(1, o.local_workers);
+  LocalWorld world(1 + workers);
+  std::vector<std::thread> threads;
+  const std::string host = host_name();
+  for (int r = 1; r <= workers; ++r)
+    threads.emplace_back([&world, r, &host] { run_worker(world.endpoint(r), host, backend_from_text); });
+  int code = kExitOk;
+  std::exception_ptr failure;
+  try {
+    code = run_master_side(world.endpoint(0), o);
+  } catch (...) {
+    failure = std::current_exception();
+    stop_workers(world.endpoint(0), protocol::kAbort);
+  }
+  for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
+  return code;
+}
+
+int run_mpi_rank(const RunOptions& o) {
+  MpiComm comm;
+  if (comm.size() == 1) return run_local(o);
+  if (comm.rank() == 0) return run_master_side(comm, o);
+  ignore_worker_signals();
+  run_worker(comm, comm.processor_name(), backend_from_text);
+  return kExitOk;
+}
+
+}  // namespace hpsweep

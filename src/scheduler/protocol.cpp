@@ -1,0 +1,40 @@
+#include "hpsweep/scheduler/protocol.hpp"
+
+namespace hpsweep::protocol {
+
+std::string encode_job(const std::string& path, const std::string& text) {
+  ByteWriter w;
+  w.put_string(path);
+  w.put_string(text);
+  return w.take();
+}
+
+void decode_job(const std::string& payload, std::string& path, std::string& text) {
+  ByteReader r(payload);
+  path = r.get_string();
+  text = r.get_string();
+}
+
+std::string encode_trial(const Trial& t) {
+  ByteWriter w;
+  encode(w, t);
+  return w.take();
+}
+
+Trial decode_trial(const std::string& payload) {
+  ByteReader r(payload);
+  return hpsweep::decode_trial(r);
+}
+
+std::string encode_result(const TrialRecord& rec) {
+  ByteWriter w;
+  encode(w, rec);
+  return w.take();
+}
+
+TrialRecord decode_result(const std::string& payload) {
+  ByteReader r(payload);
+  return decode_trial_record(r);
+}
+
+}  // namespace hpsweep::protocol

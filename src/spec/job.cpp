@@ -1,0 +1,327 @@
+#include "hpsweep/spec/job.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "hpsweep/backends/registry.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+
+namespace hpsweep {
+
+double ModelShape::params() const {
+  const double h = static_cast<double>(hidden), f = static_cast<double>(ffn);
+  return static_cast<double>(layers) * (4.0 * h * h + 3.0 * h * f);
+}
+
+std::string ModelShape::label() const {
+  return std::to_string(hidden) + "x" + std::to_string(layers) + "x" + std::to_string(ffn);
+}
+
+std::vector<double> JobSpec::token_budgets_for(double n) const {
+  if (!tokens.empty()) return tokens;
+  std::vector<double> out;
+  for (double r : tokens_per_param) out.push_back(std::round(r * n));
+  return out;
+}
+
+double parse_number(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  double v = 0;
+  const auto res = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || res.ec != std::errc() || res.ptr != t.data() + t.size() || !std::isfinite(v))
+    throw InputError(where + ": malformed number '" + t + "'");
+  return v;
+}
+
+namespace {
+
+std::vector<double> parse_range(const std::string& text, const std::string& where) {
+  // kind:start:stop:count, endpoints included.
+  const auto parts = split(text, ':');
+  if (parts.size() != 4)
+    throw InputError(where + ": malformed range '" + text + "' (expected log:START:STOP:COUNT or lin:START:STOP:COUNT)");
+  const std::string kind = to_lower(parts[0]);
+  const double a = parse_number(parts[1], where), b = parse_number(parts[2], where);
+  const double count_d = parse_number(parts[3], where);
+  if (count_d < 1 || count_d != std::floor(count_d) || count_d > 1e6)
+    throw InputError(where + ": range count must be a whole number >= 1, got '" + parts[3] + "'");
+  const int count = static_cast<int>(count_d);
+  std::vector<double> out;
+  if (kind == "log") {
+    if (a <= 0 || b <= 0) throw InputError(where + ": log range needs positive endpoints, got '" + text + "'");
+    for (int i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
+      out.push_back(std::exp(std::log(a) + t * (std::log(b) - std::log(a))));
+    }
+    out.front() = a;
+    if (count > 1) out.back() = b;
+  } else if (kind == "lin") {
+    for (int i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
+      out.push_back(a + t * (b - a));
+    }
+  } else {
+    throw InputError(where + ": unknown range kind '" + parts[0] + "' (use log:... or lin:...)");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<double> parse_number_list(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  if (t.empty()) throw InputError(where + ": empty list");
+  if (t.find(':') != std::string::npos) {
+    if (t.find(',') != std::string::npos)
+      throw InputError(where + ": mix of a range and a list in '" + t + "' (give one or the other)");
+    return parse_range(t, where);
+  }
+  std::vector<double> out;
+  for (const auto& item : split(t, ',')) out.push_back(parse_number(item, where));
+  return out;
+}
+
+namespace {
+
+struct KeyInfo {
+  const char* name;  // section.key
+  bool required;
+};
+
+// The core sections. Backend sections come from the backend registry.
+const std::vector<KeyInfo>& core_keys() {
+  static const std::vector<KeyInfo> keys = {
+      {"sweep.name", true},         {"sweep.seed", false},          {"sweep.repeats", false},
+      {"scales.params", false},     {"scales.shapes", false},       {"scales.tokens", false},
+      {"scales.tokens_per_param", false}, {"scales.seq_len", false},
+      {"grid.lr", true},            {"grid.batch", true},           {"grid.wd", false},
+      {"backend.kind", true},       {"target.params", false},       {"target.tokens", false},
+  };
+  return keys;
+}
+
+class JobParser {
+ public:
+  explicit JobParser(IniDocument doc) : doc_(std::move(doc)) {}
+
+  JobSpec parse() {
+    check_keys();
+    JobSpec job;
+    job.path = doc_.path;
+    job.text = doc_.text;
+
+    job.name = text_value("sweep.name");
+    if (job.name.empty()) fail(*find("sweep.name"), "must not be empty");
+    if (auto* e = find("sweep.seed")) job.seed = static_cast<std::uint64_t>(whole_number(*e, 0, 1e18));
+    if (auto* e = find("sweep.repeats")) job.repeats = static_cast<int>(whole_number(*e, 1, 1e6));
+
+    parse_scales(job);
+    parse_grid(job);
+    parse_backend(job);
+    if (auto* e = find("target.params")) job.target_params = positive_number(*e);
+    if (auto* e = find("target.tokens")) job.target_tokens = positive_number(*e);
+
+    build_canonical(job);
+    return job;
+  }
+
+ private:
+  IniDocument doc_;
+
+  const IniEntry* find(const std::string& name) const {
+    for (const auto& e : doc_.entries)
+      if (e.name() == name) return &e;
+    return nullptr;
+  }
+  std::string text_value(const std::string& name) const {
+    const auto* e = find(name);
+    return e ? e->value : std::string();
+  }
+  [[noreturn]] void fail(const IniEntry& e, const std::string& msg) const {
+    throw InputError(doc_.where(e) + ": [" + e.section + "] " + e.key + ": " + msg);
+  }
+  std::string where(const IniEntry& e) const { return doc_.where(e) + ": [" + e.section + "] " + e.key; }
+
+  double positive_number(const IniEntry& e) const {
+    const double v = parse_number(e.value, where(e));
+    if (v <= 0) fail(e, "must be positive, got " + e.value);
+    return v;
+  }
+  double whole_number(const IniEntry& e, double lo, double hi) const {
+    const double v = parse_number(e.value, where(e));
+    if (v != std::floor(v) || v < lo || v > hi)
+      fail(e, "must be a whole number in [" + format_short(lo) + ", " + format_short(hi) + "], got " + e.value);
+    return v;
+  }
+  std::vector<double> list(const IniEntry& e, bool allow_zero) const {
+    auto values = parse_number_list(e.value, where(e));
+    for (double v : values)
+      if (v < 0 || (!allow_zero && v == 0))
+        fail(e, std::string("values must be ") + (allow_zero ? "non-negative" : "positive") + ", got " +
+                    format_short(v));
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 1; i < sorted.size(); ++i)
+      if (sorted[i] == sorted[i - 1]) fail(e, "duplicate value " + format_short(sorted[i]));
+    return values;
+  }
+
+  void check_keys() const {
+    std::vector<std::string> valid;
+    for (const auto& k : core_keys()) valid.push_back(k.name);
+    const std::string kind = text_value("backend.kind");
+    for (const auto& b : backend_kinds())
+      for (const auto& o : b.options) valid.push_back(b.name + "." + o.key);
+    std::set<std::string> backend_sections;
+    for (const auto& b : backend_kinds()) backend_sections.insert(b.name);
+
+    for (const auto& e : doc_.entries) {
+      if (std::find(valid.begin(), valid.end(), e.name()) != valid.end()) {
+        if (backend_sections.count(e.section) && e.section != kind)
+          fail(e, "section [" + e.section + "] belongs to backend '" + e.section + "' but [backend] kind is '" +
+                      kind + "'");
+        continue;
+      }
+      std::string msg = doc_.where(e) + ": unknown key '" + e.key + "'" +
+                        (e.section.empty() ? " outside any section" : " in section [" + e.section + "]");
+      const std::string guess = closest_match(e.name(), valid);
+      if (!guess.empty()) {
+        const auto dot = guess.rfind('.');
+        msg += "; did you mean '" + guess.substr(dot + 1) + "' in [" + guess.substr(0, dot) + "]?";
+      }
+      throw InputError(msg);
+    }
+    for (const auto& k : core_keys())
+      if (k.required && !find(k.name)) {
+        const std::string n = k.name;
+        const auto dot = n.find('.');
+        throw InputError(doc_.path + ": missing required key '" + n.substr(dot + 1) + "' in section [" +
+                         n.substr(0, dot) + "]");
+      }
+  }
+
+  void parse_scales(JobSpec& job) const {
+    const auto* params = find("scales.params");
+    const auto* shapes = find("scales.shapes");
+    if (params && shapes) fail(*shapes, "give either params or shapes, not both");
+    if (!params && !shapes)
+      throw InputError(doc_.path + ": missing model sizes: give 'params' (N) or 'shapes' (HIDDENxLAYERS[xFFN]) in section [scales]");
+    if (params) job.params = list(*params, false);
+    if (shapes) {
+      for (const auto& item : split(shapes->value, ',')) {
+        const auto dims = split(item, 'x');
+        if (dims.size() < 2 || dims.size() > 3)
+          fail(*shapes, "malformed shape '" + item + "' (expected HIDDENxLAYERS or HIDDENxLAYERSxFFN)");
+        ModelShape s;
+        std::vector<std::int64_t> v;
+        for (const auto& d : dims) {
+          const double x = parse_number(d, where(*shapes));
+          if (x <= 0 || x != std::floor(x)) fail(*shapes, "shape dimensions must be positive whole numbers in '" + item + "'");
+          v.push_back(static_cast<std::int64_t>(x));
+        }
+        s.hidden = v[0];
+        s.layers = v[1];
+        s.ffn = v.size() == 3 ? v[2] : static_cast<std::int64_t>(std::llround(8.0 * static_cast<double>(v[0]) / 3.0));
+        job.shapes.push_back(s);
+        job.params.push_back(s.params());
+      }
+      std::vector<double> sorted = job.params;
+      std::sort(sorted.begin(), sorted.end());
+      if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+        fail(*shapes, "two shapes give the same parameter count");
+    }
+    const auto* tokens = find("scales.tokens");
+    const auto* ratio = find("scales.tokens_per_param");
+    if (tokens && ratio) fail(*ratio, "give either tokens or tokens_per_param, not both");
+    if (!tokens && !ratio)
+      throw InputError(doc_.path + ": missing token budgets: give 'tokens' (D) or 'tokens_per_param' in section [scales]");
+    if (tokens) job.tokens = list(*tokens, false);
+    if (ratio) job.tokens_per_param = list(*ratio, false);
+    if (auto* e = find("scales.seq_len")) job.seq_len = static_cast<std::int64_t>(whole_number(*e, 1, 1e9));
+  }
+
+  void parse_grid(JobSpec& job) const {
+    job.lr = list(*find("grid.lr"), false);
+    const auto* batch = find("grid.batch");
+    std::vector<double> b = list(*batch, false);
+    for (double v : b) {
+      const double r = std::round(v);
+      if (r < 1) fail(*batch, "batch sizes are whole numbers of sequences >= 1, got " + format_short(v));
+      job.batch.push_back(static_cast<std::int64_t>(r));
+    }
+    std::vector<std::int64_t> sorted = job.batch;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      fail(*batch, "two batch sizes round to the same whole number of sequences; use fewer points");
+    if (auto* e = find("grid.wd")) job.wd = list(*e, true);
+    else job.wd = {0.1};
+  }
+
+  void parse_backend(JobSpec& job) const {
+    const auto* e = find("backend.kind");
+    job.backend_kind = to_lower(e->value);
+    const BackendKind* kind = find_backend_kind(job.backend_kind);
+    if (!kind) {
+      std::vector<std::string> names;
+      for (const auto& b : backend_kinds()) names.push_back(b.name);
+      const std::string guess = closest_match(job.backend_kind, names);
+      fail(*e, "unknown backend '" + e->value + "'" + (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+    }
+    if (!kind->available) fail(*e, "backend '" + kind->name + "' is not available in this version of hpsweep");
+    for (const auto& opt : kind->options) {
+      const auto* given = find(kind->name + "." + opt.key);
+      std::string value = opt.default_value;
+      if (given) {
+        const double v = parse_number(given->value, where(*given));
+        const bool exponent = opt.key.size() > 4 && opt.key.substr(opt.key.size() - 4) == "_exp";
+        if (v < 0 && !exponent) fail(*given, "must not be negative, got " + given->value);
+        value = format_double(v);
+      }
+      job.backend_options[opt.key] = value;
+    }
+  }
+
+  static std::string join(const std::vector<double>& v) {
+    std::string s;
+    for (double x : v) s += (s.empty() ? "" : ",") + format_double(x);
+    return s;
+  }
+
+  void build_canonical(JobSpec& job) const {
+    const BackendKind* kind = find_backend_kind(job.backend_kind);
+    std::string settings = "backend=" + job.backend_kind + ";seed=" + std::to_string(job.seed);
+    for (const auto& opt : kind->options)
+      if (opt.affects_result) settings += ";" + job.backend_kind + "." + opt.key + "=" + job.backend_options.at(opt.key);
+    job.result_settings = settings;
+
+    auto& c = job.canonical;
+    c["sweep.name"] = job.name;
+    c["sweep.seed"] = std::to_string(job.seed);
+    c["sweep.repeats"] = std::to_string(job.repeats);
+    c["scales.params"] = join(job.params);
+    c["scales.tokens"] = join(job.tokens);
+    c["scales.tokens_per_param"] = join(job.tokens_per_param);
+    c["scales.seq_len"] = std::to_string(job.seq_len);
+    c["grid.lr"] = join(job.lr);
+    std::vector<double> b(job.batch.begin(), job.batch.end());
+    c["grid.batch"] = join(b);
+    c["grid.wd"] = join(job.wd);
+    c["backend.kind"] = job.backend_kind;
+    for (const auto& [k, v] : job.backend_options) c[job.backend_kind + "." + k] = v;
+    c["target.params"] = format_double(job.target_params);
+    c["target.tokens"] = format_double(job.target_tokens);
+  }
+};
+
+}  // namespace
+
+JobSpec parse_job(const std::string& text, const std::string& path) {
+  return JobParser(parse_ini(text, path)).parse();
+}
+
+JobSpec load_job(const std::string& path) { return JobParser(read_ini_file(path)).parse(); }
+
+}  // namespace hpsweep

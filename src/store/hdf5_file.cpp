@@ -1,0 +1,183 @@
+#include <cstring>
+#include <mutex>
+
+#include "hpsweep/store/hdf5.hpp"
+#include "hpsweep/util/error.hpp"
+
+namespace hpsweep::h5 {
+
+Id& Id::operator=(Id&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = H5I_INVALID_HID;
+  }
+  return *this;
+}
+
+void Id::reset() noexcept {
+  if (id_ >= 0 && closer_) closer_(id_);  // a failed close cannot be acted on here
+  id_ = H5I_INVALID_HID;
+}
+
+void quiet_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+namespace {
+herr_t collect(unsigned n, const H5E_error2_t* err, void* out) {
+  auto* msg = static_cast<std::string*>(out);
+  if (n < 3) {  // the innermost frames say what went wrong; deeper ones are noise
+    if (!msg->empty()) msg->append("; ");
+    msg->append(err->func_name ? err->func_name : "?");
+    msg->append(": ");
+    msg->append(err->desc ? err->desc : "");
+  }
+  return 0;
+}
+}  // namespace
+
+hid_t check(hid_t status, const std::string& what, const std::string& file) {
+  if (status >= 0) return status;
+  std::string detail;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &detail);
+  H5Eclear2(H5E_DEFAULT);
+  throw Hdf5Error(what + " in '" + file + "' failed" + (detail.empty() ? "" : ": " + detail));
+}
+
+bool is_hdf5_file(const std::string& path) {
+  quiet_errors();
+  const htri_t r = H5Fis_hdf5(path.c_str());
+  H5Eclear2(H5E_DEFAULT);
+  return r > 0;
+}
+
+Id create_file(const std::string& path) {
+  quiet_errors();
+  Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path), H5Pclose);
+  // 1.8-compatible format: readable by every h5py/h5dump in use, no SWMR flags to clear.
+  return Id(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create file", path), H5Fclose);
+}
+
+Id open_file(const std::string& path, bool writable) {
+  quiet_errors();
+  return Id(check(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT), "open file", path),
+            H5Fclose);
+}
+
+Id variable_string_type() {
+  Id t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+Id fixed_string_type(std::size_t size) {
+  Id t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t, size);
+  H5Tset_strpad(t, H5T_STR_NULLTERM);
+  return t;
+}
+
+bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value, const std::string& file) {
+  if (has_attr(obj, name)) check(H5Adelete(obj, name.c_str()), "delete attribute " + name, file);
+  Id type = variable_string_type();
+  Id space(check(H5Screate(H5S_SCALAR), "H5Screate", file), H5Sclose);
+  Id attr(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), "create attribute " + name, file),
+          H5Aclose);
+  const char* p = value.c_str();
+  check(H5Awrite(attr, type, &p), "write attribute " + name, file);
+}
+
+void write_int_attr(hid_t obj, const std::string& name, std::int64_t value, const std::string& file) {
+  if (!has_attr(obj, name)) {
+    Id space(check(H5Screate(H5S_SCALAR), "H5Screate", file), H5Sclose);
+    Id attr(check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
+                  "create attribute " + name, file),
+            H5Aclose);
+    check(H5Awrite(attr, H5T_NATIVE_INT64, &value), "write attribute " + name, file);
+    return;
+  }
+  Id attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name, file), H5Aclose);
+  check(H5Awrite(attr, H5T_NATIVE_INT64, &value), "write attribute " + name, file);
+}
+
+std::string read_string_attr(hid_t obj, const std::string& name, const std::string& file) {
+  Id attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name, file), H5Aclose);
+  Id ftype(check(H5Aget_type(attr), "attribute type " + name, file), H5Tclose);
+  if (H5Tis_variable_str(ftype) > 0) {
+    Id type = variable_string_type();
+    char* p = nullptr;
+    check(H5Aread(attr, type, &p), "read attribute " + name, file);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  const std::size_t n = H5Tget_size(ftype);
+  Id type = fixed_string_type(n + 1);
+  std::string s(n + 1, '\0');
+  check(H5Aread(attr, type, s.data()), "read attribute " + name, file);
+  s.resize(std::strlen(s.c_str()));
+  return s;
+}
+
+std::int64_t read_int_attr(hid_t obj, const std::string& name, const std::string& file) {
+  Id attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name, file), H5Aclose);
+  std::int64_t v = 0;
+  check(H5Aread(attr, H5T_NATIVE_INT64, &v), "read attribute " + name, file);
+  return v;
+}
+
+Id create_extendible(hid_t parent, const std::string& name, hid_t type, hsize_t chunk, const std::string& file) {
+  const hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunks[1] = {chunk};
+  Id space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple", file), H5Sclose);
+  Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", file), H5Pclose);
+  check(H5Pset_chunk(dcpl, 1, chunks), "set chunk for " + name, file);
+  Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate", file), H5Pclose);
+  check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", file);
+  return Id(check(H5Dcreate2(parent, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "create dataset " + name, file),
+            H5Dclose);
+}
+
+Id open_dataset(hid_t parent, const std::string& name, const std::string& file) {
+  return Id(check(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), "open dataset " + name, file), H5Dclose);
+}
+
+hsize_t dataset_length(hid_t dset, const std::string& file) {
+  Id space(check(H5Dget_space(dset), "H5Dget_space", file), H5Sclose);
+  hsize_t dims[1] = {0};
+  check(H5Sget_simple_extent_dims(space, dims, nullptr), "H5Sget_simple_extent_dims", file);
+  return dims[0];
+}
+
+void append(hid_t dset, hid_t mem_type, const void* data, hsize_t count, const std::string& file) {
+  if (count == 0) return;
+  const hsize_t old = dataset_length(dset, file);
+  const hsize_t new_size[1] = {old + count};
+  check(H5Dset_extent(dset, new_size), "extend dataset", file);
+  Id fspace(check(H5Dget_space(dset), "H5Dget_space", file), H5Sclose);
+  const hsize_t start[1] = {old}, cnt[1] = {count};
+  check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, cnt, nullptr), "select rows", file);
+  Id mspace(check(H5Screate_simple(1, cnt, nullptr), "H5Screate_simple", file), H5Sclose);
+  check(H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data), "append rows", file);
+}
+
+void overwrite(hid_t dset, hid_t mem_type, const void* data, hsize_t count, const std::string& file) {
+  const hsize_t new_size[1] = {count};
+  check(H5Dset_extent(dset, new_size), "resize dataset", file);
+  if (count == 0) return;
+  Id fspace(check(H5Dget_space(dset), "H5Dget_space", file), H5Sclose);
+  Id mspace(check(H5Screate_simple(1, new_size, nullptr), "H5Screate_simple", file), H5Sclose);
+  check(H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data), "write rows", file);
+}
+
+void read_all(hid_t dset, hid_t mem_type, void* data, const std::string& file) {
+  if (dataset_length(dset, file) == 0) return;
+  check(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read dataset", file);
+}
+
+}  // namespace hpsweep::h5

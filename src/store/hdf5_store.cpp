@@ -1,0 +1,327 @@
+#include "hpsweep/store/hdf5_store.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+#include "hpsweep/version.hpp"
+
+namespace hpsweep {
+
+namespace {
+
+// In-memory row layouts; the compound types below map them field by field.
+struct TrialRow {
+  std::uint64_t id;
+  char id_hex[17];
+  double params, tokens, lr;
+  std::int64_t batch, seq_len;
+  double batch_tokens, wd;
+  std::int32_t repeat;
+  std::uint8_t state;
+  double final_loss, smooth_loss;
+  std::int64_t steps;
+  double start_time, wall_time;
+  std::int32_t rank, attempt, launch;
+  const char* host;
+  const char* error;
+  std::uint64_t curve_offset, curve_length;
+};
+
+struct LaunchRow {
+  std::int32_t index;
+  double start_time, end_time;
+  std::int32_t ranks;
+  const char* hosts;
+  const char* slurm_job_id;
+  std::int32_t slurm_restart_count;
+  const char* command;
+  const char* ended;
+  std::int64_t trials_recorded;
+};
+
+struct GridRow {
+  std::uint64_t id;
+  char id_hex[17];
+  double params, tokens, lr;
+  std::int64_t batch, seq_len;
+  double batch_tokens, wd;
+  std::int32_t repeat;
+  double compute;
+};
+
+h5::Id state_enum_type() {
+  h5::Id t(H5Tenum_create(H5T_NATIVE_UINT8), H5Tclose);
+  for (int s = 0; s <= static_cast<int>(TrialState::Timeout); ++s) {
+    const auto v = static_cast<std::uint8_t>(s);
+    H5Tenum_insert(t, to_string(static_cast<TrialState>(s)), &v);
+  }
+  return t;
+}
+
+h5::Id trial_row_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(TrialRow)), H5Tclose);
+  h5::Id vstr = h5::variable_string_type(), hex = h5::fixed_string_type(17), state = state_enum_type();
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(TrialRow, name), type)
+  F(id, H5T_NATIVE_UINT64);
+  F(id_hex, hex);
+  F(params, H5T_NATIVE_DOUBLE);
+  F(tokens, H5T_NATIVE_DOUBLE);
+  F(lr, H5T_NATIVE_DOUBLE);
+  F(batch, H5T_NATIVE_INT64);
+  F(seq_len, H5T_NATIVE_INT64);
+  F(batch_tokens, H5T_NATIVE_DOUBLE);
+  F(wd, H5T_NATIVE_DOUBLE);
+  F(repeat, H5T_NATIVE_INT32);
+  F(state, state);
+  F(final_loss, H5T_NATIVE_DOUBLE);
+  F(smooth_loss, H5T_NATIVE_DOUBLE);
+  F(steps, H5T_NATIVE_INT64);
+  F(start_time, H5T_NATIVE_DOUBLE);
+  F(wall_time, H5T_NATIVE_DOUBLE);
+  F(rank, H5T_NATIVE_INT32);
+  F(attempt, H5T_NATIVE_INT32);
+  F(launch, H5T_NATIVE_INT32);
+  F(host, vstr);
+  F(error, vstr);
+  F(curve_offset, H5T_NATIVE_UINT64);
+  F(curve_length, H5T_NATIVE_UINT64);
+#undef F
+  return t;
+}
+
+h5::Id launch_row_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(LaunchRow)), H5Tclose);
+  h5::Id vstr = h5::variable_string_type();
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(LaunchRow, name), type)
+  F(index, H5T_NATIVE_INT32);
+  F(start_time, H5T_NATIVE_DOUBLE);
+  F(end_time, H5T_NATIVE_DOUBLE);
+  F(ranks, H5T_NATIVE_INT32);
+  F(hosts, vstr);
+  F(slurm_job_id, vstr);
+  F(slurm_restart_count, H5T_NATIVE_INT32);
+  F(command, vstr);
+  F(ended, vstr);
+  F(trials_recorded, H5T_NATIVE_INT64);
+#undef F
+  return t;
+}
+
+h5::Id grid_row_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(GridRow)), H5Tclose);
+  h5::Id hex = h5::fixed_string_type(17);
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(GridRow, name), type)
+  F(id, H5T_NATIVE_UINT64);
+  F(id_hex, hex);
+  F(params, H5T_NATIVE_DOUBLE);
+  F(tokens, H5T_NATIVE_DOUBLE);
+  F(lr, H5T_NATIVE_DOUBLE);
+  F(batch, H5T_NATIVE_INT64);
+  F(seq_len, H5T_NATIVE_INT64);
+  F(batch_tokens, H5T_NATIVE_DOUBLE);
+  F(wd, H5T_NATIVE_DOUBLE);
+  F(repeat, H5T_NATIVE_INT32);
+  F(compute, H5T_NATIVE_DOUBLE);
+#undef F
+  return t;
+}
+
+void fill_point(const Trial& t, std::uint64_t& id, char* hex, double& params, double& tokens, double& lr,
+                std::int64_t& batch, std::int64_t& seq_len, double& batch_tokens, double& wd, std::int32_t& repeat) {
+  id = t.id;
+  std::snprintf(hex, 17, "%s", hex64(t.id).c_str());
+  params = t.point.params;
+  tokens = t.point.tokens;
+  lr = t.point.lr;
+  batch = t.point.batch;
+  seq_len = t.point.seq_len;
+  batch_tokens = t.point.batch_tokens();
+  wd = t.point.wd;
+  repeat = t.point.repeat;
+}
+
+constexpr hsize_t kTrialChunk = 1024;
+constexpr hsize_t kCurveChunk = 16384;
+
+}  // namespace
+
+void Hdf5Store::create_layout(hid_t file, const std::string& path) {
+  h5::create_extendible(file, "trials", trial_row_type(), kTrialChunk, path);
+  h5::create_extendible(file, "launches", launch_row_type(), 64, path);
+  h5::create_extendible(file, "grid", grid_row_type(), kTrialChunk, path);
+  h5::create_extendible(file, "curves/step", H5T_STD_I64LE, kCurveChunk, path);
+  h5::create_extendible(file, "curves/loss", H5T_IEEE_F64LE, kCurveChunk, path);
+}
+
+void Hdf5Store::write_snapshot(const std::string& path, const SweepLog& log, const std::vector<Trial>& grid,
+                               std::uint64_t journal_records) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    h5::Id file = h5::create_file(tmp);
+    create_layout(file, tmp);
+    Hdf5Store store(tmp, std::move(file));
+    h5::write_int_attr(store.file_, "schema_version", log.schema_version, tmp);
+    h5::write_string_attr(store.file_, "tool_version", log.tool_version, tmp);
+    h5::write_string_attr(store.file_, "created", iso8601_utc(log.created), tmp);
+    store.write_job(log.job_path, log.job_text);
+    store.write_grid(grid);
+    store.append_results(log, 0);
+    store.write_launches(log.launches);
+    store.set_journal_records(journal_records);
+    store.flush();
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_system_error("cannot rename new store into place", path);
+}
+
+Hdf5Store Hdf5Store::open(const std::string& path) { return Hdf5Store(path, h5::open_file(path, true)); }
+
+void Hdf5Store::write_job(const std::string& job_path, const std::string& job_text) {
+  h5::write_string_attr(file_, "job_text", job_text, path_);
+  h5::write_string_attr(file_, "job_path", job_path, path_);
+  h5::write_string_attr(file_, "job_hash", hex64(fnv1a64(job_text)), path_);
+}
+
+void Hdf5Store::set_journal_records(std::uint64_t n) {
+  h5::write_int_attr(file_, "journal_records", static_cast<std::int64_t>(n), path_);
+}
+
+void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
+  if (from >= log.results.size()) return;
+  h5::Id trials = h5::open_dataset(file_, "trials", path_);
+  h5::Id steps = h5::open_dataset(file_, "curves/step", path_);
+  h5::Id losses = h5::open_dataset(file_, "curves/loss", path_);
+  std::uint64_t offset = h5::dataset_length(steps, path_);
+  std::vector<TrialRow> rows;
+  rows.reserve(log.results.size() - from);
+  std::vector<std::int64_t> all_steps;
+  std::vector<double> all_losses;
+  for (std::size_t i = from; i < log.results.size(); ++i) {
+    const TrialRecord& r = log.results[i];
+    TrialRow row{};
+    fill_point(r.trial, row.id, row.id_hex, row.params, row.tokens, row.lr, row.batch, row.seq_len, row.batch_tokens,
+               row.wd, row.repeat);
+    row.state = static_cast<std::uint8_t>(r.outcome.state);
+    row.final_loss = r.outcome.final_loss;
+    row.smooth_loss = r.outcome.smooth_loss;
+    row.steps = r.outcome.steps;
+    row.start_time = r.start_time;
+    row.wall_time = r.wall_time;
+    row.rank = r.rank;
+    row.attempt = r.attempt;
+    row.launch = r.launch;
+    row.host = r.host.c_str();
+    row.error = r.outcome.error.c_str();
+    row.curve_offset = offset;
+    row.curve_length = r.outcome.curve.step.size();
+    offset += row.curve_length;
+    all_steps.insert(all_steps.end(), r.outcome.curve.step.begin(), r.outcome.curve.step.end());
+    all_losses.insert(all_losses.end(), r.outcome.curve.loss.begin(), r.outcome.curve.loss.end());
+    rows.push_back(row);
+  }
+  h5::append(steps, H5T_NATIVE_INT64, all_steps.data(), all_steps.size(), path_);
+  h5::append(losses, H5T_NATIVE_DOUBLE, all_losses.data(), all_losses.size(), path_);
+  h5::append(trials, trial_row_type(), rows.data(), rows.size(), path_);
+}
+
+void Hdf5Store::write_launches(const std::vector<LaunchRecord>& launches) {
+  std::vector<LaunchRow> rows;
+  for (const auto& l : launches)
+    rows.push_back(LaunchRow{l.index, l.start_time, l.end_time, l.ranks, l.hosts.c_str(), l.slurm_job_id.c_str(),
+                             l.slurm_restart_count, l.command.c_str(), l.ended.c_str(), l.trials_recorded});
+  h5::Id ds = h5::open_dataset(file_, "launches", path_);
+  h5::overwrite(ds, launch_row_type(), rows.data(), rows.size(), path_);
+}
+
+void Hdf5Store::write_grid(const std::vector<Trial>& grid) {
+  std::vector<GridRow> rows(grid.size());
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    GridRow& g = rows[i];
+    fill_point(grid[i], g.id, g.id_hex, g.params, g.tokens, g.lr, g.batch, g.seq_len, g.batch_tokens, g.wd, g.repeat);
+    g.compute = grid[i].point.compute();
+  }
+  h5::Id ds = h5::open_dataset(file_, "grid", path_);
+  h5::overwrite(ds, grid_row_type(), rows.data(), rows.size(), path_);
+}
+
+void Hdf5Store::flush() { h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush", path_); }
+
+StoreContents read_store(const std::string& path) {
+  if (!h5::is_hdf5_file(path))
+    throw StoreRefused("'" + path + "' is not a readable HDF5 file (truncated or another format); it was not modified");
+  StoreContents out;
+  try {
+    h5::Id file = h5::open_file(path, false);
+    if (!h5::has_attr(file, "schema_version") || !h5::has_attr(file, "job_text"))
+      throw StoreRefused("'" + path + "' is an HDF5 file but not an hpsweep sweep (no schema_version/job_text attributes)");
+    SweepLog& log = out.log;
+    log.schema_version = static_cast<int>(h5::read_int_attr(file, "schema_version", path));
+    if (log.schema_version > kSchemaVersion)
+      throw StoreRefused("'" + path + "' has schema version " + std::to_string(log.schema_version) +
+                         ", newer than this hpsweep understands (" + std::to_string(kSchemaVersion) + ")");
+    log.tool_version = h5::read_string_attr(file, "tool_version", path);
+    log.job_text = h5::read_string_attr(file, "job_text", path);
+    log.job_path = h5::read_string_attr(file, "job_path", path);
+    out.journal_records = static_cast<std::uint64_t>(h5::read_int_attr(file, "journal_records", path));
+
+    h5::Id steps_ds = h5::open_dataset(file, "curves/step", path);
+    h5::Id loss_ds = h5::open_dataset(file, "curves/loss", path);
+    std::vector<std::int64_t> steps(h5::dataset_length(steps_ds, path));
+    std::vector<double> losses(h5::dataset_length(loss_ds, path));
+    h5::read_all(steps_ds, H5T_NATIVE_INT64, steps.data(), path);
+    h5::read_all(loss_ds, H5T_NATIVE_DOUBLE, losses.data(), path);
+
+    h5::Id trials = h5::open_dataset(file, "trials", path);
+    h5::Id ttype = trial_row_type();
+    std::vector<TrialRow> rows(h5::dataset_length(trials, path));
+    h5::read_all(trials, ttype, rows.data(), path);
+    for (const auto& row : rows) {
+      TrialRecord r;
+      r.trial.id = row.id;
+      r.trial.point = TrialPoint{row.params, row.tokens, row.lr, row.batch, row.seq_len, row.wd, row.repeat};
+      r.outcome.state = static_cast<TrialState>(row.state);
+      r.outcome.final_loss = row.final_loss;
+      r.outcome.smooth_loss = row.smooth_loss;
+      r.outcome.steps = row.steps;
+      r.outcome.error = row.error ? row.error : "";
+      r.start_time = row.start_time;
+      r.wall_time = row.wall_time;
+      r.rank = row.rank;
+      r.host = row.host ? row.host : "";
+      r.attempt = row.attempt;
+      r.launch = row.launch;
+      if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
+        throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
+      r.outcome.curve.step.assign(steps.begin() + row.curve_offset, steps.begin() + row.curve_offset + row.curve_length);
+      r.outcome.curve.loss.assign(losses.begin() + row.curve_offset, losses.begin() + row.curve_offset + row.curve_length);
+      log.add_result(std::move(r));
+    }
+    if (!rows.empty()) {
+      h5::Id space(H5Dget_space(trials), H5Sclose);
+      H5Dvlen_reclaim(ttype, space, H5P_DEFAULT, rows.data());
+    }
+
+    h5::Id launches = h5::open_dataset(file, "launches", path);
+    h5::Id ltype = launch_row_type();
+    std::vector<LaunchRow> lrows(h5::dataset_length(launches, path));
+    h5::read_all(launches, ltype, lrows.data(), path);
+    for (const auto& l : lrows) {
+      log.launches.push_back(LaunchRecord{l.index, l.start_time, l.end_time, l.ranks, l.hosts ? l.hosts : "",
+                                          l.slurm_job_id ? l.slurm_job_id : "", l.slurm_restart_count,
+                                          l.command ? l.command : "", l.ended ? l.ended : "", l.trials_recorded});
+    }
+    if (!lrows.empty()) {
+      h5::Id space(H5Dget_space(launches), H5Sclose);
+      H5Dvlen_reclaim(ltype, space, H5P_DEFAULT, lrows.data());
+    }
+  } catch (const Hdf5Error& e) {
+    throw StoreRefused("'" + path + "' cannot be read as an hpsweep sweep: " + std::string(e.what()));
+  }
+  return out;
+}
+
+}  // namespace hpsweep

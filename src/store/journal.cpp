@@ -1,0 +1,229 @@
+#include "hpsweep/store/journal.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "hpsweep/util/error.hpp"
+
+namespace hpsweep {
+
+namespace {
+constexpr char kMagic[8] = {'H', 'P', 'S', 'W', 'J', 'N', 'L', '1'};
+// A record: u32 payload length | u8 type | payload | u32 crc32(type + payload).
+constexpr std::size_t kFrameOverhead = 4 + 1 + 4;
+constexpr std::uint32_t kMaxRecord = 1u << 30;
+
+std::uint32_t crc_of(std::uint8_t type, const char* data, std::size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, &type, 1);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n));
+  return static_cast<std::uint32_t>(crc);
+}
+
+void write_all(int fd, const char* data, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_system_error("cannot write journal", path);
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void lock_or_refuse(int fd, const std::string& path) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw StoreRefused("another hpsweep run is writing this sweep (journal '" + path +
+                       "' is locked); wait for it to finish or stop it first");
+  }
+}
+}  // namespace
+
+std::string journal_path_for(const std::string& store_path) { return store_path + ".journal"; }
+
+JournalContents read_journal(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw StoreRefused("cannot read journal '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const std::string data = ss.str();
+  if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
+    throw StoreRefused("'" + path + "' is not an hpsweep journal (bad magic); it was not modified");
+
+  JournalContents out;
+  std::size_t pos = sizeof kMagic;
+  bool have_header = false;
+  while (data.size() - pos >= kFrameOverhead) {
+    std::uint32_t len;
+    std::memcpy(&len, data.data() + pos, 4);
+    if (len > kMaxRecord || data.size() - pos - kFrameOverhead < len) break;
+    const auto type = static_cast<std::uint8_t>(data[pos + 4]);
+    const char* payload = data.data() + pos + 5;
+    std::uint32_t crc;
+    std::memcpy(&crc, payload + len, 4);
+    if (crc != crc_of(type, payload, len)) break;
+    ByteReader r(std::string_view(payload, len));
+    SweepLog& log = out.log;
+    try {
+      switch (static_cast<JournalRecordType>(type)) {
+        case JournalRecordType::Header:
+          log.schema_version = r.get<std::int32_t>();
+          log.tool_version = r.get_string();
+          log.created = r.get<double>();
+          log.job_path = r.get_string();
+          log.job_text = r.get_string();
+          have_header = true;
+          break;
+        case JournalRecordType::JobChanged:
+          log.job_path = r.get_string();
+          log.job_text = r.get_string();
+          break;
+        case JournalRecordType::LaunchBegin:
+        case JournalRecordType::LaunchEnd: {
+          LaunchRecord l = decode_launch_record(r);
+          if (l.index < 0) throw Error("corrupt record: negative launch index");
+          if (static_cast<std::size_t>(l.index) >= log.launches.size()) log.launches.resize(l.index + 1);
+          log.launches[l.index] = l;
+          break;
+        }
+        case JournalRecordType::Dispatch: {
+          DispatchRecord d;
+          d.id = r.get<TrialId>();
+          d.launch = r.get<std::int32_t>();
+          d.rank = r.get<std::int32_t>();
+          d.time = r.get<double>();
+          log.add_dispatch(d);
+          break;
+        }
+        case JournalRecordType::Result:
+          log.add_result(decode_trial_record(r));
+          break;
+        default:
+          throw Error("unknown record type " + std::to_string(type));
+      }
+    } catch (const Error& e) {
+      // A CRC-valid record we cannot decode means a different format, not a torn write.
+      throw StoreRefused("journal '" + path + "' record " + std::to_string(out.records) + ": " + e.what());
+    }
+    if (!have_header) throw StoreRefused("journal '" + path + "' does not start with a header record");
+    pos += kFrameOverhead + len;
+    ++out.records;
+  }
+  if (!have_header) throw StoreRefused("journal '" + path + "' has no complete header record");
+  out.valid_bytes = pos;
+  out.torn_tail = pos != data.size();
+  return out;
+}
+
+JournalWriter::JournalWriter(std::string path, int fd, std::uint64_t records)
+    : path_(std::move(path)), fd_(fd), records_(records) {}
+
+JournalWriter::JournalWriter(JournalWriter&& o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), records_(o.records_), buffer_(std::move(o.buffer_)) {
+  o.fd_ = -1;
+}
+
+JournalWriter::~JournalWriter() {
+  if (fd_ < 0) return;
+  try {
+    write_out();
+  } catch (...) {
+    // Destructors never throw; unflushed records are simply not durable.
+  }
+  ::close(fd_);
+}
+
+JournalWriter JournalWriter::create(const std::string& path, const SweepLog& header) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw_system_error("cannot create journal", path);
+  lock_or_refuse(fd, path);
+  JournalWriter w(path, fd, 0);
+  w.buffer_.append(kMagic, sizeof kMagic);
+  ByteWriter p;
+  p.put<std::int32_t>(header.schema_version);
+  p.put_string(header.tool_version);
+  p.put(header.created);
+  p.put_string(header.job_path);
+  p.put_string(header.job_text);
+  w.append(JournalRecordType::Header, p.bytes());
+  w.sync();
+  return w;
+}
+
+JournalWriter JournalWriter::open(const std::string& path, std::uint64_t valid_bytes, std::uint64_t records) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw_system_error("cannot open journal", path);
+  lock_or_refuse(fd, path);
+  // Cut a torn tail so new records follow the last complete one.
+  if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0) throw_system_error("cannot truncate journal", path);
+  if (::lseek(fd, 0, SEEK_END) < 0) throw_system_error("cannot seek journal", path);
+  return JournalWriter(path, fd, records);
+}
+
+void JournalWriter::append(JournalRecordType type, const std::string& payload) {
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  const auto t = static_cast<std::uint8_t>(type);
+  const std::uint32_t crc = crc_of(t, payload.data(), payload.size());
+  buffer_.append(reinterpret_cast<const char*>(&len), 4);
+  buffer_.push_back(static_cast<char>(t));
+  buffer_.append(payload);
+  buffer_.append(reinterpret_cast<const char*>(&crc), 4);
+  ++records_;
+}
+
+void JournalWriter::append_job(const std::string& job_path, const std::string& job_text) {
+  scratch_.clear();
+  scratch_.put_string(job_path);
+  scratch_.put_string(job_text);
+  append(JournalRecordType::JobChanged, scratch_.bytes());
+}
+
+void JournalWriter::append_launch_begin(const LaunchRecord& l) {
+  scratch_.clear();
+  encode(scratch_, l);
+  append(JournalRecordType::LaunchBegin, scratch_.bytes());
+}
+
+void JournalWriter::append_launch_end(const LaunchRecord& l) {
+  scratch_.clear();
+  encode(scratch_, l);
+  append(JournalRecordType::LaunchEnd, scratch_.bytes());
+}
+
+void JournalWriter::append_dispatch(const DispatchRecord& d) {
+  scratch_.clear();
+  scratch_.put(d.id);
+  scratch_.put(d.launch);
+  scratch_.put(d.rank);
+  scratch_.put(d.time);
+  append(JournalRecordType::Dispatch, scratch_.bytes());
+}
+
+void JournalWriter::append_result(const TrialRecord& r) {
+  scratch_.clear();
+  encode(scratch_, r);
+  append(JournalRecordType::Result, scratch_.bytes());
+}
+
+void JournalWriter::write_out() {
+  if (buffer_.empty()) return;
+  write_all(fd_, buffer_.data(), buffer_.size(), path_);
+  buffer_.clear();
+}
+
+void JournalWriter::sync() {
+  write_out();
+  if (::fdatasync(fd_) != 0) throw_system_error("cannot sync journal", path_);
+}
+
+}  // namespace hpsweep

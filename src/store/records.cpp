@@ -1,0 +1,107 @@
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+void SweepLog::add_result(TrialRecord r) {
+  in_flight.erase(r.trial.id);
+  results.push_back(std::move(r));
+}
+
+std::unordered_map<TrialId, const TrialRecord*> SweepLog::latest_by_id() const {
+  std::unordered_map<TrialId, const TrialRecord*> out;
+  out.reserve(results.size());
+  for (const auto& r : results) out[r.trial.id] = &r;
+  return out;
+}
+
+void encode(ByteWriter& w, const Trial& t) {
+  w.put(t.id);
+  w.put(t.point.params);
+  w.put(t.point.tokens);
+  w.put(t.point.lr);
+  w.put(t.point.batch);
+  w.put(t.point.seq_len);
+  w.put(t.point.wd);
+  w.put(t.point.repeat);
+}
+
+Trial decode_trial(ByteReader& r) {
+  Trial t;
+  t.id = r.get<TrialId>();
+  t.point.params = r.get<double>();
+  t.point.tokens = r.get<double>();
+  t.point.lr = r.get<double>();
+  t.point.batch = r.get<std::int64_t>();
+  t.point.seq_len = r.get<std::int64_t>();
+  t.point.wd = r.get<double>();
+  t.point.repeat = r.get<std::int32_t>();
+  return t;
+}
+
+void encode(ByteWriter& w, const TrialRecord& t) {
+  encode(w, t.trial);
+  w.put(t.outcome.state);
+  w.put(t.outcome.final_loss);
+  w.put(t.outcome.smooth_loss);
+  w.put(t.outcome.steps);
+  w.put_vector(t.outcome.curve.step);
+  w.put_vector(t.outcome.curve.loss);
+  w.put_string(t.outcome.error);
+  w.put(t.start_time);
+  w.put(t.wall_time);
+  w.put(t.rank);
+  w.put_string(t.host);
+  w.put(t.attempt);
+  w.put(t.launch);
+}
+
+TrialRecord decode_trial_record(ByteReader& r) {
+  TrialRecord t;
+  t.trial = decode_trial(r);
+  t.outcome.state = r.get<TrialState>();
+  if (static_cast<int>(t.outcome.state) > static_cast<int>(TrialState::Timeout))
+    throw Error("corrupt record: unknown trial state");
+  t.outcome.final_loss = r.get<double>();
+  t.outcome.smooth_loss = r.get<double>();
+  t.outcome.steps = r.get<std::int64_t>();
+  t.outcome.curve.step = r.get_vector<std::int64_t>();
+  t.outcome.curve.loss = r.get_vector<double>();
+  t.outcome.error = r.get_string();
+  t.start_time = r.get<double>();
+  t.wall_time = r.get<double>();
+  t.rank = r.get<std::int32_t>();
+  t.host = r.get_string();
+  t.attempt = r.get<std::int32_t>();
+  t.launch = r.get<std::int32_t>();
+  return t;
+}
+
+void encode(ByteWriter& w, const LaunchRecord& l) {
+  w.put(l.index);
+  w.put(l.start_time);
+  w.put(l.end_time);
+  w.put(l.ranks);
+  w.put_string(l.hosts);
+  w.put_string(l.slurm_job_id);
+  w.put(l.slurm_restart_count);
+  w.put_string(l.command);
+  w.put_string(l.ended);
+  w.put(l.trials_recorded);
+}
+
+LaunchRecord decode_launch_record(ByteReader& r) {
+  LaunchRecord l;
+  l.index = r.get<std::int32_t>();
+  l.start_time = r.get<double>();
+  l.end_time = r.get<double>();
+  l.ranks = r.get<std::int32_t>();
+  l.hosts = r.get_string();
+  l.slurm_job_id = r.get_string();
+  l.slurm_restart_count = r.get<std::int32_t>();
+  l.command = r.get_string();
+  l.ended = r.get_string();
+  l.trials_recorded = r.get<std::int64_t>();
+  return l;
+}
+
+}  // namespace hpsweep

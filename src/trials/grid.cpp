@@ -1,0 +1,46 @@
+#include <algorithm>
+#include <unordered_map>
+
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/trials/trial.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+
+namespace hpsweep {
+
+std::vector<Trial> expand_grid(const JobSpec& job) {
+  double total = 1.0;
+  for (double n : {double(job.params.size()), double(job.tokens.size() + job.tokens_per_param.size()),
+                   double(job.lr.size()), double(job.batch.size()), double(job.wd.size()), double(job.repeats)})
+    total *= n;
+  if (total == 0) throw InputError(job.path + ": the grid is empty");
+  if (total > 2e7) throw InputError(job.path + ": the grid has " + format_short(total) + " trials; the limit is 2e7");
+
+  std::vector<Trial> trials;
+  trials.reserve(static_cast<std::size_t>(total));
+  std::unordered_map<TrialId, std::size_t> seen;
+  for (double n : job.params)
+    for (double d : job.token_budgets_for(n)) {
+      if (d < 1) throw InputError(job.path + ": token budget for N=" + format_short(n) + " rounds to zero");
+      for (double lr : job.lr)
+        for (std::int64_t b : job.batch)
+          for (double wd : job.wd)
+            for (int r = 0; r < job.repeats; ++r) {
+              Trial t;
+              t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r};
+              t.id = trial_id(t.point, job.result_settings);
+              if (!seen.emplace(t.id, trials.size()).second)
+                throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
+                                 canonical_coordinates(t.point) + "); check for duplicate scales");
+              trials.push_back(t);
+            }
+    }
+  // Most expensive first keeps the tail of the sweep short; ids break ties deterministically.
+  std::sort(trials.begin(), trials.end(), [](const Trial& a, const Trial& b) {
+    const double ca = a.point.compute(), cb = b.point.compute();
+    return ca != cb ? ca > cb : a.id < b.id;
+  });
+  return trials;
+}
+
+}  // namespace hpsweep

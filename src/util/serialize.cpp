@@ -1,0 +1,1 @@
+#include "hpsweep/util/serialize.hpp"
