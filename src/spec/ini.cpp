@@ -69,8 +69,12 @@ IniDocument parse_ini(const std::string& text, const std::string& path) {
     po::options_description none;  // every key is collected as unregistered and validated by JobSpec
     parsed = po::parse_config_file(in, none, /*allow_unregistered=*/true);
   } catch (const po::invalid_config_file_syntax& e) {
-    const int line = locator.find_text(e.get_option_name());
-    throw InputError(path + ":" + std::to_string(line) + ": invalid line '" + e.get_option_name() +
+    // Boost puts the offending line between the first and the last quote of its message.
+    const std::string what = e.what();
+    const auto a = what.find('\''), b = what.rfind('\'');
+    const std::string bad = a != std::string::npos && b > a ? what.substr(a + 1, b - a - 1) : what;
+    const int line = locator.find_text(bad);
+    throw InputError(path + ":" + std::to_string(line) + ": invalid line '" + bad +
                      "' (expected 'key = value', '[section]' or a '#' comment)");
   } catch (const po::error& e) {
     throw InputError(path + ": " + e.what());

@@ -319,7 +319,7 @@ StoreContents read_store(const std::string& path) {
       H5Dvlen_reclaim(ltype, space, H5P_DEFAULT, lrows.data());
     }
   } catch (const Hdf5Error& e) {
-    throw StoreRefused("'" + path + "' cannot be read as an hpsweep sweep: " + std::string(e.what()));
+    throw StoreRefused("'" + path + "' cannot be read as an hpsweep sweep (it was not modified): " + std::string(e.what()));
   }
   return out;
 }

@@ -75,6 +75,10 @@ std::string format_short(double v, int digits) {
   const double a = std::fabs(v);
   char buf[64];
   if (a >= 1 && a < 1e5 && v == std::floor(v)) return std::to_string(static_cast<long long>(v));
+  if (a >= 1000 && a < 1e5) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   if (a >= 1e-3 && a < 1e5) {
     std::snprintf(buf, sizeof buf, "%.*g", digits + 1, v);
     return buf;

@@ -1,0 +1,175 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "hpsweep/backends/backend.hpp"
+#include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/scheduler/protocol.hpp"
+#include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/util/error.hpp"
+
+using namespace hpsweep;
+
+namespace {
+const std::string kJob = R"([sweep]
+name = sched
+[scales]
+params = 1e6, 1e7, 1e8
+tokens = 1e8, 1e9
+[grid]
+lr = log:1e-4:1e-1:10
+batch = 16, 64, 256
+wd = 0, 0.1
+[backend]
+kind = surrogate
+[surrogate]
+curve_points = 8
+)";
+
+struct RecordingSink : ResultSink {
+  std::vector<std::pair<TrialId, int>> dispatched;
+  std::vector<TrialRecord> results;
+  int idles = 0;
+  void on_dispatch(const Trial& t, int rank) override { dispatched.emplace_back(t.id, rank); }
+  void on_result(TrialRecord r) override { results.push_back(std::move(r)); }
+  void on_idle() override { ++idles; }
+};
+
+// Every third trial throws, like a training script that crashes.
+class FlakyBackend : public Backend {
+ public:
+  TrialOutcome run(const Trial& t) override {
+    if (t.id % 3 == 0) throw Error("out of memory on trial " + std::to_string(t.id));
+    TrialOutcome o;
+    o.final_loss = o.smooth_loss = 1.0;
+    return o;
+  }
+};
+
+// Runs master + `workers` worker threads over an in-process world.
+RecordingSink run_world(int workers, const std::vector<Trial>& trials, const BackendFactory& make, int prefetch = 2) {
+  LocalWorld world(workers + 1);
+  std::vector<std::thread> threads;
+  for (int r = 1; r <= workers; ++r)
+    threads.emplace_back([&world, r, &make] { run_worker(world.endpoint(r), "host-" + std::to_string(r), make); });
+  RecordingSink sink;
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [](const std::string&) {});
+  MasterOptions o;
+  o.prefetch = prefetch;
+  run_master(world.endpoint(0), started, trials, sink, o);
+  stop_workers(world.endpoint(0), protocol::kStop);
+  for (auto& t : threads) t.join();
+  return sink;
+}
+
+BackendFactory surrogate_factory() {
+  return [](const std::string& path, const std::string& text) { return make_backend(parse_job(text, path)); };
+}
+}  // namespace
+
+TEST(Scheduler, EveryTrialRunsExactlyOnce) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  const RecordingSink sink = run_world(3, grid, surrogate_factory());
+  ASSERT_EQ(sink.results.size(), grid.size());
+  std::set<TrialId> seen;
+  for (const auto& r : sink.results) EXPECT_TRUE(seen.insert(r.trial.id).second) << "ran twice: " << r.trial.id;
+  EXPECT_EQ(seen.size(), grid.size());
+}
+
+TEST(Scheduler, WorkLandsOnEveryWorkerAndResultsNameTheirRankAndHost) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  const RecordingSink sink = run_world(3, grid, surrogate_factory());
+  std::map<int, int> per_rank;
+  for (const auto& r : sink.results) {
+    ++per_rank[r.rank];
+    EXPECT_EQ(r.host, "host-" + std::to_string(r.rank));
+  }
+  EXPECT_EQ(per_rank.size(), 3u);
+}
+
+TEST(Scheduler, MostExpensiveTrialsAreDispatchedFirst) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  const RecordingSink sink = run_world(2, grid, surrogate_factory());
+  std::map<TrialId, double> cost;
+  for (const auto& t : grid) cost[t.id] = t.point.compute();
+  for (std::size_t i = 1; i < sink.dispatched.size(); ++i)
+    EXPECT_GE(cost[sink.dispatched[i - 1].first], cost[sink.dispatched[i].first]);
+}
+
+TEST(Scheduler, ThrowingTrialIsFailedWithMessageAndSweepGoesOn) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  const RecordingSink sink =
+      run_world(2, grid, [](const std::string&, const std::string&) { return std::make_unique<FlakyBackend>(); });
+  ASSERT_EQ(sink.results.size(), grid.size());
+  std::size_t failed = 0;
+  for (const auto& r : sink.results) {
+    if (r.trial.id % 3 == 0) {
+      ++failed;
+      EXPECT_EQ(r.outcome.state, TrialState::Failed);
+      EXPECT_EQ(r.outcome.error, "out of memory on trial " + std::to_string(r.trial.id));
+      EXPECT_GE(r.rank, 1);
+    } else {
+      EXPECT_EQ(r.outcome.state, TrialState::Done);
+    }
+  }
+  EXPECT_GT(failed, 0u);
+}
+
+TEST(Scheduler, WorkerThatCannotStartIsReportedAndOthersCarryOn) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  LocalWorld world(3);
+  auto bad = [](const std::string&, const std::string&) -> std::unique_ptr<Backend> {
+    throw Error("no GPU visible on this node");
+  };
+  std::thread good_worker([&] { run_worker(world.endpoint(1), "a", surrogate_factory()); });
+  std::thread bad_worker([&] { run_worker(world.endpoint(2), "b", bad); });
+  std::vector<std::string> warnings;
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [&](const std::string& w) { warnings.push_back(w); });
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].rank, 1);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("rank 2 could not start: no GPU visible"), std::string::npos);
+  RecordingSink sink;
+  run_master(world.endpoint(0), started, grid, sink, MasterOptions{});
+  stop_workers(world.endpoint(0), protocol::kStop);
+  good_worker.join();
+  bad_worker.join();
+  EXPECT_EQ(sink.results.size(), grid.size());
+}
+
+TEST(Scheduler, StopRequestDrainsInFlightTrialsAndDispatchesNoMore) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  LocalWorld world(3);
+  std::vector<std::thread> threads;
+  for (int r = 1; r <= 2; ++r) threads.emplace_back([&world, r] { run_worker(world.endpoint(r), "h", surrogate_factory()); });
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [](const std::string&) {});
+  RecordingSink sink;
+  MasterOptions o;
+  std::size_t results_at_stop = 0;
+  o.should_stop = [&] {
+    if (sink.results.size() >= 10 && results_at_stop == 0) results_at_stop = sink.dispatched.size();
+    return sink.results.size() >= 10;
+  };
+  run_master(world.endpoint(0), started, grid, sink, o);
+  stop_workers(world.endpoint(0), protocol::kStop);
+  for (auto& t : threads) t.join();
+  EXPECT_LT(sink.results.size(), grid.size());
+  EXPECT_EQ(sink.results.size(), sink.dispatched.size());  // everything handed out came back
+}
+
+TEST(LocalComm, ReceiveTimesOutWhenNothingArrives) {
+  LocalWorld world(2);
+  Message m;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(world.endpoint(0).receive(m, std::chrono::milliseconds(50)));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(45));
+  world.endpoint(1).send(0, 9, "hi");
+  ASSERT_TRUE(world.endpoint(0).receive(m, std::chrono::milliseconds(50)));
+  EXPECT_EQ(m.source, 1);
+  EXPECT_EQ(m.tag, 9);
+  EXPECT_EQ(m.payload, "hi");
+}
