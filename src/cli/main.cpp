@@ -5,6 +5,9 @@
 #include <iostream>
 #include <optional>
 
+#include <fstream>
+
+#include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
 #include "hpsweep/scheduler/comm.hpp"
@@ -27,6 +30,7 @@ const char* kUsage =
     "  run JOB.ini --out FILE.h5   run (or resume) a sweep; under mpirun/srun rank 0 is the master\n"
     "  status FILE.h5 [--json]     states, per-cell best losses and launches of a sweep\n"
     "  validate JOB.ini            check a job file and print the size of its grid\n"
+    "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
     "  version                     print the version\n"
     "\n"
     "run 'hpsweep <command> --help' for the options of a command\n";
@@ -104,6 +108,31 @@ int cmd_status(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_export(const std::vector<std::string>& args) {
+  std::string path, out_path;
+  bool csv = false, jsonl = false, curves = false;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
+      "csv", po::bool_switch(&csv), "CSV with a header row")("jsonl", po::bool_switch(&jsonl), "JSON lines (default)")(
+      "curves", po::bool_switch(&curves), "include loss curves (JSON lines only)")(
+      "out,o", po::value(&out_path), "write here instead of standard output");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "export");
+  if (csv && jsonl) throw InputError("hpsweep export: choose one of --csv and --jsonl");
+  if (csv && curves) throw InputError("hpsweep export: --curves needs JSON lines (drop --csv)");
+  const SweepLog log = load_sweep(path);
+  const ExportFormat format = csv ? ExportFormat::Csv : ExportFormat::JsonLines;
+  if (out_path.empty()) {
+    export_trials(log, format, curves, std::cout);
+  } else {
+    std::ofstream out(out_path);
+    if (!out) throw InputError("hpsweep export: cannot write '" + out_path + "'");
+    export_trials(log, format, curves, out);
+  }
+  return 0;
+}
+
 int cmd_validate(const std::vector<std::string>& args) {
   std::string path;
   po::options_description d("options");
@@ -136,6 +165,7 @@ int main(int argc, char** argv) {
     if (command == "run") return cmd_run(args, argc, argv);
     if (command == "status") return cmd_status(args);
     if (command == "validate") return cmd_validate(args);
+    if (command == "export") return cmd_export(args);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);
       return 0;

@@ -188,6 +188,8 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
   for (auto& l : log.launches)
     if (l.ended == "running") {
       l.ended = "killed";
+      l.trials_recorded = std::count_if(log.results.begin(), log.results.end(),
+                                        [&](const TrialRecord& r) { return r.launch == l.index; });
       journal->append_launch_end(l);
     }
   std::unordered_map<TrialId, std::int32_t> attempts;

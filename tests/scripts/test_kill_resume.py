@@ -1,0 +1,133 @@
+"""kill -9 at random moments, then the same command again: after the final resume every grid id is
+DONE/DIVERGED/FAILED exactly once, and nothing that had finished before a kill was lost or rerun.
+
+Most kills hit the master (rank 0), some a worker (mpiexec then tears the job down). Folds into
+the HDF5 file run every 50 ms so that kills land inside HDF5 writes too."""
+import collections
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from e2e import HPSWEEP, MPIEXEC, MPIEXEC_FLAGS, STATES, expect, hpsweep, read_trials, tempdir, write  # noqa: E402
+
+KILLS = int(os.environ.get("HPSWEEP_KILLS", "24"))
+TERMINAL = {"DONE", "DIVERGED", "FAILED"}
+rng = random.Random(int(os.environ.get("HPSWEEP_KILL_SEED", "20261125")))
+
+d = tempdir()
+job = write(os.path.join(d, "kill.ini"), """
+[sweep]
+name = kill-test
+[scales]
+params = 1e7, 2e7, 4e7, 8e7
+tokens_per_param = 10, 20, 40
+[grid]
+lr = log:1e-4:3e-2:12
+batch = 16, 32, 64, 128, 256
+wd = 0, 0.1
+[backend]
+kind = surrogate
+[surrogate]
+fail_probability = 0.02
+sleep_per_pflop = 1.2e-4
+""")
+out = os.path.join(d, "s.h5")
+cmd = [MPIEXEC, *MPIEXEC_FLAGS, "-n", "3", HPSWEEP, "run", job, "--out", out, "--flush-interval", "0.05",
+       "--progress", "none"]
+
+
+def ranks_of_this_run():
+    """pid -> MPI rank of the hpsweep processes writing `out`."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if out.encode() not in argv or not argv[0].endswith(b"hpsweep"):
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            found[int(pid)] = int(env.get(b"OMPI_COMM_WORLD_RANK", b"-1"))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def snapshot():
+    """Every record the sweep holds now, read without modifying anything."""
+    p = hpsweep("export", out, "--jsonl")
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+finished = {}  # id -> the terminal record first seen
+kills = 0
+completed_early = False
+while kills < KILLS:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    delay = rng.uniform(0.3, 2.0)
+    victim_is_master = rng.random() < 0.8
+    time.sleep(delay)
+    pids = ranks_of_this_run()
+    target = [p for p, r in pids.items() if (r == 0) == victim_is_master]
+    if proc.poll() is not None:
+        output = proc.stdout.read().decode()
+        expect(proc.returncode == 0, f"run failed on its own:\n{output}")
+        completed_early = True
+        break
+    if not target:  # still starting up: kill whatever rank exists
+        target = list(pids)
+    if target:
+        os.kill(rng.choice(target), signal.SIGKILL)
+        kills += 1
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for pid in ranks_of_this_run():  # no orphan may keep writing
+        os.kill(pid, signal.SIGKILL)
+
+    if not os.path.exists(out + ".journal"):
+        continue  # killed before the sweep file was created
+    for rec in snapshot():
+        if rec["state"] not in TERMINAL:
+            continue
+        prev = finished.setdefault(rec["id"], rec)
+        expect(prev == rec, f"finished trial {rec['id']} changed after kill {kills}:\n{prev}\n{rec}")
+
+print(f"{kills} kills; {len(finished)} trials had finished before the last kill")
+expect(kills >= 20 or completed_early, "fewer than 20 kills")
+expect(not completed_early, "the sweep finished before the kills were done: make it longer")
+
+final = hpsweep(*cmd[cmd.index(HPSWEEP) + 1:], ranks=3)
+records = snapshot()
+by_id = collections.defaultdict(list)
+for rec in records:
+    by_id[rec["id"]].append(rec)
+trials, grid, attrs, launches = read_trials(out)
+grid_ids = {format(int(i), "016x") for i in grid["id"]}
+expect(set(by_id) == grid_ids, "recorded ids differ from the grid")
+for tid, recs in by_id.items():
+    terminal = [r for r in recs if r["state"] in TERMINAL]
+    expect(len(terminal) == 1, f"{tid}: {len(terminal)} terminal records: {recs}")
+    others = {r["state"] for r in recs} - TERMINAL
+    expect(others <= {"LOST"}, f"{tid}: unexpected states {others}")
+    expect([r["attempt"] for r in recs] == list(range(1, len(recs) + 1)), f"{tid}: attempts {recs}")
+for tid, rec in finished.items():
+    expect(by_id[tid][-1] == rec, f"{tid} finished before a kill but its record changed or was rerun")
+# The HDF5 file the user reads holds exactly what the journal holds.
+expect(len(trials) == len(records), f"HDF5 has {len(trials)} rows, journal {len(records)}")
+h5_terminal = collections.Counter(format(int(r["id"]), "016x") for r in trials if STATES[int(r["state"])] in TERMINAL)
+expect(set(h5_terminal) == grid_ids and max(h5_terminal.values()) == 1, "HDF5 terminal rows are not one per id")
+ended = collections.Counter(l["ended"].decode() for l in launches)
+expect(ended["completed"] >= 1 and ended["killed"] >= kills // 2, f"launch table: {ended}")
+killed_with_work = [l for l in launches if l["ended"] == b"killed" and l["trials_recorded"] > 0]
+expect(len(killed_with_work) >= 5, "too few kills landed while trials were being recorded")
+lost = sum(1 for r in records if r["state"] == "LOST")
+print(f"ok: {len(grid_ids)} ids each finished once after {kills} kills; {lost} LOST attempts rerun; "
+      f"{len(launches)} launches ({dict(ended)})")
