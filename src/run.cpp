@@ -1,5 +1,7 @@
 #include "hpsweep/run.hpp"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <optional>
 #include <cstdio>
@@ -66,10 +68,19 @@ LaunchRecord describe_launch(const RunOptions& o, int ranks, const std::vector<W
   return l;
 }
 
-void print_summary(const SweepStore& store, const Progress& progress, std::size_t ran) {
+// CPU seconds used by the calling thread: the master's own cost, without worker threads.
+double thread_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+void print_summary(const SweepStore& store, const Progress& progress, std::size_t ran, double master_cpu) {
   const double t = progress.elapsed_s();
-  std::printf("\nran %zu trials in %s (%s trials/s); %zu diverged, %zu failed\n", ran, format_duration(t).c_str(),
-              format_short(t > 0 ? static_cast<double>(ran) / t : 0).c_str(), progress.diverged(), progress.failed());
+  std::printf("\nran %zu trials in %s (%s trials/s); %zu diverged, %zu failed; master CPU %.2fs (%.1f%% of one core)\n",
+              ran, format_duration(t).c_str(), format_short(t > 0 ? static_cast<double>(ran) / t : 0).c_str(),
+              progress.diverged(), progress.failed(), master_cpu, t > 0 ? 100.0 * master_cpu / t : 0.0);
   std::printf("%s", format_status(summarize(store.log()), 3).c_str());
 }
 
@@ -105,19 +116,20 @@ int run_master_side(Comm& comm, const RunOptions& o) {
               grid.size(), todo.size(), workers.size(), workers.size() == 1 ? "" : "s", o.out_path.c_str());
   std::fflush(stdout);
 
-  Progress progress(grid.size(), grid.size() - todo.size(), stdout, Progress::mode_from(o.progress, stdout));
+  Progress progress(grid.size(), grid.size() - todo.size(), stdout, Progress::mode_from(o.progress, stdout, launched_by_mpi()));
   StoreSink sink(*store, progress);
   MasterOptions mo;
   mo.prefetch = o.prefetch;
   mo.should_stop = [] { return g_signals > 0; };
   mo.abandon_in_flight = [] { return g_signals > 1; };
   const std::size_t before = store->log().results.size();
+  const double cpu_before = thread_cpu_seconds();
   run_master(comm, workers, todo, sink, mo);
   const bool interrupted = g_signals > 0;
   stop_workers(comm, protocol::kStop);
   store->finish(interrupted ? "interrupted" : "completed");
   progress.finish();
-  print_summary(*store, progress, store->log().results.size() - before);
+  print_summary(*store, progress, store->log().results.size() - before, thread_cpu_seconds() - cpu_before);
   if (interrupted) {
     std::printf("hpsweep: interrupted; rerun the same command to resume\n");
     return kExitInterrupted;

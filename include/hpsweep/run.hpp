@@ -12,7 +12,7 @@ struct RunOptions {
   bool retry_failed = false;
   int local_workers = 1;         // worker threads when running as a single process
   double fold_interval_s = 2.0;  // journal -> HDF5 fold period
-  std::string progress = "auto";
+  std::string progress = "auto";  // auto | tty | lines | none
   int prefetch = 2;
   std::string command_line;  // recorded in the launch table
 };

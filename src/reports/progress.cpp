@@ -8,11 +8,13 @@
 
 namespace hpsweep {
 
-Progress::Mode Progress::mode_from(const std::string& option, std::FILE* out) {
+Progress::Mode Progress::mode_from(const std::string& option, std::FILE* out, bool under_mpi) {
   if (option == "none") return Mode::Off;
   if (option == "lines") return Mode::Lines;
   if (option == "tty") return Mode::InPlace;
-  return isatty(fileno(out)) ? Mode::InPlace : Mode::Lines;
+  // mpirun gives ranks a pseudo-terminal even when its own output goes to a file, so under MPI
+  // isatty() cannot tell a log from a terminal: write lines there.
+  return !under_mpi && isatty(fileno(out)) ? Mode::InPlace : Mode::Lines;
 }
 
 Progress::Progress(std::size_t total, std::size_t already_done, std::FILE* out, Mode mode, double line_interval_s)

@@ -12,7 +12,8 @@ namespace hpsweep {
 class Progress {
  public:
   enum class Mode { InPlace, Lines, Off };
-  static Mode mode_from(const std::string& option, std::FILE* out);  // auto | tty | lines | none
+  // option: auto | tty | lines | none
+  static Mode mode_from(const std::string& option, std::FILE* out, bool under_mpi);
 
   Progress(std::size_t total, std::size_t already_done, std::FILE* out, Mode mode, double line_interval_s = 10.0);
   void on_result(const TrialRecord& r);

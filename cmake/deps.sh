@@ -1,0 +1,43 @@
+# Sourced by examples/quickstart.sh and tests/run.sh: installs the Debian packages hpsweep needs,
+# or, when not root, prints the exact apt-get line to run.
+# Usage: hpsweep_ensure_packages pkg...
+
+hpsweep_missing_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]}"
+}
+
+hpsweep_ensure_packages() {
+  local missing
+  missing=$(hpsweep_missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  local line="apt-get update && apt-get install -y --no-install-recommends $missing"
+  if [ "$(id -u)" != 0 ]; then
+    echo "hpsweep needs these Debian packages: $missing" >&2
+    echo "install them as root with:" >&2
+    echo "  sudo sh -c '$line'" >&2
+    return 1
+  fi
+  echo "installing: $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
+    echo "apt-get failed; run by hand: $line" >&2
+    return 1
+  }
+}
+
+# Build tools and libraries (every one found by CMake's find_package), plus hdf5-tools for h5dump.
+HPSWEEP_BUILD_PACKAGES=(cmake g++ make libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
+  libboost-program-options-dev libtbb-dev zlib1g-dev)
+# Tests: GoogleTest, and h5py to read the HDF5 file back the way users do.
+HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy)
+
+# mpirun flags for this machine: more ranks than cores, and root (containers, CI).
+hpsweep_mpirun_flags() {
+  local flags="--oversubscribe"
+  [ "$(id -u)" = 0 ] && flags="$flags --allow-run-as-root"
+  echo "$flags"
+}
