@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "hpsweep/ingest.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
@@ -31,6 +32,8 @@ const char* kUsage =
     "  status FILE.h5 [--json]     states, per-cell best losses and launches of a sweep\n"
     "  validate JOB.ini            check a job file and print the size of its grid\n"
     "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
+    "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
+    "                              import results that runs produced elsewhere\n"
     "  version                     print the version\n"
     "\n"
     "run 'hpsweep <command> --help' for the options of a command\n";
@@ -133,6 +136,38 @@ int cmd_export(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
+  std::string csv, into, map, unit = "sequences";
+  CsvIngestOptions o;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(), "results file (CSV with a header)")(
+      "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
+      "map", po::value(&map)->required(),
+      "FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps")(
+      "batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
+      "seq-len", po::value(&o.seq_len)->default_value(2048), "tokens per sequence when no seq_len column")(
+      "wd", po::value(&o.wd)->default_value(0.1), "weight decay when no wd column")(
+      "diverged-above", po::value(&o.diverged_above)->default_value(0), "loss above which a run is DIVERGED (0: off)")(
+      "diverged-ratio", po::value(&o.diverged_ratio)->default_value(1.5),
+      "DIVERGED when loss > ratio x the best loss of its (N, D) cell (0: off)")(
+      "strict", po::bool_switch(&o.strict), "refuse the whole file if any row is bad");
+  po::positional_options_description pos;
+  pos.add("csv", 1);
+  parse(d, pos, args, "ingest");
+  if (unit != "sequences" && unit != "tokens") throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
+  if (o.seq_len < 1) throw InputError("--seq-len must be >= 1");
+  o.batch_in_tokens = unit == "tokens";
+  o.columns = parse_column_map(map);
+  const IngestSummary s = ingest_csv(csv, into, o, joined_command(argc, argv));
+  for (const auto& n : s.notes) std::printf("hpsweep: %s\n", n.c_str());
+  const std::size_t show = std::min<std::size_t>(s.skipped.size(), 10);
+  for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "skipped %s\n", s.skipped[i].c_str());
+  if (s.skipped.size() > show) std::fprintf(stderr, "... and %zu more skipped rows\n", s.skipped.size() - show);
+  std::printf("%s: %zu rows read; %zu imported (%zu marked DIVERGED), %zu already in %s, %zu duplicate rows, %zu skipped\n",
+              csv.c_str(), s.rows, s.imported, s.diverged, s.already_present, into.c_str(), s.duplicates, s.skipped.size());
+  return 0;
+}
+
 int cmd_validate(const std::vector<std::string>& args) {
   std::string path;
   po::options_description d("options");
@@ -166,6 +201,7 @@ int main(int argc, char** argv) {
     if (command == "status") return cmd_status(args);
     if (command == "validate") return cmd_validate(args);
     if (command == "export") return cmd_export(args);
+    if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);
       return 0;

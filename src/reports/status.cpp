@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <unordered_map>
 
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/json.hpp"
@@ -11,9 +12,17 @@ namespace hpsweep {
 
 SweepStatus summarize(const SweepLog& log) {
   SweepStatus s;
-  const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
-  const auto grid = expand_grid(job);
-  s.name = job.name;
+  std::vector<Trial> grid;
+  if (log.job_text.empty()) {  // ingested results only: the "grid" is what was imported
+    s.name = "(ingested results)";
+    std::unordered_map<TrialId, bool> seen;
+    for (const auto& r : log.results)
+      if (seen.emplace(r.trial.id, true).second) grid.push_back(r.trial);
+  } else {
+    const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
+    grid = expand_grid(job);
+    s.name = job.name;
+  }
   s.grid_size = grid.size();
   s.records = log.results.size();
   s.launches = log.launches;

@@ -30,6 +30,7 @@ struct TrialRow {
   const char* host;
   const char* error;
   std::uint64_t curve_offset, curve_length;
+  const char* source;
 };
 
 struct LaunchRow {
@@ -90,6 +91,7 @@ h5::Id trial_row_type() {
   F(error, vstr);
   F(curve_offset, H5T_NATIVE_UINT64);
   F(curve_length, H5T_NATIVE_UINT64);
+  F(source, vstr);
 #undef F
   return t;
 }
@@ -218,6 +220,7 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
     row.error = r.outcome.error.c_str();
     row.curve_offset = offset;
     row.curve_length = r.outcome.curve.step.size();
+    row.source = r.source.c_str();
     offset += row.curve_length;
     all_steps.insert(all_steps.end(), r.outcome.curve.step.begin(), r.outcome.curve.step.end());
     all_losses.insert(all_losses.end(), r.outcome.curve.loss.begin(), r.outcome.curve.loss.end());
@@ -294,6 +297,7 @@ StoreContents read_store(const std::string& path) {
       r.host = row.host ? row.host : "";
       r.attempt = row.attempt;
       r.launch = row.launch;
+      r.source = row.source ? row.source : "";
       if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
         throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
       r.outcome.curve.step.assign(steps.begin() + row.curve_offset, steps.begin() + row.curve_offset + row.curve_length);

@@ -53,6 +53,7 @@ void encode(ByteWriter& w, const TrialRecord& t) {
   w.put_string(t.host);
   w.put(t.attempt);
   w.put(t.launch);
+  w.put_string(t.source);
 }
 
 TrialRecord decode_trial_record(ByteReader& r) {
@@ -73,6 +74,7 @@ TrialRecord decode_trial_record(ByteReader& r) {
   t.host = r.get_string();
   t.attempt = r.get<std::int32_t>();
   t.launch = r.get<std::int32_t>();
+  t.source = r.get_string();
   return t;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <algorithm>
 #include <unordered_set>
 
@@ -121,60 +122,80 @@ SweepStore::~SweepStore() {
   }
 }
 
-SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job, const std::vector<Trial>& grid,
-                                    const StoreOptions& options, LaunchRecord launch) {
+SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std::string& new_job_path,
+                                              const std::string& new_job_text,
+                                              const std::function<void(const std::string&)>& check_compatible) {
   const std::string jpath = journal_path_for(path);
   const bool have_h5 = file_exists(path), have_journal = file_exists(jpath);
-  std::vector<std::string> notes;
-  SweepLog log;
-  std::optional<JournalWriter> journal;
-  bool rebuild = false;
-
-  auto check_compatible = [&](const std::string& stored_text) {
-    const std::string why = explain_incompatibility(stored_text, job, options.extend);
-    if (!why.empty())
-      throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
-  };
+  Opened o;
+  SweepLog& log = o.log;
+  auto& notes = o.notes;
 
   if (!have_h5 && !have_journal) {
     log.schema_version = kSchemaVersion;
     log.tool_version = kToolVersion;
     log.created = unix_now();
-    log.job_path = job.path;
-    log.job_text = job.text;
-    journal.emplace(create_journal(jpath, log));
-    rebuild = true;
+    log.job_path = new_job_path;
+    log.job_text = new_job_text;
+    o.journal.emplace(create_journal(jpath, log));
+    o.rebuild = true;
   } else if (!have_journal) {
     // An HDF5 file on its own (copied, or the journal was removed): it becomes the journal's base.
     StoreContents stored = read_store(path);
     check_compatible(stored.log.job_text);
     log = std::move(stored.log);
     if (log.created == 0) log.created = unix_now();
-    journal.emplace(create_journal(jpath, log));
+    o.journal.emplace(create_journal(jpath, log));
     notes.push_back("rebuilt the journal '" + jpath + "' from '" + path + "'");
-    rebuild = true;
+    o.rebuild = true;
   } else {
     JournalContents contents = read_journal(jpath);
     check_compatible(contents.log.job_text);
     log = std::move(contents.log);
     if (contents.torn_tail) notes.push_back("discarded a partly written journal record left by a killed run");
-    journal.emplace(JournalWriter::open(jpath, contents.valid_bytes, contents.records));
+    o.journal.emplace(JournalWriter::open(jpath, contents.valid_bytes, contents.records));
     const bool last_clean = log.launches.empty() || log.launches.back().ended != "running";
     const auto stored = stored_journal_records(path);
     if (!have_h5) {
-      rebuild = true;
+      o.rebuild = true;
     } else if (!h5::is_hdf5_file(path)) {
       const std::string aside = path + ".damaged-" + std::to_string(static_cast<long long>(unix_now()));
       if (std::rename(path.c_str(), aside.c_str()) != 0) throw_system_error("cannot move damaged file aside", path);
       notes.push_back("'" + path + "' was damaged by an interrupted write; moved it to '" + aside +
                       "' and rebuilt it from the journal");
-      rebuild = true;
+      o.rebuild = true;
     } else if (!last_clean || !stored || static_cast<std::uint64_t>(*stored) != contents.records) {
-      rebuild = true;
+      o.rebuild = true;
       notes.push_back("the previous run stopped before it could close the file; rebuilt '" + path +
                       "' from the journal (nothing finished is lost)");
     }
   }
+  // Launches that never recorded their end were killed.
+  for (auto& l : log.launches)
+    if (l.ended == "running") {
+      l.ended = "killed";
+      l.trials_recorded = std::count_if(log.results.begin(), log.results.end(),
+                                        [&](const TrialRecord& r) { return r.launch == l.index; });
+      o.journal->append_launch_end(l);
+    }
+  return o;
+}
+
+SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job, const std::vector<Trial>& grid,
+                                    const StoreOptions& options, LaunchRecord launch) {
+  auto check_compatible = [&](const std::string& stored_text) {
+    if (stored_text.empty())
+      throw StoreRefused("'" + path + "' holds ingested results, not a sweep run by a job; it was not modified. "
+                         "Run the job into a new file.");
+    const std::string why = explain_incompatibility(stored_text, job, options.extend);
+    if (!why.empty())
+      throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
+  };
+  Opened opened = open_or_create(path, job.path, job.text, check_compatible);
+  SweepLog& log = opened.log;
+  auto& notes = opened.notes;
+  auto& journal = opened.journal;
+  bool rebuild = opened.rebuild;
 
   if (log.job_text != job.text) {
     journal->append_job(job.path, job.text);
@@ -184,14 +205,7 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
     rebuild = true;  // the /grid table and job attributes change
   }
 
-  // Launches that never recorded their end were killed; their in-flight trials are LOST.
-  for (auto& l : log.launches)
-    if (l.ended == "running") {
-      l.ended = "killed";
-      l.trials_recorded = std::count_if(log.results.begin(), log.results.end(),
-                                        [&](const TrialRecord& r) { return r.launch == l.index; });
-      journal->append_launch_end(l);
-    }
+  // Trials dispatched by a killed launch without a result are LOST.
   std::unordered_map<TrialId, std::int32_t> attempts;
   for (const auto& r : log.results) attempts[r.trial.id] = std::max(attempts[r.trial.id], r.attempt);
   std::unordered_map<TrialId, const Trial*> by_id;
@@ -255,6 +269,30 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
     store.fold();
   }
   store.notes_ = std::move(notes);
+  return store;
+}
+
+SweepStore SweepStore::open_for_update(const std::string& path, LaunchRecord launch) {
+  Opened opened = open_or_create(path, "", "", [](const std::string&) {});
+  std::vector<Trial> grid;
+  if (!opened.log.job_text.empty()) grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
+  launch.index = static_cast<std::int32_t>(opened.log.launches.size());
+  launch.ended = "running";
+  opened.journal->append_launch_begin(launch);
+  opened.log.launches.push_back(launch);
+  opened.journal->sync();
+  SweepStore store(path, std::move(*opened.journal), std::move(opened.log), std::move(grid), StoreOptions{});
+  for (const auto& r : store.log_.results)
+    store.attempts_[r.trial.id] = std::max(store.attempts_[r.trial.id], r.attempt);
+  store.launch_index_ = launch.index;
+  if (opened.rebuild) {
+    Hdf5Store::write_snapshot(path, store.log_, store.grid_, store.journal_.records());
+    store.folded_results_ = store.log_.results.size();
+  } else {
+    store.folded_results_ = store.log_.results.size();
+    store.fold();
+  }
+  store.notes_ = std::move(opened.notes);
   return store;
 }
 

@@ -37,6 +37,7 @@ struct TrialRecord {
   std::string host;
   std::int32_t attempt = 1;  // 1 for the first run of this id, +1 for each rerun
   std::int32_t launch = 0;   // index into the launch table
+  std::string source;        // "" for trials run by the sweep's job; "ingest:FILE:LINE" for imported ones
 };
 
 // One row per `hpsweep run` invocation on the file.

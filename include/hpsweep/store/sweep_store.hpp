@@ -3,6 +3,7 @@
 // folded into the HDF5 file in batches. Creating, resuming, extending and recovering a sweep
 // all happen in open_for_run(); nothing is written before every check has passed.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -24,6 +25,9 @@ class SweepStore {
  public:
   static SweepStore open_for_run(const std::string& path, const JobSpec& job, const std::vector<Trial>& grid,
                                  const StoreOptions& options, LaunchRecord launch);
+  // Ingest and fit: opens any sweep file (recovering it if needed) or creates one that holds
+  // only ingested results, and begins a launch record describing the import.
+  static SweepStore open_for_update(const std::string& path, LaunchRecord launch);
   SweepStore(SweepStore&&) = default;
   SweepStore& operator=(SweepStore&&) = delete;
   ~SweepStore();
@@ -44,6 +48,18 @@ class SweepStore {
   void finish(const std::string& ended);
 
  private:
+  struct Opened {
+    SweepLog log;
+    std::optional<JournalWriter> journal;
+    bool rebuild = false;
+    std::vector<std::string> notes;
+  };
+  // Creates a new sweep (journal + HDF5) or opens an existing one: cuts a torn journal tail,
+  // decides whether the HDF5 file must be rebuilt, marks unfinished launches killed.
+  // `check_compatible` sees the stored job text before anything is written.
+  static Opened open_or_create(const std::string& path, const std::string& new_job_path,
+                               const std::string& new_job_text,
+                               const std::function<void(const std::string&)>& check_compatible);
   SweepStore(std::string path, JournalWriter journal, SweepLog log, std::vector<Trial> grid, StoreOptions options);
   void fold();
 
