@@ -64,14 +64,30 @@ def snapshot():
     return [json.loads(line) for line in p.stdout.splitlines()]
 
 
+def launches_recorded():
+    if not os.path.exists(out + ".journal"):
+        return 0
+    return len(json.loads(hpsweep("status", out, "--json").stdout)["launches"])
+
+
 finished = {}  # id -> the terminal record first seen
 kills = 0
+kills_after_launch = 0
 completed_early = False
 while kills < KILLS:
+    before = launches_recorded()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    delay = rng.uniform(0.3, 2.0)
     victim_is_master = rng.random() < 0.8
-    time.sleep(delay)
+    # Half the kills at any moment (start-up and recovery included), half once the launch has
+    # been recorded, so that they land while trials are dispatched, stored and folded.
+    after_launch = kills % 2 == 1
+    if after_launch:
+        deadline = time.time() + 60
+        while launches_recorded() == before and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.05, 1.2))
+    else:
+        time.sleep(rng.uniform(0.1, 2.0))
     pids = ranks_of_this_run()
     target = [p for p, r in pids.items() if (r == 0) == victim_is_master]
     if proc.poll() is not None:
@@ -84,6 +100,7 @@ while kills < KILLS:
     if target:
         os.kill(rng.choice(target), signal.SIGKILL)
         kills += 1
+        kills_after_launch += after_launch
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -125,7 +142,7 @@ expect(len(trials) == len(records), f"HDF5 has {len(trials)} rows, journal {len(
 h5_terminal = collections.Counter(format(int(r["id"]), "016x") for r in trials if STATES[int(r["state"])] in TERMINAL)
 expect(set(h5_terminal) == grid_ids and max(h5_terminal.values()) == 1, "HDF5 terminal rows are not one per id")
 ended = collections.Counter(l["ended"].decode() for l in launches)
-expect(ended["completed"] >= 1 and ended["killed"] >= kills // 2, f"launch table: {ended}")
+expect(ended["completed"] >= 1 and ended["killed"] >= kills_after_launch, f"launch table: {ended}")
 killed_with_work = [l for l in launches if l["ended"] == b"killed" and l["trials_recorded"] > 0]
 expect(len(killed_with_work) >= 5, "too few kills landed while trials were being recorded")
 lost = sum(1 for r in records if r["state"] == "LOST")
