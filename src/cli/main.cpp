@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "hpsweep/ingest.hpp"
+#include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
@@ -32,6 +33,10 @@ const char* kUsage =
     "  status FILE.h5 [--json]     states, per-cell best losses and launches of a sweep\n"
     "  validate JOB.ini            check a job file and print the size of its grid\n"
     "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
+    "  fit FILE.h5 [--target-params N --target-tokens D]\n"
+    "                              fit the hyperparameter laws and predict for the target\n"
+    "  predict --law steplaw|deepseek --params N --tokens D\n"
+    "                              published laws, no sweep needed\n"
     "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
     "                              import results that runs produced elsewhere\n"
     "  version                     print the version\n"
@@ -168,6 +173,65 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   return 0;
 }
 
+int cmd_fit(const std::vector<std::string>& args) {
+  std::string path, select = "within:0.25%", resample = "points", holdout = "none";
+  bool json = false;
+  FitOptions o;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
+      "select", po::value(&select)->default_value("within:0.25%"),
+      "per-cell selection: within:EPS (every run within EPS of the cell minimum), argmin, bowl[:EPS]")(
+      "resamples", po::value(&o.bootstrap.resamples)->default_value(1000), "bootstrap resamples")(
+      "seed", po::value(&o.bootstrap.seed)->default_value(0), "bootstrap seed")(
+      "resample", po::value(&resample)->default_value("points"), "points (Step Law procedure) | cells")(
+      "batch-n-term", po::bool_switch(&o.batch_n_term), "add an N term to the batch-size law")(
+      "flops-per-token", po::value(&o.flops_per_token)->default_value(0), "compute form: C = M*D (0: C = 6ND)")(
+      "target-params", po::value(&o.target_params)->default_value(0), "N of the run to plan (default: job [target])")(
+      "target-tokens", po::value(&o.target_tokens)->default_value(0), "D of the run to plan (default: job [target])")(
+      "seq-len", po::value(&o.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
+      "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
+      "json", po::bool_switch(&json), "machine-readable output");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "fit");
+  o.selection = parse_selection(select);
+  if (resample != "points" && resample != "cells") throw InputError("--resample must be 'points' or 'cells'");
+  if (holdout != "none" && holdout != "largest") throw InputError("--holdout must be 'largest' or 'none'");
+  if (o.bootstrap.resamples < 0) throw InputError("--resamples must be >= 0");
+  o.bootstrap.by_cell = resample == "cells";
+  o.holdout_largest = holdout == "largest";
+  const FitReport r = fit_sweep(load_sweep(path), o);
+  std::cout << (json ? fit_json(r) : format_fit(r));
+  return 0;
+}
+
+int cmd_predict(const std::vector<std::string>& args) {
+  std::string law;
+  double n = 0, tokens = 0;
+  std::int64_t seq_len = 2048;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("law", po::value(&law)->required(), "steplaw | deepseek")(
+      "params", po::value(&n)->required(), "N, non-embedding parameters")(
+      "tokens", po::value(&tokens)->required(), "D, training tokens")(
+      "seq-len", po::value(&seq_len)->default_value(2048), "tokens per sequence");
+  parse(d, po::positional_options_description(), args, "predict");
+  if (!(n > 0) || !(tokens > 0) || seq_len < 1) throw InputError("predict: --params, --tokens and --seq-len must be positive");
+  double lr = 0, b = 0;
+  if (law == "steplaw") {
+    lr = steplaw_lr(n, tokens);
+    b = steplaw_batch_tokens(tokens);
+  } else if (law == "deepseek") {
+    lr = deepseek_lr(6 * n * tokens);
+    b = deepseek_batch_tokens(6 * n * tokens);
+  } else {
+    throw InputError("predict: unknown law '" + law + "' (steplaw or deepseek)");
+  }
+  std::printf("%s law at N=%s, D=%s:\n  lr     %.4g\n  batch  %.4g tokens = %.0f sequences of %lld\n", law.c_str(),
+              format_short(n).c_str(), format_short(tokens).c_str(), lr, b, b / static_cast<double>(seq_len),
+              static_cast<long long>(seq_len));
+  return 0;
+}
+
 int cmd_validate(const std::vector<std::string>& args) {
   std::string path;
   po::options_description d("options");
@@ -201,6 +265,8 @@ int main(int argc, char** argv) {
     if (command == "status") return cmd_status(args);
     if (command == "validate") return cmd_validate(args);
     if (command == "export") return cmd_export(args);
+    if (command == "fit") return cmd_fit(args);
+    if (command == "predict") return cmd_predict(args);
     if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);

@@ -2,7 +2,7 @@
 # Scheduler benchmark for hpsweep: prints a markdown report (machine, trivial-trial throughput,
 # overhead on uneven trials, Optuna GridSampler as a peer) for the README.
 #
-#   tests/bench/scheduler_bench.sh [HPSWEEP_BINARY]      (default /work/main/build/release/hpsweep)
+#   tests/bench/scheduler_bench.sh [HPSWEEP_BINARY]      (default build/release/hpsweep of this checkout)
 #
 # The report goes to stdout, progress to stderr. Temporary job and sweep files live in a mktemp
 # directory that is removed at exit. Exits non-zero if any run fails. This is a benchmark, not a
@@ -16,7 +16,7 @@
 #   BENCH_TIMEOUT_S      limit per hpsweep run                (default 900)
 set -euo pipefail
 
-HPSWEEP=${1:-/work/main/build/release/hpsweep}
+HPSWEEP=${1:-$(dirname "${BASH_SOURCE[0]}")/../../build/release/hpsweep}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3  # Debian's interpreter: python3-h5py and python3-optuna live there, not in pyenv
 RANKS_TRIVIAL=${BENCH_RANKS_TRIVIAL:-"1 2 4 8"}

@@ -1,0 +1,72 @@
+#pragma once
+// `hpsweep fit`: per-cell optima -> Step Law (lr in N and D, B in D), compute-form laws, the
+// weight-decay timescale law and the loss law, with bootstrap intervals, a prediction for the
+// target scale, warnings and an optional hold-out validation.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hpsweep/reducer/cells.hpp"
+#include "hpsweep/reducer/laws.hpp"
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+struct FitOptions {
+  Selection selection;
+  BootstrapOptions bootstrap;
+  bool batch_n_term = false;     // log B = b + gamma log D + delta log N
+  double flops_per_token = 0;    // compute form: C = M * D; 0 means C = 6 N D
+  double target_params = 0, target_tokens = 0;  // 0: from the stored job's [target]
+  std::int64_t seq_len = 0;                     // 0: from the data
+  bool holdout_largest = false;
+  std::string text() const;  // canonical options, stored with the fit
+};
+
+struct Prediction {
+  Interval lr, batch_tokens, wd, loss;
+  double batch_sequences = 0;
+  bool has_wd = false, has_loss = false;
+};
+
+struct HoldoutCell {
+  double params = 0, tokens = 0;
+  double predicted_lr = 0, predicted_batch = 0;
+  double best_loss = 0, loss_at_prediction = 0, gap = 0;  // gap = loss_at_prediction / best - 1
+  bool in_plateau = false;
+  std::string method;
+};
+
+struct PublishedLaw {
+  std::string name;
+  double lr = 0, batch_tokens = 0;
+};
+
+struct FitReport {
+  FitOptions options;
+  std::size_t trials_used = 0;
+  std::vector<CellOptimum> optima;
+  std::vector<std::string> skipped_cells;
+  std::optional<PowerLaw> lr_law, batch_law, lr_compute, batch_compute, tau_law;
+  std::string tau_note;
+  LossLaw loss_law;
+  double target_params = 0, target_tokens = 0;
+  std::int64_t seq_len = 2048;
+  std::optional<Prediction> prediction;
+  std::vector<PublishedLaw> published;  // at the target
+  std::vector<HoldoutCell> holdout;
+  std::vector<std::string> warnings;
+};
+
+// Throws Error when nothing can be fitted (fewer than 2 usable cells).
+FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
+std::string format_fit(const FitReport& r);
+std::string fit_json(const FitReport& r);
+
+// Published laws, usable without any sweep.
+double steplaw_lr(double N, double D);
+double steplaw_batch_tokens(double D);
+double deepseek_lr(double C);
+double deepseek_batch_tokens(double C);
+
+}  // namespace hpsweep
