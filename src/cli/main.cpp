@@ -174,8 +174,8 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
 }
 
 int cmd_fit(const std::vector<std::string>& args) {
-  std::string path, select = "within:0.25%", resample = "points", holdout = "none";
-  bool json = false;
+  std::string path, select = "within:0.25%", resample = "points", holdout = "none", name;
+  bool json = false, no_store = false;
   FitOptions o;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
@@ -190,10 +190,14 @@ int cmd_fit(const std::vector<std::string>& args) {
       "target-tokens", po::value(&o.target_tokens)->default_value(0), "D of the run to plan (default: job [target])")(
       "seq-len", po::value(&o.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
       "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
-      "json", po::bool_switch(&json), "machine-readable output");
+      "json", po::bool_switch(&json), "machine-readable output")(
+      "name", po::value(&name)->default_value("latest"), "store the fit as /fits/NAME in the sweep file")(
+      "no-store", po::bool_switch(&no_store), "do not store the fit");
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, args, "fit");
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
+    throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
   o.selection = parse_selection(select);
   if (resample != "points" && resample != "cells") throw InputError("--resample must be 'points' or 'cells'");
   if (holdout != "none" && holdout != "largest") throw InputError("--holdout must be 'largest' or 'none'");
@@ -202,6 +206,16 @@ int cmd_fit(const std::vector<std::string>& args) {
   o.holdout_largest = holdout == "largest";
   const FitReport r = fit_sweep(load_sweep(path), o);
   std::cout << (json ? fit_json(r) : format_fit(r));
+  if (!no_store) {
+    try {
+      SweepStore store = SweepStore::open_for_update(path, std::nullopt);
+      store.record_fit(to_fit_record(r, name));
+      store.finish("completed");
+      if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
+    } catch (const StoreRefused& e) {
+      std::fprintf(stderr, "hpsweep: warning: the fit was not stored: %s\n", e.what());
+    }
+  }
   return 0;
 }
 

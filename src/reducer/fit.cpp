@@ -393,6 +393,40 @@ std::string format_fit(const FitReport& r) {
   return out;
 }
 
+FitRecord to_fit_record(const FitReport& r, const std::string& name) {
+  FitRecord f;
+  f.name = name;
+  f.options = r.options.text();
+  f.created = unix_now();
+  f.json = fit_json(r);
+  auto add = [&](const std::optional<PowerLaw>& law) {
+    if (!law) return;
+    for (std::size_t k = 0; k < law->coefs.size(); ++k) {
+      const Interval& i = law->coefs[k];
+      f.coefficients.push_back(FitCoefficient{law->name, law->coef_names[k], i.estimate, i.mean, i.median, i.lo, i.hi});
+    }
+  };
+  add(r.lr_law);
+  add(r.batch_law);
+  add(r.lr_compute);
+  add(r.batch_compute);
+  add(r.tau_law);
+  if (r.loss_law.ok)
+    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E}, {"A", &r.loss_law.A},
+                                                                            {"alpha", &r.loss_law.alpha}, {"B", &r.loss_law.B},
+                                                                            {"beta", &r.loss_law.beta}})
+      f.coefficients.push_back(FitCoefficient{"loss", n, i->estimate, i->mean, i->median, i->lo, i->hi});
+  if (r.prediction) {
+    const Prediction& p = *r.prediction;
+    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"lr", &p.lr}, {"batch_tokens", &p.batch_tokens}})
+      f.coefficients.push_back(FitCoefficient{"prediction", n, i->estimate, i->mean, i->median, i->lo, i->hi});
+    if (p.has_wd) f.coefficients.push_back(FitCoefficient{"prediction", "wd", p.wd.estimate, p.wd.mean, p.wd.median, p.wd.lo, p.wd.hi});
+  }
+  for (const auto& c : r.optima)
+    for (const auto& p : c.selected) f.points.push_back(FitPoint{c.params, c.tokens, p.lr, p.batch_tokens, p.wd, p.loss});
+  return f;
+}
+
 std::string fit_json(const FitReport& r) {
   JsonWriter j;
   j.begin_object();

@@ -147,6 +147,49 @@ void fill_point(const Trial& t, std::uint64_t& id, char* hex, double& params, do
   repeat = t.point.repeat;
 }
 
+struct CoefficientRow {
+  const char* law;
+  const char* name;
+  double estimate, mean, median, lo, hi;
+};
+
+h5::Id coefficient_row_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(CoefficientRow)), H5Tclose);
+  h5::Id vstr = h5::variable_string_type();
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(CoefficientRow, name), type)
+  F(law, vstr);
+  F(name, vstr);
+  F(estimate, H5T_NATIVE_DOUBLE);
+  F(mean, H5T_NATIVE_DOUBLE);
+  F(median, H5T_NATIVE_DOUBLE);
+  F(lo, H5T_NATIVE_DOUBLE);
+  F(hi, H5T_NATIVE_DOUBLE);
+#undef F
+  return t;
+}
+
+h5::Id fit_point_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(FitPoint)), H5Tclose);
+#define F(name) H5Tinsert(t, #name, HOFFSET(FitPoint, name), H5T_NATIVE_DOUBLE)
+  F(params);
+  F(tokens);
+  F(lr);
+  F(batch_tokens);
+  F(wd);
+  F(loss);
+#undef F
+  return t;
+}
+
+void write_table(hid_t group, const char* name, hid_t type, const void* data, hsize_t n, const std::string& file) {
+  const hsize_t dims[1] = {n};
+  h5::Id space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", file), H5Sclose);
+  h5::Id ds(h5::check(H5Dcreate2(group, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      std::string("create dataset ") + name, file),
+            H5Dclose);
+  if (n) h5::check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), std::string("write ") + name, file);
+}
+
 constexpr hsize_t kTrialChunk = 1024;
 constexpr hsize_t kCurveChunk = 16384;
 
@@ -174,6 +217,7 @@ void Hdf5Store::write_snapshot(const std::string& path, const SweepLog& log, con
     store.write_grid(grid);
     store.append_results(log, 0);
     store.write_launches(log.launches);
+    store.write_fits(log.fits);
     store.set_journal_records(journal_records);
     store.flush();
   }
@@ -186,6 +230,30 @@ void Hdf5Store::write_job(const std::string& job_path, const std::string& job_te
   h5::write_string_attr(file_, "job_text", job_text, path_);
   h5::write_string_attr(file_, "job_path", job_path, path_);
   h5::write_string_attr(file_, "job_hash", hex64(fnv1a64(job_text)), path_);
+}
+
+void Hdf5Store::write_fits(const std::vector<FitRecord>& fits) {
+  if (fits.empty()) return;
+  if (H5Lexists(file_, "fits", H5P_DEFAULT) <= 0) {
+    h5::Id g(h5::check(H5Gcreate2(file_, "fits", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create group /fits", path_),
+             H5Gclose);
+  }
+  h5::Id fits_group(h5::check(H5Gopen2(file_, "fits", H5P_DEFAULT), "open group /fits", path_), H5Gclose);
+  for (const auto& f : fits) {
+    if (H5Lexists(fits_group, f.name.c_str(), H5P_DEFAULT) > 0)
+      h5::check(H5Ldelete(fits_group, f.name.c_str(), H5P_DEFAULT), "replace fit " + f.name, path_);
+    h5::Id g(h5::check(H5Gcreate2(fits_group, f.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                       "create fit group " + f.name, path_),
+             H5Gclose);
+    h5::write_string_attr(g, "options", f.options, path_);
+    h5::write_string_attr(g, "created", iso8601_utc(f.created), path_);
+    h5::write_string_attr(g, "json", f.json, path_);
+    std::vector<CoefficientRow> rows;
+    for (const auto& c : f.coefficients)
+      rows.push_back(CoefficientRow{c.law.c_str(), c.name.c_str(), c.estimate, c.mean, c.median, c.lo, c.hi});
+    write_table(g, "coefficients", coefficient_row_type(), rows.data(), rows.size(), path_);
+    write_table(g, "points", fit_point_type(), f.points.data(), f.points.size(), path_);
+  }
 }
 
 void Hdf5Store::set_journal_records(std::uint64_t n) {
@@ -321,6 +389,35 @@ StoreContents read_store(const std::string& path) {
     if (!lrows.empty()) {
       h5::Id space(H5Dget_space(launches), H5Sclose);
       H5Dvlen_reclaim(ltype, space, H5P_DEFAULT, lrows.data());
+    }
+    if (H5Lexists(file, "fits", H5P_DEFAULT) > 0) {
+      h5::Id fits(h5::check(H5Gopen2(file, "fits", H5P_DEFAULT), "open /fits", path), H5Gclose);
+      H5G_info_t info{};
+      h5::check(H5Gget_info(fits, &info), "H5Gget_info /fits", path);
+      for (hsize_t i = 0; i < info.nlinks; ++i) {
+        char name[256] = {0};
+        h5::check(H5Lget_name_by_idx(fits, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name - 1, H5P_DEFAULT),
+                  "fit name", path);
+        h5::Id g(h5::check(H5Gopen2(fits, name, H5P_DEFAULT), std::string("open fit ") + name, path), H5Gclose);
+        FitRecord f;
+        f.name = name;
+        f.options = h5::read_string_attr(g, "options", path);
+        f.json = h5::read_string_attr(g, "json", path);
+        h5::Id cds = h5::open_dataset(g, "coefficients", path);
+        h5::Id ctype = coefficient_row_type();
+        std::vector<CoefficientRow> crows(h5::dataset_length(cds, path));
+        h5::read_all(cds, ctype, crows.data(), path);
+        for (const auto& c : crows)
+          f.coefficients.push_back(FitCoefficient{c.law ? c.law : "", c.name ? c.name : "", c.estimate, c.mean, c.median, c.lo, c.hi});
+        if (!crows.empty()) {
+          h5::Id space(H5Dget_space(cds), H5Sclose);
+          H5Dvlen_reclaim(ctype, space, H5P_DEFAULT, crows.data());
+        }
+        h5::Id pds = h5::open_dataset(g, "points", path);
+        f.points.resize(h5::dataset_length(pds, path));
+        h5::read_all(pds, fit_point_type(), f.points.data(), path);
+        log.fits.push_back(std::move(f));
+      }
     }
   } catch (const Hdf5Error& e) {
     throw StoreRefused("'" + path + "' cannot be read as an hpsweep sweep (it was not modified): " + std::string(e.what()));

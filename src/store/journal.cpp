@@ -108,6 +108,9 @@ JournalContents read_journal(const std::string& path) {
         case JournalRecordType::Result:
           log.add_result(decode_trial_record(r));
           break;
+        case JournalRecordType::Fit:
+          log.add_fit(decode_fit_record(r));
+          break;
         default:
           throw Error("unknown record type " + std::to_string(type));
       }
@@ -213,6 +216,12 @@ void JournalWriter::append_result(const TrialRecord& r) {
   scratch_.clear();
   encode(scratch_, r);
   append(JournalRecordType::Result, scratch_.bytes());
+}
+
+void JournalWriter::append_fit(const FitRecord& f) {
+  scratch_.clear();
+  encode(scratch_, f);
+  append(JournalRecordType::Fit, scratch_.bytes());
 }
 
 void JournalWriter::write_out() {

@@ -7,6 +7,50 @@ void SweepLog::add_result(TrialRecord r) {
   results.push_back(std::move(r));
 }
 
+void SweepLog::add_fit(FitRecord f) {
+  std::erase_if(fits, [&](const FitRecord& old) { return old.name == f.name; });
+  fits.push_back(std::move(f));
+}
+
+void encode(ByteWriter& w, const FitRecord& f) {
+  w.put_string(f.name);
+  w.put_string(f.options);
+  w.put(f.created);
+  w.put_string(f.json);
+  w.put<std::uint64_t>(f.coefficients.size());
+  for (const auto& c : f.coefficients) {
+    w.put_string(c.law);
+    w.put_string(c.name);
+    for (double v : {c.estimate, c.mean, c.median, c.lo, c.hi}) w.put(v);
+  }
+  w.put<std::uint64_t>(f.points.size());
+  for (const auto& p : f.points)
+    for (double v : {p.params, p.tokens, p.lr, p.batch_tokens, p.wd, p.loss}) w.put(v);
+}
+
+FitRecord decode_fit_record(ByteReader& r) {
+  FitRecord f;
+  f.name = r.get_string();
+  f.options = r.get_string();
+  f.created = r.get<double>();
+  f.json = r.get_string();
+  const auto nc = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < nc; ++i) {
+    FitCoefficient c;
+    c.law = r.get_string();
+    c.name = r.get_string();
+    for (double* v : {&c.estimate, &c.mean, &c.median, &c.lo, &c.hi}) *v = r.get<double>();
+    f.coefficients.push_back(std::move(c));
+  }
+  const auto np = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < np; ++i) {
+    FitPoint p;
+    for (double* v : {&p.params, &p.tokens, &p.lr, &p.batch_tokens, &p.wd, &p.loss}) *v = r.get<double>();
+    f.points.push_back(p);
+  }
+  return f;
+}
+
 std::unordered_map<TrialId, const TrialRecord*> SweepLog::latest_by_id() const {
   std::unordered_map<TrialId, const TrialRecord*> out;
   out.reserve(results.size());

@@ -29,6 +29,7 @@ JournalWriter create_journal(const std::string& jpath, const SweepLog& log) {
   JournalWriter w = JournalWriter::create(tmp, log);
   for (const auto& l : log.launches) w.append_launch_begin(l);
   for (const auto& r : log.results) w.append_result(r);
+  for (const auto& f : log.fits) w.append_fit(f);
   w.sync();
   if (std::rename(tmp.c_str(), jpath.c_str()) != 0) throw_system_error("cannot rename journal into place", jpath);
   // The open descriptor (and its lock) follows the renamed file.
@@ -158,6 +159,8 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
     const auto stored = stored_journal_records(path);
     if (!have_h5) {
       o.rebuild = true;
+      notes.push_back("'" + path + "' is missing; rebuilt it from its journal '" + jpath +
+                      "' (to start a new sweep, delete both files)");
     } else if (!h5::is_hdf5_file(path)) {
       const std::string aside = path + ".damaged-" + std::to_string(static_cast<long long>(unix_now()));
       if (std::rename(path.c_str(), aside.c_str()) != 0) throw_system_error("cannot move damaged file aside", path);
@@ -272,19 +275,21 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
   return store;
 }
 
-SweepStore SweepStore::open_for_update(const std::string& path, LaunchRecord launch) {
+SweepStore SweepStore::open_for_update(const std::string& path, std::optional<LaunchRecord> launch) {
   Opened opened = open_or_create(path, "", "", [](const std::string&) {});
   std::vector<Trial> grid;
   if (!opened.log.job_text.empty()) grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
-  launch.index = static_cast<std::int32_t>(opened.log.launches.size());
-  launch.ended = "running";
-  opened.journal->append_launch_begin(launch);
-  opened.log.launches.push_back(launch);
+  if (launch) {
+    launch->index = static_cast<std::int32_t>(opened.log.launches.size());
+    launch->ended = "running";
+    opened.journal->append_launch_begin(*launch);
+    opened.log.launches.push_back(*launch);
+  }
   opened.journal->sync();
   SweepStore store(path, std::move(*opened.journal), std::move(opened.log), std::move(grid), StoreOptions{});
   for (const auto& r : store.log_.results)
     store.attempts_[r.trial.id] = std::max(store.attempts_[r.trial.id], r.attempt);
-  store.launch_index_ = launch.index;
+  store.launch_index_ = launch ? launch->index : -1;
   if (opened.rebuild) {
     Hdf5Store::write_snapshot(path, store.log_, store.grid_, store.journal_.records());
     store.folded_results_ = store.log_.results.size();
@@ -305,7 +310,13 @@ void SweepStore::record_result(TrialRecord r) {
   r.launch = launch_index_;
   journal_.append_result(r);
   log_.add_result(std::move(r));
-  ++log_.launches.back().trials_recorded;
+  if (launch_index_ >= 0) ++log_.launches[static_cast<std::size_t>(launch_index_)].trials_recorded;
+}
+
+void SweepStore::record_fit(FitRecord f) {
+  journal_.append_fit(f);
+  log_.add_fit(std::move(f));
+  fits_dirty_ = true;
 }
 
 void SweepStore::checkpoint() {
@@ -320,6 +331,8 @@ void SweepStore::fold() {
   store.append_results(log_, folded_results_);
   folded_results_ = log_.results.size();
   store.write_launches(log_.launches);
+  if (fits_dirty_) store.write_fits(log_.fits);
+  fits_dirty_ = false;
   store.set_journal_records(journal_.records());
   store.flush();
   launches_dirty_ = false;
@@ -327,10 +340,12 @@ void SweepStore::fold() {
 }
 
 void SweepStore::finish(const std::string& ended) {
-  LaunchRecord& l = log_.launches.back();
-  l.ended = ended;
-  l.end_time = unix_now();
-  journal_.append_launch_end(l);
+  if (launch_index_ >= 0) {
+    LaunchRecord& l = log_.launches[static_cast<std::size_t>(launch_index_)];
+    l.ended = ended;
+    l.end_time = unix_now();
+    journal_.append_launch_end(l);
+  }
   fold();
   finished_ = true;
 }

@@ -62,6 +62,8 @@ struct FitReport {
 FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
 std::string format_fit(const FitReport& r);
 std::string fit_json(const FitReport& r);
+// What is stored in the sweep file under /fits/<name>.
+FitRecord to_fit_record(const FitReport& r, const std::string& name);
 
 // Published laws, usable without any sweep.
 double steplaw_lr(double N, double D);

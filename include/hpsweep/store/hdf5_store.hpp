@@ -27,6 +27,8 @@ class Hdf5Store {
   void write_launches(const std::vector<LaunchRecord>& launches);
   void write_grid(const std::vector<Trial>& grid);
   void write_job(const std::string& job_path, const std::string& job_text);
+  // Writes /fits/<name> for every fit (replacing groups of the same name).
+  void write_fits(const std::vector<FitRecord>& fits);
   void set_journal_records(std::uint64_t n);
   void flush();
 

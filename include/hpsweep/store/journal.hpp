@@ -16,6 +16,7 @@ enum class JournalRecordType : std::uint8_t {
   LaunchEnd = 4,    // LaunchRecord with end time and how it ended
   Dispatch = 5,     // DispatchRecord
   Result = 6,       // TrialRecord
+  Fit = 7,          // FitRecord
 };
 
 struct JournalContents {
@@ -45,6 +46,7 @@ class JournalWriter {
   void append_launch_end(const LaunchRecord& l);
   void append_dispatch(const DispatchRecord& d);
   void append_result(const TrialRecord& r);
+  void append_fit(const FitRecord& f);
 
   // Hands buffered records to the kernel (survives a kill -9 of this process from here on).
   void write_out();

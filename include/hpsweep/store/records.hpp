@@ -61,6 +61,23 @@ struct DispatchRecord {
   double time = 0;
 };
 
+// A fit stored with the sweep (`hpsweep fit`), so it can be compared and replayed later.
+struct FitCoefficient {
+  std::string law, name;
+  double estimate = 0, mean = 0, median = 0, lo = 0, hi = 0;
+};
+struct FitPoint {
+  double params = 0, tokens = 0, lr = 0, batch_tokens = 0, wd = 0, loss = 0;
+};
+struct FitRecord {
+  std::string name;
+  std::string options;  // canonical fit options
+  double created = 0;
+  std::string json;     // the whole report, as `hpsweep fit --json` prints it
+  std::vector<FitCoefficient> coefficients;
+  std::vector<FitPoint> points;  // the per-cell points the laws rest on
+};
+
 struct SweepLog {
   int schema_version = 0;
   std::string tool_version;
@@ -71,6 +88,9 @@ struct SweepLog {
   std::vector<TrialRecord> results;  // in the order they were recorded
   // Dispatched but without a result yet: RUNNING if the launch lives, LOST otherwise.
   std::unordered_map<TrialId, DispatchRecord> in_flight;
+  std::vector<FitRecord> fits;  // a later fit of the same name replaces an earlier one
+
+  void add_fit(FitRecord f);
 
   void add_result(TrialRecord r);
   void add_dispatch(const DispatchRecord& d) { in_flight[d.id] = d; }
@@ -84,5 +104,7 @@ void encode(ByteWriter& w, const TrialRecord& t);
 TrialRecord decode_trial_record(ByteReader& r);
 void encode(ByteWriter& w, const LaunchRecord& l);
 LaunchRecord decode_launch_record(ByteReader& r);
+void encode(ByteWriter& w, const FitRecord& f);
+FitRecord decode_fit_record(ByteReader& r);
 
 }  // namespace hpsweep

@@ -27,7 +27,8 @@ class SweepStore {
                                  const StoreOptions& options, LaunchRecord launch);
   // Ingest and fit: opens any sweep file (recovering it if needed) or creates one that holds
   // only ingested results, and begins a launch record describing the import.
-  static SweepStore open_for_update(const std::string& path, LaunchRecord launch);
+  // Without a launch (fit), no launch row is added.
+  static SweepStore open_for_update(const std::string& path, std::optional<LaunchRecord> launch);
   SweepStore(SweepStore&&) = default;
   SweepStore& operator=(SweepStore&&) = delete;
   ~SweepStore();
@@ -42,6 +43,7 @@ class SweepStore {
   void record_dispatch(TrialId id, int rank);
   // Sets the attempt and launch fields and appends the record.
   void record_result(TrialRecord r);
+  void record_fit(FitRecord f);
   // Hands journal records to the kernel; folds into HDF5 when the fold interval has passed.
   void checkpoint();
   // Records how this launch ended, folds everything into HDF5 and syncs.
@@ -73,6 +75,7 @@ class SweepStore {
   std::unordered_map<TrialId, std::int32_t> attempts_;
   std::size_t folded_results_ = 0;
   bool launches_dirty_ = true;
+  bool fits_dirty_ = false;
   bool finished_ = false;
   std::int32_t launch_index_ = 0;
   std::chrono::steady_clock::time_point last_fold_;
