@@ -81,7 +81,7 @@ void print_summary(const SweepStore& store, const Progress& progress, std::size_
   std::printf("\nran %zu trials in %s (%s trials/s); %zu diverged, %zu failed; master CPU %.2fs (%.1f%% of one core)\n",
               ran, format_duration(t).c_str(), format_short(t > 0 ? static_cast<double>(ran) / t : 0).c_str(),
               progress.diverged(), progress.failed(), master_cpu, t > 0 ? 100.0 * master_cpu / t : 0.0);
-  std::printf("%s", format_status(summarize(store.log()), 3).c_str());
+  std::printf("%s", format_status(summarize(store.log()), 3, 24).c_str());
 }
 
 // The master's part, shared by the MPI and the single-process paths.
@@ -105,7 +105,9 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   so.fold_interval_s = o.fold_interval_s;
   std::optional<SweepStore> store;
   try {
-    store.emplace(SweepStore::open_for_run(o.out_path, job, grid, so, describe_launch(o, comm.size(), workers)));
+    // Ranks = processes: one when the workers are threads of this process.
+    const int ranks = launched_by_mpi() ? comm.size() : 1;
+    store.emplace(SweepStore::open_for_run(o.out_path, job, grid, so, describe_launch(o, ranks, workers)));
   } catch (const Error&) {
     stop_workers(comm, protocol::kStop);
     throw;

@@ -58,7 +58,7 @@ SweepStatus summarize(const SweepLog& log) {
   return s;
 }
 
-std::string format_status(const SweepStatus& s, std::size_t max_launches) {
+std::string format_status(const SweepStatus& s, std::size_t max_launches, std::size_t max_cells) {
   std::string out;
   char buf[512];
   std::size_t finished = 0;
@@ -74,7 +74,12 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches) {
     if (n || st == TrialState::Pending || st == TrialState::Done) out += std::string("  ") + to_string(st) + " " + std::to_string(n);
   }
   out += "\n\ncells (N x D): trials, finished, diverged, failed, best smoothed loss at (lr, batch seqs, batch tokens, wd)\n";
-  for (const auto& c : s.cells) {
+  for (std::size_t i = 0; i < s.cells.size(); ++i) {
+    const auto& c = s.cells[i];
+    if (i == max_cells) {
+      out += "  ... " + std::to_string(s.cells.size() - max_cells) + " more cells: hpsweep status FILE shows them all\n";
+      break;
+    }
     std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s %5zu %5zu %5zu %5zu  ", format_short(c.params).c_str(),
                   format_short(c.tokens).c_str(), c.trials, c.finished, c.diverged, c.failed);
     out += buf;

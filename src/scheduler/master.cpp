@@ -53,13 +53,20 @@ void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::v
   for (int depth = 0; depth < std::max(1, options.prefetch); ++depth)
     for (const auto& w : workers) dispatch(w.rank);
 
+  // Very short trials finish faster than a message round trip with an idle master: queue enough
+  // of them per worker to cover ~2 ms of work (kept between `prefetch` and 64).
+  double mean_trial_s = -1;
+  int depth = std::max(1, options.prefetch);
   auto handle = [&](Message& msg) {
     if (msg.tag != protocol::kResult)
       throw CommError("unexpected message tag " + std::to_string(msg.tag) + " from rank " + std::to_string(msg.source));
     TrialRecord rec = protocol::decode_result(msg.payload);
     --outstanding[msg.source];
     --in_flight;
-    dispatch(msg.source);  // before storing: the worker gets its next trial as early as possible
+    mean_trial_s = mean_trial_s < 0 ? rec.wall_time : 0.95 * mean_trial_s + 0.05 * rec.wall_time;
+    depth = std::clamp(static_cast<int>(0.002 / std::max(mean_trial_s, 1e-7)), std::max(1, options.prefetch), 64);
+    // Before storing: the worker gets its next trials as early as possible.
+    while (outstanding[msg.source] < depth && next < trials.size() && !stopping()) dispatch(msg.source);
     sink.on_result(std::move(rec));
   };
 

@@ -29,7 +29,7 @@ struct SweepStatus {
 };
 
 SweepStatus summarize(const SweepLog& log);
-std::string format_status(const SweepStatus& s, std::size_t max_launches = 5);
+std::string format_status(const SweepStatus& s, std::size_t max_launches = 5, std::size_t max_cells = SIZE_MAX);
 std::string status_json(const SweepStatus& s);
 
 }  // namespace hpsweep
