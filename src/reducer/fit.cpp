@@ -273,6 +273,7 @@ FitReport fit_sweep(const SweepLog& log, const FitOptions& o) {
 namespace {
 
 std::string interval_text(const Interval& i, int digits = 4) {
+  if (!std::isfinite(i.lo)) return format_short(i.estimate, digits) + "  (no bootstrap interval)";
   return format_short(i.estimate, digits) + "  [" + format_short(i.lo, digits) + ", " + format_short(i.hi, digits) +
          "]  mean " + format_short(i.mean, digits) + "  median " + format_short(i.median, digits);
 }

@@ -223,20 +223,28 @@ LossLaw fit_loss_law(const std::vector<LawPoint>& cells, const BootstrapOptions&
   }
   std::vector<std::size_t> all(cells.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-  // Multi-start grid over (log E, log A, alpha, log B, beta), as in Chinchilla's approach 3.
-  Eigen::VectorXd best;
-  double best_obj = std::numeric_limits<double>::infinity();
-  for (double e : {-1.0, 0.0, 0.5, 1.0})
-    for (double a : {0.0, 5.0, 10.0, 15.0})
-      for (double al : {0.1, 0.3, 0.6})
-        for (double b : {0.0, 5.0, 10.0, 15.0})
-          for (double be : {0.1, 0.3, 0.6}) {
+  // Grid of starting points over (log E, log A, alpha, log B, beta), as in Chinchilla's
+  // approach 3; Levenberg-Marquardt runs from the 12 best of them.
+  std::vector<std::pair<double, Eigen::VectorXd>> starts;
+  for (double e : {-1.0, -0.5, 0.0, 0.5, 1.0})
+    for (double a : {0.0, 5.0, 10.0, 15.0, 20.0, 25.0})
+      for (double al : {0.0, 0.5, 1.0, 1.5, 2.0})
+        for (double b : {0.0, 5.0, 10.0, 15.0, 20.0, 25.0})
+          for (double be : {0.0, 0.5, 1.0, 1.5, 2.0}) {
             Eigen::VectorXd x(5);
             x << e, a, al, b, be;
-            x = minimise_from(cells, all, law.huber_delta, x);
-            const double obj = huber_objective(cells, all, law.huber_delta, x);
-            if (obj < best_obj) best_obj = obj, best = x;
+            starts.emplace_back(huber_objective(cells, all, law.huber_delta, x), x);
           }
+  const std::size_t keep = std::min<std::size_t>(12, starts.size());
+  std::partial_sort(starts.begin(), starts.begin() + static_cast<std::ptrdiff_t>(keep), starts.end(),
+                    [](auto& a, auto& b) { return a.first < b.first; });
+  Eigen::VectorXd best;
+  double best_obj = std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < keep; ++i) {
+    const Eigen::VectorXd x = minimise_from(cells, all, law.huber_delta, starts[i].second);
+    const double obj = huber_objective(cells, all, law.huber_delta, x);
+    if (obj < best_obj) best_obj = obj, best = x;
+  }
   if (!std::isfinite(best_obj)) {
     law.note = "no starting point converged";
     return law;
