@@ -110,18 +110,28 @@ Eigen::VectorXd coords(const CellPoint& p, int dims) {
   return x;
 }
 
-// Least squares over the points nearest the minimum in loss, widening the band until there are
-// enough points for a well-posed fit.
+// Least squares over the points in a window (in log coordinates) around the measured minimum.
+// The window, not a loss band, picks the points: choosing the lowest losses would prefer points
+// with favourable noise and bend the fitted bowl. It widens until every axis has 4+ values.
 bool fit_quadratic(const std::vector<CellPoint>& pts, int dims, Quadratic& q) {
   const int nfeat = 1 + dims + dims * (dims + 1) / 2;
-  std::vector<CellPoint> sorted = pts;
-  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.loss < b.loss; });
-  const double lmin = sorted.front().loss;
-  std::size_t n = 0;
-  for (double band : {0.01, 0.02, 0.05, 0.1, 0.2, 0.5}) {
-    n = std::count_if(sorted.begin(), sorted.end(), [&](auto& p) { return p.loss <= lmin * (1 + band); });
-    if (n >= static_cast<std::size_t>(2 * nfeat)) break;
+  const CellPoint& best = *std::min_element(pts.begin(), pts.end(), [](auto& a, auto& b) { return a.loss < b.loss; });
+  const Eigen::VectorXd c0 = coords(best, dims);
+  std::vector<CellPoint> sorted;
+  for (double w : {1.0, 1.5, 2.0, 3.0, 4.0, 1e9}) {
+    sorted.clear();
+    for (const auto& p : pts)
+      if (((coords(p, dims) - c0).cwiseAbs().array() <= w + 1e-9).all()) sorted.push_back(p);
+    bool spread = true;
+    for (int d = 0; d < dims; ++d) {
+      std::set<double> values;
+      for (const auto& p : sorted) values.insert(coords(p, dims)(d));
+      spread = spread && values.size() >= 4;
+    }
+    if (sorted.size() >= static_cast<std::size_t>(3 * nfeat) && spread) break;
   }
+  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.loss < b.loss; });
+  const std::size_t n = sorted.size();
   if (n < static_cast<std::size_t>(nfeat + 2)) return false;
   q.dims = dims;
   q.center = coords(sorted.front(), dims);

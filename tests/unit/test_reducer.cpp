@@ -1,0 +1,249 @@
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+
+#include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/reducer/cells.hpp"
+#include "hpsweep/reducer/fit.hpp"
+#include "hpsweep/reducer/laws.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/util/error.hpp"
+
+using namespace hpsweep;
+
+namespace {
+
+// A cell whose loss is an exact bowl in (ln lr, ln B) with its minimum at (lr0, b0).
+Cell bowl_cell(double lr0, double b0, const std::vector<double>& lrs, const std::vector<double>& bs) {
+  Cell c;
+  c.params = 1e8;
+  c.tokens = 2e9;
+  TrialId id = 1;
+  for (double lr : lrs)
+    for (double b : bs) {
+      const double x = std::log(lr / lr0), y = std::log(b / b0);
+      c.points.push_back(CellPoint{id++, lr, b, 0.1, 2.0 + 0.05 * x * x + 0.03 * y * y + 0.01 * x * y, 0});
+    }
+  return c;
+}
+
+const std::vector<double> kLrs = {1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2};
+const std::vector<double> kBs = {6.5e4, 1.3e5, 2.6e5, 5.2e5, 1.04e6};
+
+// A surrogate sweep, run in-process: the SweepLog that `hpsweep run` would have stored.
+SweepLog surrogate_sweep(std::uint64_t seed, int lr_points, double noise) {
+  const std::string job_text =
+      "[sweep]\nname = truth\nseed = " + std::to_string(seed) +
+      "\n[scales]\nparams = 2e7, 5e7, 1.2e8, 3e8\ntokens_per_param = 10, 30, 90\n[grid]\nlr = log:2.5e-4:4e-2:" +
+      std::to_string(lr_points) +
+      "\nbatch = 4, 8, 16, 32, 64, 128, 256, 512, 1024\nwd = 0.1\n[backend]\nkind = surrogate\n[surrogate]\n"
+      "lr_high_asymmetry = 0\nwd_curvature = 0\ncurve_points = 0\nnoise = " +
+      std::to_string(noise) + "\n";
+  const JobSpec job = parse_job(job_text, "truth.ini");
+  SurrogateBackend backend(SurrogateParams::from_options(job.backend_options));
+  SweepLog log;
+  log.job_text = job_text;
+  for (const auto& t : expand_grid(job)) {
+    TrialRecord r;
+    r.trial = t;
+    r.outcome = backend.run(t);
+    log.add_result(std::move(r));
+  }
+  return log;
+}
+
+}  // namespace
+
+TEST(Ols, RecoversAnExactLinearRelationWithZeroResiduals) {
+  Eigen::MatrixXd X(4, 2);
+  Eigen::VectorXd y(4);
+  for (int i = 0; i < 4; ++i) {
+    X(i, 0) = 1;
+    X(i, 1) = i;
+    y(i) = 2 + 3 * i;
+  }
+  const OlsResult r = ols(X, y);
+  EXPECT_NEAR(r.beta(0), 2, 1e-12);
+  EXPECT_NEAR(r.beta(1), 3, 1e-12);
+  EXPECT_NEAR(r.r2, 1, 1e-12);
+}
+
+TEST(Ols, StandardErrorsMatchTheClosedFormForSimpleRegression) {
+  // y = x + e with residuals (+1, -1, -1, +1) at x = 0..3: se(slope) = sqrt(s^2 / Sxx).
+  Eigen::MatrixXd X(4, 2);
+  Eigen::VectorXd y(4);
+  const double e[4] = {1, -1, -1, 1};
+  for (int i = 0; i < 4; ++i) X(i, 0) = 1, X(i, 1) = i, y(i) = i + e[i];
+  const OlsResult r = ols(X, y);
+  EXPECT_NEAR(r.beta(1), 1.0, 1e-12);
+  EXPECT_NEAR(r.se(1), std::sqrt((4.0 / 2.0) / 5.0), 1e-12);
+}
+
+TEST(Selection, ParsesPercentagesFractionsAndNames) {
+  EXPECT_DOUBLE_EQ(parse_selection("within:0.25%").eps, 0.0025);
+  EXPECT_DOUBLE_EQ(parse_selection("within:0.005").eps, 0.005);
+  EXPECT_EQ(parse_selection("argmin").kind, SelectKind::Argmin);
+  EXPECT_EQ(parse_selection("bowl").kind, SelectKind::Bowl);
+  EXPECT_THROW(parse_selection("median"), InputError);
+  EXPECT_THROW(parse_selection("within:abc"), InputError);
+}
+
+TEST(Selection, WithinKeepsEveryRunInsideTheBandAndArgminOnlyTheBest) {
+  const Cell c = bowl_cell(4e-3, 2.6e5, kLrs, kBs);
+  CellOptimum o;
+  std::string why;
+  ASSERT_TRUE(select_optimum(c, parse_selection("within:2%"), o, why));
+  std::size_t expected = 0;
+  for (const auto& p : c.points) expected += p.loss / 2.0 - 1 < 0.02;
+  EXPECT_EQ(o.selected.size(), expected);
+  EXPECT_GT(expected, 1u);
+  ASSERT_TRUE(select_optimum(c, parse_selection("argmin"), o, why));
+  ASSERT_EQ(o.selected.size(), 1u);
+  EXPECT_DOUBLE_EQ(o.selected[0].lr, 4e-3);
+  EXPECT_DOUBLE_EQ(o.selected[0].batch_tokens, 2.6e5);
+}
+
+TEST(Selection, BowlInterpolatesAnOptimumBetweenGridPoints) {
+  const Cell c = bowl_cell(3e-3, 2.0e5, kLrs, kBs);  // off the grid
+  CellOptimum o;
+  std::string why;
+  ASSERT_TRUE(select_optimum(c, parse_selection("bowl"), o, why));
+  EXPECT_NEAR(o.lr, 3e-3, 1e-9);
+  EXPECT_NEAR(o.batch_tokens, 2.0e5, 1e-4);
+  EXPECT_LT(o.plateau_lr_lo, 3e-3);
+  EXPECT_GT(o.plateau_lr_hi, 3e-3);
+  EXPECT_TRUE(o.edges.empty());
+}
+
+TEST(Selection, OptimumOnTheGridEdgeIsFlaggedWithTheWayToExtend) {
+  const Cell c = bowl_cell(3e-2, 2.6e5, kLrs, kBs);  // true optimum above the largest lr swept
+  CellOptimum o;
+  std::string why;
+  ASSERT_TRUE(select_optimum(c, parse_selection("within:0.25%"), o, why));
+  ASSERT_EQ(o.edges.size(), 1u);
+  EXPECT_EQ(o.edges[0], "lr at the highest swept value: extend the grid upwards");
+  // The bowl does not report an extrapolated optimum as measured.
+  ASSERT_TRUE(select_optimum(c, parse_selection("bowl"), o, why));
+  EXPECT_DOUBLE_EQ(o.lr, 1.6e-2);
+  EXPECT_NE(o.note.find("outside the swept range"), std::string::npos);
+}
+
+TEST(Selection, CellsWithTooFewValidPointsAreSkippedWithAReason) {
+  Cell c = bowl_cell(4e-3, 2.6e5, {4e-3}, {1e5, 2e5});
+  CellOptimum o;
+  std::string why;
+  EXPECT_FALSE(select_optimum(c, Selection{}, o, why));
+  EXPECT_EQ(why, "2 valid points (need at least 3)");
+}
+
+TEST(Bootstrap, IsBitIdenticalForAnyNumberOfThreads) {
+  std::vector<LawPoint> pts;
+  for (int i = 0; i < 40; ++i) {
+    const double n = 1e7 * (1 + i % 5), d = 1e9 * (1 + i % 7);
+    pts.push_back(LawPoint{n, d, 0.01 * std::pow(n, -0.3) * std::pow(d, 0.2) * (1 + 0.05 * std::sin(i)), 0, 0, 0,
+                           static_cast<std::size_t>(i % 9)});
+  }
+  auto features = [](double n, double d) {
+    Eigen::VectorXd f(3);
+    f << 1, std::log(n), std::log(d);
+    return f;
+  };
+  auto fit = [&](int threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    return fit_power_law("lr", "", {"c", "a", "b"}, pts, [](const LawPoint& p) { return p.lr; }, features,
+                         BootstrapOptions{500, 7, false});
+  };
+  const PowerLaw one = fit(1), two = fit(2), four = fit(4);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(one.coefs[k].lo, two.coefs[k].lo);
+    EXPECT_EQ(one.coefs[k].hi, four.coefs[k].hi);
+    EXPECT_EQ(one.coefs[k].mean, four.coefs[k].mean);
+  }
+  EXPECT_EQ(bootstrap_indices(10, 3, 5), bootstrap_indices(10, 3, 5));
+  EXPECT_NE(bootstrap_indices(10, 3, 5), bootstrap_indices(10, 3, 6));
+}
+
+TEST(LossLaw, HuberFitRecoversAKnownSurface) {
+  const std::vector<double> truth = {std::log(1.7), std::log(400.0), 0.34, std::log(410.0), 0.28};
+  std::vector<LawPoint> cells;
+  std::size_t i = 0;
+  for (double n : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double d : {1e9, 4e9, 1.6e10, 6.4e10}) cells.push_back(LawPoint{n, d, 0, 0, 0, loss_law_value(truth, n, d), i++});
+  // One outlier: the Huber loss keeps it from dragging the fit.
+  cells[7].loss *= 1.05;
+  const LossLaw law = fit_loss_law(cells, BootstrapOptions{50, 1, false});
+  ASSERT_TRUE(law.ok) << law.note;
+  EXPECT_NEAR(law.E.estimate, 1.7, 0.02);
+  EXPECT_NEAR(law.alpha.estimate, 0.34, 0.01);
+  EXPECT_NEAR(law.beta.estimate, 0.28, 0.01);
+  EXPECT_NEAR(law.predict(7e9, 1.4e12) / loss_law_value(truth, 7e9, 1.4e12), 1.0, 0.01);
+}
+
+TEST(LossLaw, RefusesTooFewCellsWithAReason) {
+  std::vector<LawPoint> cells = {{1e7, 1e9, 0, 0, 0, 3.0, 0}, {1e8, 1e9, 0, 0, 0, 2.8, 1}};
+  const LossLaw law = fit_loss_law(cells, BootstrapOptions{10, 1, false});
+  EXPECT_FALSE(law.ok);
+  EXPECT_NE(law.note.find("at least 6 cells"), std::string::npos);
+}
+
+TEST(FitGroundTruth, SurrogateExponentsFallInsideTheirIntervalsAtAboutTheNominalRate) {
+  // 30 independent noisy sweeps of a surrogate whose exponents are known; 95% intervals from
+  // resampling whole cells should contain the truth in most of them.
+  const double truth[3] = {-0.713, 0.307, 0.571};
+  int covered[3] = {0, 0, 0};
+  const int seeds = 30;
+  FitOptions o;
+  o.selection = parse_selection("bowl");
+  o.bootstrap = BootstrapOptions{200, 11, true};
+  for (int s = 0; s < seeds; ++s) {
+    const FitReport r = fit_sweep(surrogate_sweep(100 + s, 15, 0.003), o);
+    const Interval got[3] = {r.lr_law->coefs[1], r.lr_law->coefs[2], r.batch_law->coefs[1]};
+    for (int k = 0; k < 3; ++k) covered[k] += got[k].lo <= truth[k] && truth[k] <= got[k].hi;
+  }
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_GE(covered[k], 24) << "coefficient " << k << " covered in " << covered[k] << " of " << seeds;
+  }
+}
+
+TEST(FitGroundTruth, IntervalsShrinkAsTheGridGetsDenser) {
+  FitOptions o;
+  o.selection = parse_selection("bowl");
+  o.bootstrap = BootstrapOptions{300, 5, true};
+  double coarse = 0, dense = 0;
+  for (int s = 0; s < 6; ++s) {
+    const FitReport c = fit_sweep(surrogate_sweep(500 + s, 7, 0.003), o);
+    const FitReport d = fit_sweep(surrogate_sweep(500 + s, 25, 0.003), o);
+    coarse += c.lr_law->coefs[1].hi - c.lr_law->coefs[1].lo;
+    dense += d.lr_law->coefs[1].hi - d.lr_law->coefs[1].lo;
+  }
+  EXPECT_LT(dense, coarse);
+}
+
+TEST(Fit, PredictionUsesTheTargetFromTheStoredJob) {
+  SweepLog log = surrogate_sweep(1, 9, 0.001);
+  log.job_text += "[target]\nparams = 7e9\ntokens = 1.4e12\n";
+  FitOptions o;
+  o.bootstrap.resamples = 50;
+  const FitReport r = fit_sweep(log, o);
+  ASSERT_TRUE(r.prediction.has_value());
+  EXPECT_EQ(r.target_params, 7e9);
+  EXPECT_NEAR(r.prediction->lr.estimate, r.lr_law->predict(7e9, 1.4e12), 1e-15);
+  EXPECT_LT(r.prediction->lr.lo, r.prediction->lr.estimate);
+  EXPECT_GT(r.prediction->lr.hi, r.prediction->lr.estimate);
+  bool extrapolation_warned = false;
+  for (const auto& w : r.warnings) extrapolation_warned |= w.find("extrapolation") != std::string::npos;
+  EXPECT_TRUE(extrapolation_warned);
+}
+
+TEST(Fit, HoldoutReportsTheLossGapOfTheLargestCell) {
+  FitOptions o;
+  o.bootstrap.resamples = 0;
+  o.holdout_largest = true;
+  o.selection = parse_selection("bowl");
+  const FitReport r = fit_sweep(surrogate_sweep(3, 15, 0.001), o);
+  ASSERT_EQ(r.holdout.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.holdout[0].params, 3e8);
+  EXPECT_GE(r.holdout[0].gap, -0.002);
+  EXPECT_LT(r.holdout[0].gap, 0.01);  // the surrogate's laws are exact power laws: small gap
+}
