@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start: install what is missing, build, and run the example sweep (jobs/example.ini) with
-# 4 MPI ranks (1 master + 3 workers) on the surrogate backend, then print its status.
+# Quick start: install what is missing, build, run the example sweep (jobs/example.ini) with
+# 4 MPI ranks (1 master + 3 workers) on the surrogate backend, then fit the hyperparameter laws
+# and predict the learning rate and batch size for the job's target scale.
 # Rerunning resumes the same sweep (nothing is run twice); delete build/quickstart to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,10 @@ mkdir -p build/quickstart
 echo
 echo "== mpirun -n 4 hpsweep run jobs/example.ini --out $out"
 mpirun $(hpsweep_mpirun_flags) -n 4 build/release/hpsweep run jobs/example.ini --out "$out"
+echo
+echo "== hpsweep fit $out --select bowl   (laws, 95% intervals, prediction for the job's [target])"
+echo "   the surrogate's truth: lr* = 1.79 N^-0.713 D^0.307, B* = 0.58 D^0.571 tokens"
+build/release/hpsweep fit "$out" --select bowl
 echo
 echo "== what next"
 echo "  build/release/hpsweep status $out          # states, best loss per (N, D) cell, launches"
