@@ -181,6 +181,25 @@ struct HuberResiduals {
     }
     return 0;
   }
+  // Analytic Jacobian: five times fewer evaluations than finite differences.
+  int df(const Eigen::VectorXd& x, Eigen::MatrixXd& J) const {
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+      const LawPoint& p = (*pts)[(*rows)[i]];
+      const double ln_n = std::log(p.N), ln_d = std::log(p.D);
+      const double e = std::exp(x(0)), a = std::exp(x(1) - x(2) * ln_n), b = std::exp(x(3) - x(4) * ln_d);
+      const double pred = e + a + b;
+      const double u = std::log(pred) - std::log(p.loss);
+      const double au = std::fabs(u);
+      const double dpsi = au <= delta ? 1.0 : delta / std::sqrt(2 * delta * au - delta * delta);
+      const auto r = static_cast<Eigen::Index>(i);
+      J(r, 0) = dpsi * e / pred;
+      J(r, 1) = dpsi * a / pred;
+      J(r, 2) = -dpsi * ln_n * a / pred;
+      J(r, 3) = dpsi * b / pred;
+      J(r, 4) = -dpsi * ln_d * b / pred;
+    }
+    return 0;
+  }
 };
 
 double huber_objective(const std::vector<LawPoint>& pts, const std::vector<std::size_t>& rows, double delta,
@@ -194,9 +213,8 @@ double huber_objective(const std::vector<LawPoint>& pts, const std::vector<std::
 Eigen::VectorXd minimise_from(const std::vector<LawPoint>& pts, const std::vector<std::size_t>& rows, double delta,
                               Eigen::VectorXd x) {
   HuberResiduals f{&pts, &rows, delta};
-  Eigen::NumericalDiff<HuberResiduals> nd(f);
-  Eigen::LevenbergMarquardt<Eigen::NumericalDiff<HuberResiduals>> lm(nd);
-  lm.parameters.maxfev = 2000;
+  Eigen::LevenbergMarquardt<HuberResiduals> lm(f);
+  lm.parameters.maxfev = 400;
   lm.minimize(x);
   return x;
 }
