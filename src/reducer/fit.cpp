@@ -278,13 +278,25 @@ std::string interval_text(const Interval& i, int digits = 4) {
          "]  mean " + format_short(i.mean, digits) + "  median " + format_short(i.median, digits);
 }
 
+// Published values of the same coefficients, printed beside the user's.
+std::string published_coefficient(const std::string& name) {
+  static const std::map<std::string, std::string> known = {
+      {"lr_coef", "Step Law 1.79"},        {"lr_n_exp", "Step Law -0.713"},    {"lr_d_exp", "Step Law 0.307"},
+      {"batch_coef", "Step Law 0.58"},     {"batch_d_exp", "Step Law 0.571"},  {"lr_c_coef", "DeepSeek 0.3118"},
+      {"lr_c_exp", "DeepSeek -0.125"},     {"batch_c_coef", "DeepSeek 0.2920"}, {"batch_c_exp", "DeepSeek 0.3271"},
+      {"tau_exp", "Power Lines -0.53"}};
+  auto it = known.find(name);
+  return it == known.end() ? "" : "   (" + it->second + ")";
+}
+
 void law_text(std::string& out, const PowerLaw& law) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "  %s   (%zu points, %zu cells, R^2 %.3f)\n", law.formula.c_str(), law.points,
                 law.cells, law.r2);
   out += buf;
   for (std::size_t k = 0; k < law.coefs.size(); ++k) {
-    std::snprintf(buf, sizeof buf, "    %-13s %s\n", law.coef_names[k].c_str(), interval_text(law.coefs[k]).c_str());
+    std::snprintf(buf, sizeof buf, "    %-13s %s%s\n", law.coef_names[k].c_str(), interval_text(law.coefs[k]).c_str(),
+                  published_coefficient(law.coef_names[k]).c_str());
     out += buf;
   }
 }
