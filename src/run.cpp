@@ -86,32 +86,21 @@ void print_summary(const SweepStore& store, const Progress& progress, std::size_
 
 // The master's part, shared by the MPI and the single-process paths.
 int run_master_side(Comm& comm, const RunOptions& o) {
-  JobSpec job;
-  std::vector<Trial> grid;
-  try {
-    job = load_job(o.job_path);
-    grid = expand_grid(job);
-  } catch (const Error&) {
-    stop_workers(comm, protocol::kAbort);
-    throw;
-  }
+  // On any error the caller tells the workers to leave (kAbort).
+  const JobSpec job = load_job(o.job_path);
+  const std::vector<Trial> grid = expand_grid(job);
   install_master_signals();
   auto warn = [](const std::string& m) { std::fprintf(stderr, "hpsweep: warning: %s\n", m.c_str()); };
-  const auto workers = start_workers(comm, job.path, job.text, warn);
+  const auto workers = start_workers(comm, job.path, job.text, o.out_path + ".trials", warn);
 
   StoreOptions so;
   so.extend = o.extend;
   so.retry_failed = o.retry_failed;
   so.fold_interval_s = o.fold_interval_s;
   std::optional<SweepStore> store;
-  try {
-    // Ranks = processes: one when the workers are threads of this process.
-    const int ranks = launched_by_mpi() ? comm.size() : 1;
-    store.emplace(SweepStore::open_for_run(o.out_path, job, grid, so, describe_launch(o, ranks, workers)));
-  } catch (const Error&) {
-    stop_workers(comm, protocol::kStop);
-    throw;
-  }
+  // Ranks = processes: one when the workers are threads of this process.
+  const int ranks = launched_by_mpi() ? comm.size() : 1;
+  store.emplace(SweepStore::open_for_run(o.out_path, job, grid, so, describe_launch(o, ranks, workers)));
   for (const auto& n : store->notes()) std::printf("hpsweep: %s\n", n.c_str());
   const auto& todo = store->to_run();
   std::printf("hpsweep: sweep '%s': %zu trials in the grid, %zu to run on %zu worker%s -> %s\n", job.name.c_str(),
@@ -139,8 +128,9 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   return kExitOk;
 }
 
-std::unique_ptr<Backend> backend_from_text(const std::string& path, const std::string& text) {
-  return make_backend(parse_job(text, path));
+std::unique_ptr<Backend> backend_from_text(const std::string& path, const std::string& text,
+                                           const std::string& trial_root) {
+  return make_backend(parse_job(text, path), trial_root);
 }
 
 }  // namespace
@@ -168,7 +158,16 @@ int run_local(const RunOptions& o) {
 int run_mpi_rank(const RunOptions& o) {
   MpiComm comm;
   if (comm.size() == 1) return run_local(o);
-  if (comm.rank() == 0) return run_master_side(comm, o);
+  if (comm.rank() == 0) {
+    try {
+      return run_master_side(comm, o);
+    } catch (...) {
+      // Tell every worker to leave, so the job ends through MPI_Finalize rather than MPI_Abort
+      // (whose error path in Open MPI 4.1's mpiexec can itself crash).
+      stop_workers(comm, protocol::kAbort);
+      throw;
+    }
+  }
   ignore_worker_signals();
   run_worker(comm, comm.processor_name(), backend_from_text);
   return kExitOk;

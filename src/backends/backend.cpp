@@ -1,5 +1,6 @@
 #include "hpsweep/backends/backend.hpp"
 
+#include "hpsweep/backends/command.hpp"
 #include "hpsweep/backends/registry.hpp"
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/spec/job.hpp"
@@ -34,8 +35,20 @@ const std::vector<BackendKind>& backend_kinds() {
            {"curve_points", "64", true, "points of the stored loss curve"},
            {"sleep_per_pflop", "0", false, "wall seconds per 1e15 FLOPs, to mimic uneven trial durations"},
        }},
-      {"mlp", false, {}},
-      {"command", false, {}},
+      {"mlp", false, {}, {}},
+      {"command",
+       true,
+       {
+           {"argv", "", true, "the training command; {lr} {batch} {wd} {params} {tokens} {seed} {trial_dir} ... are filled in", true},
+           {"timeout", "0", false, "seconds before a trial is killed and recorded TIMEOUT (0: no limit)"},
+           {"result", "stdout", false, "stdout (last JSON line) or file ({trial_dir}/metrics.json)", true},
+       },
+       [](const std::map<std::string, std::string>& o) {
+         const CommandSettings s = CommandSettings::from_options(o, "/tmp");
+         Trial probe;
+         probe.point = TrialPoint{1e6, 1e8, 1e-3, 8, 128, 0.1, 0};
+         expand_argv(s.argv, probe, 0, "/tmp/probe");
+       }},
   };
   return kinds;
 }
@@ -46,9 +59,11 @@ const BackendKind* find_backend_kind(const std::string& name) {
   return nullptr;
 }
 
-std::unique_ptr<Backend> make_backend(const JobSpec& job) {
+std::unique_ptr<Backend> make_backend(const JobSpec& job, const std::string& trial_root) {
   if (job.backend_kind == "surrogate")
     return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(job.backend_options));
+  if (job.backend_kind == "command")
+    return std::make_unique<CommandBackend>(CommandSettings::from_options(job.backend_options, trial_root), job.seed);
   throw InputError("backend '" + job.backend_kind + "' is not available in this version of hpsweep");
 }
 

@@ -91,10 +91,10 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
   try {
     return run_mpi_rank(o);
   } catch (const Error& e) {
+    // The master has told the workers to leave: finish normally with the error's exit status.
     std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
     std::fflush(stderr);
-    // Workers wait for the master: end the whole job, with the error's own exit status.
-    MpiEnvironment::abort(e.exit_code());
+    return e.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
     std::fflush(stderr);

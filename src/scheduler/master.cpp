@@ -9,8 +9,9 @@
 namespace hpsweep {
 
 std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, const std::string& job_text,
+                                      const std::string& trial_root,
                                       const std::function<void(const std::string&)>& warn) {
-  const std::string job = protocol::encode_job(job_path, job_text);
+  const std::string job = protocol::encode_job(job_path, job_text, trial_root);
   for (int r = 1; r < comm.size(); ++r) comm.send(r, protocol::kJob, job);
   std::vector<WorkerInfo> workers;
   int answered = 0;

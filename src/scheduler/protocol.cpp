@@ -2,17 +2,19 @@
 
 namespace hpsweep::protocol {
 
-std::string encode_job(const std::string& path, const std::string& text) {
+std::string encode_job(const std::string& path, const std::string& text, const std::string& trial_root) {
   ByteWriter w;
   w.put_string(path);
   w.put_string(text);
+  w.put_string(trial_root);
   return w.take();
 }
 
-void decode_job(const std::string& payload, std::string& path, std::string& text) {
+void decode_job(const std::string& payload, std::string& path, std::string& text, std::string& trial_root) {
   ByteReader r(payload);
   path = r.get_string();
   text = r.get_string();
+  trial_root = r.get_string();
 }
 
 std::string encode_trial(const Trial& t) {

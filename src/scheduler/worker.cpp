@@ -38,9 +38,9 @@ void run_worker(Comm& comm, const std::string& host, const BackendFactory& make)
   if (msg.tag != protocol::kJob) return;  // kAbort/kStop: nothing to run
   std::unique_ptr<Backend> backend;
   try {
-    std::string path, text;
-    protocol::decode_job(msg.payload, path, text);
-    backend = make(path, text);
+    std::string path, text, trial_root;
+    protocol::decode_job(msg.payload, path, text, trial_root);
+    backend = make(path, text, trial_root);
   } catch (const std::exception& e) {
     comm.send(0, protocol::kWorkerError, e.what());
     backend.reset();

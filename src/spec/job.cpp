@@ -274,6 +274,13 @@ class JobParser {
     for (const auto& opt : kind->options) {
       const auto* given = find(kind->name + "." + opt.key);
       std::string value = opt.default_value;
+      if (opt.text) {
+        if (given) value = given->value;
+        if (value.empty())
+          throw InputError(doc_.path + ": missing required key '" + opt.key + "' in section [" + kind->name + "]");
+        job.backend_options[opt.key] = value;
+        continue;
+      }
       if (given) {
         const double v = parse_number(given->value, where(*given));
         const bool exponent = opt.key.size() > 4 && opt.key.substr(opt.key.size() - 4) == "_exp";
@@ -281,6 +288,13 @@ class JobParser {
         value = format_double(v);
       }
       job.backend_options[opt.key] = value;
+    }
+    if (kind->validate) {
+      try {
+        kind->validate(job.backend_options);
+      } catch (const InputError& err) {
+        throw InputError(doc_.path + ": " + err.what());
+      }
     }
   }
 

@@ -79,10 +79,10 @@ TEST(MpiComm, WaitingForAMessageDoesNotSpinACore) {
 
 TEST(MpiScheduler, EveryTrialRunsExactlyOnceAcrossRealRanks) {
   MpiComm comm;
-  auto make = [](const std::string& path, const std::string& text) { return make_backend(parse_job(text, path)); };
+  auto make = [](const std::string& path, const std::string& text, const std::string&) { return make_backend(parse_job(text, path)); };
   if (comm.rank() == 0) {
     const auto grid = expand_grid(parse_job(kJob, "mpi.ini"));
-    const auto workers = start_workers(comm, "mpi.ini", kJob, [](const std::string& w) { ADD_FAILURE() << w; });
+    const auto workers = start_workers(comm, "mpi.ini", kJob, "", [](const std::string& w) { ADD_FAILURE() << w; });
     EXPECT_EQ(workers.size(), static_cast<std::size_t>(comm.size() - 1));
     CollectingSink sink;
     run_master(comm, workers, grid, sink, MasterOptions{});

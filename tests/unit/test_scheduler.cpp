@@ -57,7 +57,7 @@ RecordingSink run_world(int workers, const std::vector<Trial>& trials, const Bac
   for (int r = 1; r <= workers; ++r)
     threads.emplace_back([&world, r, &make] { run_worker(world.endpoint(r), "host-" + std::to_string(r), make); });
   RecordingSink sink;
-  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [](const std::string&) {});
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, "", [](const std::string&) {});
   MasterOptions o;
   o.prefetch = prefetch;
   run_master(world.endpoint(0), started, trials, sink, o);
@@ -67,7 +67,7 @@ RecordingSink run_world(int workers, const std::vector<Trial>& trials, const Bac
 }
 
 BackendFactory surrogate_factory() {
-  return [](const std::string& path, const std::string& text) { return make_backend(parse_job(text, path)); };
+  return [](const std::string& path, const std::string& text, const std::string&) { return make_backend(parse_job(text, path)); };
 }
 }  // namespace
 
@@ -103,7 +103,7 @@ TEST(Scheduler, MostExpensiveTrialsAreDispatchedFirst) {
 TEST(Scheduler, ThrowingTrialIsFailedWithMessageAndSweepGoesOn) {
   const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
   const RecordingSink sink =
-      run_world(2, grid, [](const std::string&, const std::string&) { return std::make_unique<FlakyBackend>(); });
+      run_world(2, grid, [](const std::string&, const std::string&, const std::string&) { return std::make_unique<FlakyBackend>(); });
   ASSERT_EQ(sink.results.size(), grid.size());
   std::size_t failed = 0;
   for (const auto& r : sink.results) {
@@ -122,13 +122,13 @@ TEST(Scheduler, ThrowingTrialIsFailedWithMessageAndSweepGoesOn) {
 TEST(Scheduler, WorkerThatCannotStartIsReportedAndOthersCarryOn) {
   const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
   LocalWorld world(3);
-  auto bad = [](const std::string&, const std::string&) -> std::unique_ptr<Backend> {
+  auto bad = [](const std::string&, const std::string&, const std::string&) -> std::unique_ptr<Backend> {
     throw Error("no GPU visible on this node");
   };
   std::thread good_worker([&] { run_worker(world.endpoint(1), "a", surrogate_factory()); });
   std::thread bad_worker([&] { run_worker(world.endpoint(2), "b", bad); });
   std::vector<std::string> warnings;
-  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [&](const std::string& w) { warnings.push_back(w); });
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, "", [&](const std::string& w) { warnings.push_back(w); });
   ASSERT_EQ(started.size(), 1u);
   EXPECT_EQ(started[0].rank, 1);
   ASSERT_EQ(warnings.size(), 1u);
@@ -146,7 +146,7 @@ TEST(Scheduler, StopRequestDrainsInFlightTrialsAndDispatchesNoMore) {
   LocalWorld world(3);
   std::vector<std::thread> threads;
   for (int r = 1; r <= 2; ++r) threads.emplace_back([&world, r] { run_worker(world.endpoint(r), "h", surrogate_factory()); });
-  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, [](const std::string&) {});
+  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, "", [](const std::string&) {});
   RecordingSink sink;
   MasterOptions o;
   std::size_t results_at_stop = 0;

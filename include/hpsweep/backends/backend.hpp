@@ -17,6 +17,7 @@ class Backend {
   virtual TrialOutcome run(const Trial& trial) = 0;
 };
 
-std::unique_ptr<Backend> make_backend(const JobSpec& job);
+// `trial_root`: where backends that write files put one folder per trial (<sweep file>.trials).
+std::unique_ptr<Backend> make_backend(const JobSpec& job, const std::string& trial_root = "");
 
 }  // namespace hpsweep

@@ -17,8 +17,8 @@ enum Tag : int {
   kWorkerError = 7,  // worker could not start: message
 };
 
-std::string encode_job(const std::string& path, const std::string& text);
-void decode_job(const std::string& payload, std::string& path, std::string& text);
+std::string encode_job(const std::string& path, const std::string& text, const std::string& trial_root);
+void decode_job(const std::string& payload, std::string& path, std::string& text, std::string& trial_root);
 std::string encode_trial(const Trial& t);
 Trial decode_trial(const std::string& payload);
 std::string encode_result(const TrialRecord& r);
