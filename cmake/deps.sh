@@ -35,6 +35,9 @@ HPSWEEP_BUILD_PACKAGES=(cmake g++ make libopenmpi-dev openmpi-bin libhdf5-dev hd
 # Tests: GoogleTest, and h5py to read the HDF5 file back the way users do.
 HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy)
 
+# A real single-node Slurm for the Slurm tests (installed best-effort; the tests skip without it).
+HPSWEEP_SLURM_PACKAGES=(slurm-wlm munge)
+
 # mpirun flags for this machine: more ranks than cores, and root (containers, CI).
 hpsweep_mpirun_flags() {
   local flags="--oversubscribe"

@@ -2,7 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
 #include <csignal>
+#include <ctime>
 #include <optional>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +29,22 @@ volatile std::sig_atomic_t g_signals = 0;
 void on_signal(int) { g_signals = g_signals + 1; }
 
 // Signals go to the master only; workers are told to stop by the master, never by a signal race.
+// The allocation's end time (unix seconds) from squeue, for --drain-before-limit.
+double slurm_job_end_time() {
+  const char* id = std::getenv("SLURM_JOB_ID");
+  if (!id) throw InputError("--drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); run under sbatch or salloc, or drop the option");
+  const std::string cmd = std::string("squeue -h -j ") + std::to_string(std::atoll(id)) + " -o %e 2>/dev/null";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw Error("cannot run squeue to read the time limit of Slurm job " + std::string(id));
+  char buf[128] = {0};
+  const bool got = std::fgets(buf, sizeof buf, p) != nullptr;
+  pclose(p);
+  std::tm tm{};
+  if (!got || !strptime(trim(buf).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;  // no limit (UNLIMITED)
+  tm.tm_isdst = -1;
+  return static_cast<double>(std::mktime(&tm));  // squeue prints local time
+}
+
 void install_master_signals() {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
@@ -34,7 +52,8 @@ void install_master_signals() {
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &sa, nullptr);
 }
 void ignore_worker_signals() {
-  for (int s : {SIGINT, SIGUSR1}) std::signal(s, SIG_IGN);
+  // The master decides when workers stop; Slurm's SIGKILL after KillWait still ends them.
+  for (int s : {SIGINT, SIGUSR1, SIGTERM}) std::signal(s, SIG_IGN);
 }
 
 class StoreSink : public ResultSink {
@@ -97,6 +116,7 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   so.extend = o.extend;
   so.retry_failed = o.retry_failed;
   so.fold_interval_s = o.fold_interval_s;
+  const double slurm_end = o.drain_before_limit_s > 0 ? slurm_job_end_time() : 0;
   std::optional<SweepStore> store;
   // Ranks = processes: one when the workers are threads of this process.
   const int ranks = launched_by_mpi() ? comm.size() : 1;
@@ -109,15 +129,37 @@ int run_master_side(Comm& comm, const RunOptions& o) {
 
   Progress progress(grid.size(), grid.size() - todo.size(), stdout, Progress::mode_from(o.progress, stdout, launched_by_mpi()));
   StoreSink sink(*store, progress);
+  // Draining: the first signal (or the approaching Slurm time limit) stops dispatching; trials in
+  // flight may finish within the grace period; a second signal or the deadline ends the wait.
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> drain_started;
+  auto draining = [&] {
+    if (g_signals == 0 && !(slurm_end > 0 && unix_now() > slurm_end - o.drain_before_limit_s)) return false;
+    if (!drain_started) {
+      drain_started = Clock::now();
+      std::printf("\nhpsweep: %s: no new trials; waiting up to %s for %s in flight\n",
+                  g_signals ? "signal received" : "Slurm time limit approaching", format_duration(o.grace_s).c_str(),
+                  "the trials");
+      std::fflush(stdout);
+    }
+    return true;
+  };
   MasterOptions mo;
   mo.prefetch = o.prefetch;
-  mo.should_stop = [] { return g_signals > 0; };
-  mo.abandon_in_flight = [] { return g_signals > 1; };
+  mo.should_stop = draining;
+  mo.abandon_in_flight = [&] {
+    return draining() &&
+           (g_signals > 1 || Clock::now() - *drain_started > std::chrono::duration<double>(o.grace_s));
+  };
   const std::size_t before = store->log().results.size();
   const double cpu_before = thread_cpu_seconds();
   run_master(comm, workers, todo, sink, mo);
-  const bool interrupted = g_signals > 0;
+  const bool interrupted = drain_started.has_value();
   stop_workers(comm, protocol::kStop);
+  if (interrupted) {
+    const std::size_t lost = store->record_in_flight_lost("still running when the launch was stopped (grace period over)");
+    if (lost) std::printf("hpsweep: %zu trials still running were recorded LOST; they run again on resume\n", lost);
+  }
   store->finish(interrupted ? "interrupted" : "completed");
   progress.finish();
   print_summary(*store, progress, store->log().results.size() - before, thread_cpu_seconds() - cpu_before);

@@ -10,6 +10,12 @@ preset=release
 [ "${1:-}" = "--sanitize" ] && preset=debug-sanitize
 
 hpsweep_ensure_packages "${HPSWEEP_BUILD_PACKAGES[@]}" "${HPSWEEP_TEST_PACKAGES[@]}"
+if [ "$(id -u)" = 0 ]; then
+  hpsweep_ensure_packages "${HPSWEEP_SLURM_PACKAGES[@]}" ||
+    echo "note: could not install ${HPSWEEP_SLURM_PACKAGES[*]}: the Slurm tests will be skipped"
+else
+  echo "note: not root: the Slurm tests will be skipped (they start slurmctld, slurmd and munged)"
+fi
 
 cmake --preset "$preset" -DHPSWEEP_BUILD_TESTS=ON >/dev/null
 cmake --build --preset "$preset"

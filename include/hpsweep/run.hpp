@@ -15,6 +15,8 @@ struct RunOptions {
   std::string progress = "auto";  // auto | tty | lines | none
   int prefetch = 2;
   std::string command_line;  // recorded in the launch table
+  double grace_s = 60;       // after a stop signal, how long trials in flight may finish
+  double drain_before_limit_s = 0;  // Slurm only: start draining this long before the time limit
 };
 
 // Exit codes, documented in README.

@@ -240,7 +240,8 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
     return out;
   }
   if (WIFSIGNALED(status)) {
-    out.state = TrialState::Failed;
+    // Killed from outside (preemption, the OOM killer): not the trial's fault, run it again.
+    out.state = TrialState::Lost;
     out.error = "killed by signal " + std::to_string(WTERMSIG(status)) + "; stderr: " + tail(err, 2000);
     return out;
   }

@@ -2,6 +2,7 @@
 // the library (include/hpsweep/...).
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -77,13 +78,21 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
       "progress", po::value(&o.progress)->default_value("auto"), "auto | tty | lines | none")(
       "flush-interval", po::value(&o.fold_interval_s)->default_value(2.0),
       "seconds between folds of the journal into the HDF5 file")(
-      "prefetch", po::value(&o.prefetch)->default_value(2), "trials queued per worker");
+      "prefetch", po::value(&o.prefetch)->default_value(2), "trials queued per worker")(
+      "grace", po::value(&o.grace_s)->default_value(60),
+      "after SIGTERM/SIGUSR1/SIGINT, seconds that trials in flight may finish before they are recorded LOST")(
+      "drain-before-limit", po::value(&o.drain_before_limit_s)->default_value(0),
+      "Slurm only: stop handing out trials this many seconds before the job's time limit");
   po::positional_options_description pos;
   pos.add("job", 1);
   parse(d, pos, args, "run");
   if (o.local_workers < 1) throw InputError("hpsweep run: --workers must be >= 1");
   if (o.prefetch < 1) throw InputError("hpsweep run: --prefetch must be >= 1");
   if (!(o.fold_interval_s >= 0)) throw InputError("hpsweep run: --flush-interval must be >= 0");
+  if (!(o.grace_s >= 0)) throw InputError("hpsweep run: --grace must be >= 0");
+  if (o.drain_before_limit_s > 0 && !std::getenv("SLURM_JOB_ID"))
+    throw InputError("hpsweep run: --drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); "
+                     "run it under sbatch or salloc, or drop the option");
   o.command_line = joined_command(argc, argv);
 
   if (!launched_by_mpi()) return run_local(o);

@@ -302,7 +302,28 @@ SweepStore SweepStore::open_for_update(const std::string& path, std::optional<La
 }
 
 void SweepStore::record_dispatch(TrialId id, int rank) {
-  journal_.append_dispatch(DispatchRecord{id, launch_index_, rank, unix_now()});
+  const DispatchRecord d{id, launch_index_, rank, unix_now()};
+  journal_.append_dispatch(d);
+  log_.add_dispatch(d);
+}
+
+std::size_t SweepStore::record_in_flight_lost(const std::string& why) {
+  std::vector<DispatchRecord> lost;
+  for (const auto& [id, d] : log_.in_flight)
+    if (d.launch == launch_index_) lost.push_back(d);
+  std::sort(lost.begin(), lost.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  std::unordered_map<TrialId, const Trial*> by_id;
+  for (const auto& t : grid_) by_id[t.id] = &t;
+  for (const auto& d : lost) {
+    TrialRecord r;
+    r.trial = by_id.count(d.id) ? *by_id[d.id] : Trial{d.id, {}};
+    r.outcome.state = TrialState::Lost;
+    r.outcome.error = "rank " + std::to_string(d.rank) + ": " + why;
+    r.start_time = d.time;
+    r.rank = d.rank;
+    record_result(std::move(r));
+  }
+  return lost.size();
 }
 
 void SweepStore::record_result(TrialRecord r) {

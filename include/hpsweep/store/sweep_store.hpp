@@ -44,6 +44,8 @@ class SweepStore {
   // Sets the attempt and launch fields and appends the record.
   void record_result(TrialRecord r);
   void record_fit(FitRecord f);
+  // Trials dispatched by this launch without a result become LOST now (a drained launch).
+  std::size_t record_in_flight_lost(const std::string& why);
   // Hands journal records to the kernel; folds into HDF5 when the fold interval has passed.
   void checkpoint();
   // Records how this launch ended, folds everything into HDF5 and syncs.
