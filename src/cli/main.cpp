@@ -1,15 +1,19 @@
 // The hpsweep command line: the only `main` of the product. Each subcommand is a thin layer over
 // the library (include/hpsweep/...).
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 
+#include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "hpsweep/ingest.hpp"
 #include "hpsweep/reducer/fit.hpp"
+#include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
@@ -36,6 +40,7 @@ const char* kUsage =
     "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
     "  fit FILE.h5 [--target-params N --target-tokens D]\n"
     "                              fit the hyperparameter laws and predict for the target\n"
+    "  replay FILE.h5              re-fit stored fits, timeline of the laws, what-if scheduling\n"
     "  predict --law steplaw|deepseek --params N --tokens D\n"
     "                              published laws, no sweep needed\n"
     "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
@@ -150,14 +155,69 @@ int cmd_export(const std::vector<std::string>& args) {
   return 0;
 }
 
+void print_log_ingest_summary(const std::string& root, const std::string& into, const LogIngestSummary& s) {
+  for (const auto& n : s.notes) std::printf("hpsweep: %s\n", n.c_str());
+  const std::size_t show = std::min<std::size_t>(s.bad.size(), 10);
+  for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "bad run %s\n", s.bad[i].c_str());
+  if (s.bad.size() > show) std::fprintf(stderr, "... and %zu more bad runs\n", s.bad.size() - show);
+  std::printf("%s: %zu run directories; %zu imported (%zu unfinished, %zu DIVERGED), %zu already in %s, %zu bad\n",
+              root.c_str(), s.runs, s.imported, s.unfinished, s.diverged, s.already_present, into.c_str(), s.bad.size());
+  std::printf("read %s MB in %.2f s on %d worker%s: %.0f runs/s, %.1f MB/s\n", format_short(s.bytes / 1e6).c_str(),
+              s.seconds, s.workers, s.workers == 1 ? "" : "s", s.seconds > 0 ? s.runs / s.seconds : 0,
+              s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0);
+}
+
+// `hpsweep ingest DIR --layout ...`: run directories parsed by MPI workers (or worker threads).
+int ingest_directory(const std::string& root, const std::string& into, const std::string& layout_name,
+                     const LogIngestOptions& lo, int local_workers, const std::string& command, int& argc, char**& argv) {
+  auto master = [&](Comm& comm) {
+    try {
+      if (layout_name != "auto") parse_layout(layout_name);  // a bad name is an input error here
+      print_log_ingest_summary(root, into, ingest_run_logs(comm, root, into, layout_name, lo, command));
+    } catch (...) {
+      stop_workers_for_ingest(comm);
+      throw;
+    }
+  };
+  if (!launched_by_mpi()) {
+    LocalWorld world(1 + std::max(1, local_workers));
+    std::vector<std::thread> threads;
+    for (int r = 1; r < world.size(); ++r) threads.emplace_back([&world, r] { run_ingest_worker(world.endpoint(r)); });
+    std::exception_ptr failure;
+    try {
+      master(world.endpoint(0));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    for (auto& t : threads) t.join();
+    if (failure) std::rethrow_exception(failure);
+    return 0;
+  }
+  MpiEnvironment env(&argc, &argv);
+  MpiComm comm;
+  if (comm.size() == 1) throw InputError("hpsweep ingest under MPI needs at least 2 ranks (1 master + workers)");
+  try {
+    if (comm.rank() == 0) master(comm);
+    else run_ingest_worker(comm);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
+    return e.exit_code();
+  }
+  return 0;
+}
+
 int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
-  std::string csv, into, map, unit = "sequences";
+  std::string csv, into, map, unit = "sequences", layout;
   CsvIngestOptions o;
+  int workers = 1;
   po::options_description d("options");
-  d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(), "results file (CSV with a header)")(
+  d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(),
+                                               "results: a CSV file, or a directory of run directories (with --layout)")(
       "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
-      "map", po::value(&map)->required(),
-      "FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps")(
+      "layout", po::value(&layout), "run directories: auto (default) | jsonl | megatron (examples/ingest/README.md)")(
+      "workers,j", po::value(&workers)->default_value(1), "run directories without MPI: parser threads")(
+      "map", po::value(&map),
+      "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps")(
       "batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
       "seq-len", po::value(&o.seq_len)->default_value(2048), "tokens per sequence when no seq_len column")(
       "wd", po::value(&o.wd)->default_value(0.1), "weight decay when no wd column")(
@@ -168,6 +228,16 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("csv", 1);
   parse(d, pos, args, "ingest");
+  if (std::filesystem::is_directory(csv)) {
+    if (layout.empty()) layout = "auto";
+    if (workers < 1) throw InputError("hpsweep ingest: --workers must be >= 1");
+    LogIngestOptions lo;
+    lo.seq_len = o.seq_len;
+    lo.wd = o.wd;
+    return ingest_directory(csv, into, layout, lo, workers, joined_command(argc, argv), argc, argv);
+  }
+  if (!layout.empty()) throw InputError("hpsweep ingest: --layout is for a directory of runs; '" + csv + "' is not a directory");
+  if (map.empty()) throw InputError("hpsweep ingest: a CSV needs --map FIELD=COLUMN,... (lr, batch, loss, params, tokens)");
   if (unit != "sequences" && unit != "tokens") throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
   if (o.seq_len < 1) throw InputError("--seq-len must be >= 1");
   o.batch_in_tokens = unit == "tokens";
@@ -213,17 +283,62 @@ int cmd_fit(const std::vector<std::string>& args) {
   if (o.bootstrap.resamples < 0) throw InputError("--resamples must be >= 0");
   o.bootstrap.by_cell = resample == "cells";
   o.holdout_largest = holdout == "largest";
-  const FitReport r = fit_sweep(load_sweep(path), o);
+  const SweepLog log = load_sweep(path);
+  const FitReport r = fit_sweep(log, o);
   std::cout << (json ? fit_json(r) : format_fit(r));
   if (!no_store) {
     try {
       SweepStore store = SweepStore::open_for_update(path, std::nullopt);
-      store.record_fit(to_fit_record(r, name));
+      store.record_fit(to_fit_record(r, name, log.results.size()));
       store.finish("completed");
       if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
     } catch (const StoreRefused& e) {
       std::fprintf(stderr, "hpsweep: warning: the fit was not stored: %s\n", e.what());
     }
+  }
+  return 0;
+}
+
+int cmd_replay(const std::vector<std::string>& args) {
+  std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64";
+  bool refit = false, timeline = false, whatif = false;
+  int steps = 10, resamples = 200;
+  po::options_description d("options (default: all three parts)");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
+      "refit", po::bool_switch(&refit), "re-fit every stored fit and compare bit for bit")(
+      "timeline", po::bool_switch(&timeline), "how the laws and the prediction evolved over the sweep")(
+      "what-if", po::bool_switch(&whatif), "simulate the recorded trial durations on other rank counts")(
+      "select", po::value(&select)->default_value("within:0.25%"), "timeline: per-cell selection")(
+      "steps", po::value(&steps)->default_value(10), "timeline: checkpoints (10 = every 10% of the trials)")(
+      "resamples", po::value(&resamples)->default_value(200), "timeline: bootstrap resamples per checkpoint")(
+      "ranks", po::value(&ranks_text)->default_value("2,4,8,16,32,64"), "what-if: rank counts (master included)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "replay");
+  if (!refit && !timeline && !whatif) refit = timeline = whatif = true;
+  if (steps < 1 || steps > 1000) throw InputError("replay: --steps must be in [1, 1000]");
+  std::vector<int> ranks;
+  for (const auto& r : split(ranks_text, ',')) {
+    const double v = parse_number(r, "replay --ranks");
+    if (v < 2 || v != std::floor(v)) throw InputError("replay: --ranks needs whole numbers >= 2, got '" + r + "'");
+    ranks.push_back(static_cast<int>(v));
+  }
+  const SweepLog log = load_sweep(path);
+  if (refit) std::cout << format_refit(refit_stored(log)) << "\n";
+  if (timeline) {
+    FitOptions o;
+    o.selection = parse_selection(select);
+    o.bootstrap.resamples = resamples;
+    std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
+  }
+  if (whatif) {
+    double first = 0, last = 0;
+    for (const auto& r : log.results)
+      if (r.launch == log.launches.back().index && r.wall_time > 0 && r.rank >= 0) {
+        first = first == 0 ? r.start_time : std::min(first, r.start_time);
+        last = std::max(last, r.start_time + r.wall_time);
+      }
+    std::cout << format_what_if(what_if(log, ranks), last - first);
   }
   return 0;
 }
@@ -290,6 +405,7 @@ int main(int argc, char** argv) {
     if (command == "export") return cmd_export(args);
     if (command == "fit") return cmd_fit(args);
     if (command == "predict") return cmd_predict(args);
+    if (command == "replay") return cmd_replay(args);
     if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);

@@ -22,6 +22,7 @@ std::vector<Cell> collect_cells(const SweepLog& log) {
     Cell& c = cells[{p.params, p.tokens}];
     c.params = p.params;
     c.tokens = p.tokens;
+    if (!r->finished) continue;  // an ingested run that stopped early says little about its optimum
     if (r->outcome.state == TrialState::Done && std::isfinite(r->outcome.smooth_loss))
       c.points.push_back(CellPoint{id, p.lr, p.batch_tokens(), p.wd, r->outcome.smooth_loss, p.batch});
     else if (is_terminal(r->outcome.state))

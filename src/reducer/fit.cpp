@@ -19,10 +19,34 @@ double deepseek_lr(double C) { return 0.3118 * std::pow(C, -0.1250); }
 double deepseek_batch_tokens(double C) { return 0.2920 * std::pow(C, 0.3271); }
 
 std::string FitOptions::text() const {
-  return "select=" + selection.text() + ";resamples=" + std::to_string(bootstrap.resamples) +
-         ";seed=" + std::to_string(bootstrap.seed) + ";resample=" + (bootstrap.by_cell ? "cells" : "points") +
-         ";batch_n_term=" + (batch_n_term ? "1" : "0") + ";flops_per_token=" + format_double(flops_per_token) +
-         ";holdout=" + (holdout_largest ? "largest" : "none");
+  const char* kind = selection.kind == SelectKind::Within ? "within" : selection.kind == SelectKind::Argmin ? "argmin" : "bowl";
+  return std::string("select=") + kind + ":" + format_double(selection.eps) +
+         ";resamples=" + std::to_string(bootstrap.resamples) + ";seed=" + std::to_string(bootstrap.seed) +
+         ";resample=" + (bootstrap.by_cell ? "cells" : "points") + ";batch_n_term=" + (batch_n_term ? "1" : "0") +
+         ";flops_per_token=" + format_double(flops_per_token) + ";holdout=" + (holdout_largest ? "largest" : "none") +
+         ";target_params=" + format_double(target_params) + ";target_tokens=" + format_double(target_tokens) +
+         ";seq_len=" + std::to_string(seq_len);
+}
+
+FitOptions FitOptions::parse(const std::string& text) {
+  FitOptions o;
+  for (const auto& item : split(text, ';')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
+    if (k == "select") o.selection = parse_selection(v);
+    else if (k == "resamples") o.bootstrap.resamples = std::stoi(v);
+    else if (k == "seed") o.bootstrap.seed = std::stoull(v);
+    else if (k == "resample") o.bootstrap.by_cell = v == "cells";
+    else if (k == "batch_n_term") o.batch_n_term = v == "1";
+    else if (k == "flops_per_token") o.flops_per_token = std::stod(v);
+    else if (k == "holdout") o.holdout_largest = v == "largest";
+    else if (k == "target_params") o.target_params = std::stod(v);
+    else if (k == "target_tokens") o.target_tokens = std::stod(v);
+    else if (k == "seq_len") o.seq_len = std::stoll(v);
+    else throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
+  }
+  return o;
 }
 
 namespace {
@@ -406,8 +430,9 @@ std::string format_fit(const FitReport& r) {
   return out;
 }
 
-FitRecord to_fit_record(const FitReport& r, const std::string& name) {
+FitRecord to_fit_record(const FitReport& r, const std::string& name, std::uint64_t results) {
   FitRecord f;
+  f.results = results;
   f.name = name;
   f.options = r.options.text();
   f.created = unix_now();

@@ -31,6 +31,7 @@ struct TrialRow {
   const char* error;
   std::uint64_t curve_offset, curve_length;
   const char* source;
+  std::uint8_t finished;
 };
 
 struct LaunchRow {
@@ -92,6 +93,7 @@ h5::Id trial_row_type() {
   F(curve_offset, H5T_NATIVE_UINT64);
   F(curve_length, H5T_NATIVE_UINT64);
   F(source, vstr);
+  F(finished, H5T_NATIVE_UINT8);
 #undef F
   return t;
 }
@@ -248,6 +250,7 @@ void Hdf5Store::write_fits(const std::vector<FitRecord>& fits) {
     h5::write_string_attr(g, "options", f.options, path_);
     h5::write_string_attr(g, "created", iso8601_utc(f.created), path_);
     h5::write_string_attr(g, "json", f.json, path_);
+    h5::write_int_attr(g, "results", static_cast<std::int64_t>(f.results), path_);
     std::vector<CoefficientRow> rows;
     for (const auto& c : f.coefficients)
       rows.push_back(CoefficientRow{c.law.c_str(), c.name.c_str(), c.estimate, c.mean, c.median, c.lo, c.hi});
@@ -289,6 +292,7 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
     row.curve_offset = offset;
     row.curve_length = r.outcome.curve.step.size();
     row.source = r.source.c_str();
+    row.finished = r.finished ? 1 : 0;
     offset += row.curve_length;
     all_steps.insert(all_steps.end(), r.outcome.curve.step.begin(), r.outcome.curve.step.end());
     all_losses.insert(all_losses.end(), r.outcome.curve.loss.begin(), r.outcome.curve.loss.end());
@@ -366,6 +370,7 @@ StoreContents read_store(const std::string& path) {
       r.attempt = row.attempt;
       r.launch = row.launch;
       r.source = row.source ? row.source : "";
+      r.finished = row.finished != 0;
       if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
         throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
       r.outcome.curve.step.assign(steps.begin() + row.curve_offset, steps.begin() + row.curve_offset + row.curve_length);
@@ -403,6 +408,7 @@ StoreContents read_store(const std::string& path) {
         f.name = name;
         f.options = h5::read_string_attr(g, "options", path);
         f.json = h5::read_string_attr(g, "json", path);
+        f.results = static_cast<std::uint64_t>(h5::read_int_attr(g, "results", path));
         h5::Id cds = h5::open_dataset(g, "coefficients", path);
         h5::Id ctype = coefficient_row_type();
         std::vector<CoefficientRow> crows(h5::dataset_length(cds, path));

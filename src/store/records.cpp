@@ -26,6 +26,7 @@ void encode(ByteWriter& w, const FitRecord& f) {
   w.put<std::uint64_t>(f.points.size());
   for (const auto& p : f.points)
     for (double v : {p.params, p.tokens, p.lr, p.batch_tokens, p.wd, p.loss}) w.put(v);
+  w.put(f.results);
 }
 
 FitRecord decode_fit_record(ByteReader& r) {
@@ -48,6 +49,7 @@ FitRecord decode_fit_record(ByteReader& r) {
     for (double* v : {&p.params, &p.tokens, &p.lr, &p.batch_tokens, &p.wd, &p.loss}) *v = r.get<double>();
     f.points.push_back(p);
   }
+  f.results = r.get<std::uint64_t>();
   return f;
 }
 
@@ -98,6 +100,7 @@ void encode(ByteWriter& w, const TrialRecord& t) {
   w.put(t.attempt);
   w.put(t.launch);
   w.put_string(t.source);
+  w.put<std::uint8_t>(t.finished ? 1 : 0);
 }
 
 TrialRecord decode_trial_record(ByteReader& r) {
@@ -119,6 +122,7 @@ TrialRecord decode_trial_record(ByteReader& r) {
   t.attempt = r.get<std::int32_t>();
   t.launch = r.get<std::int32_t>();
   t.source = r.get_string();
+  t.finished = r.get<std::uint8_t>() != 0;
   return t;
 }
 

@@ -9,6 +9,7 @@
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/scheduler/protocol.hpp"
 #include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/scheduler/simulated_comm.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"
 
@@ -172,4 +173,36 @@ TEST(LocalComm, ReceiveTimesOutWhenNothingArrives) {
   EXPECT_EQ(m.source, 1);
   EXPECT_EQ(m.tag, 9);
   EXPECT_EQ(m.payload, "hi");
+}
+
+TEST(SimulatedWorkers, RunTheRealMasterInVirtualTimeWithExactMakespans) {
+  // Durations 3,2,2,1,1,1 (costs in the same order) on 3 workers with 2 trials queued each:
+  // round-robin start gives w1 {3,1}, w2 {2,1}, w3 {2,1}: makespan 4, not the ideal 10/3.
+  std::vector<Trial> trials;
+  const double durations[6] = {3, 2, 2, 1, 1, 1};
+  for (int i = 0; i < 6; ++i) {
+    Trial t;
+    t.id = static_cast<TrialId>(i + 1);
+    t.point = TrialPoint{1e6 * (10 - i), 1e8, 1e-3, 8, 128, 0.1, 0};
+    trials.push_back(t);
+  }
+  auto duration = [&](const Trial& t) { return durations[t.id - 1]; };
+  {
+    SimulatedWorkers sim(4, duration);
+    const auto workers = start_workers(sim, "", "", "", [](const std::string&) {});
+    RecordingSink sink;
+    run_master(sim, workers, trials, sink, MasterOptions{});
+    EXPECT_EQ(sink.results.size(), 6u);
+    EXPECT_DOUBLE_EQ(sim.now(), 4.0);
+    EXPECT_DOUBLE_EQ(sim.busy_seconds(), 10.0);
+  }
+  {
+    SimulatedWorkers sim(4, duration);
+    const auto workers = start_workers(sim, "", "", "", [](const std::string&) {});
+    RecordingSink sink;
+    MasterOptions one;
+    one.prefetch = 1;  // no queue: the longest-first list schedule, 3 | 2+1 | 2+1, then 1 on w1
+    run_master(sim, workers, trials, sink, one);
+    EXPECT_DOUBLE_EQ(sim.now(), 4.0);
+  }
 }

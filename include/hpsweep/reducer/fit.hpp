@@ -20,7 +20,8 @@ struct FitOptions {
   double target_params = 0, target_tokens = 0;  // 0: from the stored job's [target]
   std::int64_t seq_len = 0;                     // 0: from the data
   bool holdout_largest = false;
-  std::string text() const;  // canonical options, stored with the fit
+  std::string text() const;  // canonical options, stored with the fit (exact: replay re-fits from it)
+  static FitOptions parse(const std::string& text);
 };
 
 struct Prediction {
@@ -63,7 +64,8 @@ FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
 std::string format_fit(const FitReport& r);
 std::string fit_json(const FitReport& r);
 // What is stored in the sweep file under /fits/<name>.
-FitRecord to_fit_record(const FitReport& r, const std::string& name);
+// `results`: how many trial records of the sweep the fit saw (for replay).
+FitRecord to_fit_record(const FitReport& r, const std::string& name, std::uint64_t results);
 
 // Published laws, usable without any sweep.
 double steplaw_lr(double N, double D);

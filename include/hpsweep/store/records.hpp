@@ -38,6 +38,7 @@ struct TrialRecord {
   std::int32_t attempt = 1;  // 1 for the first run of this id, +1 for each rerun
   std::int32_t launch = 0;   // index into the launch table
   std::string source;        // "" for trials run by the sweep's job; "ingest:FILE:LINE" for imported ones
+  bool finished = true;      // ingested logs: reached the target step (unfinished runs are not fitted)
 };
 
 // One row per `hpsweep run` invocation on the file.
@@ -76,6 +77,7 @@ struct FitRecord {
   std::string json;     // the whole report, as `hpsweep fit --json` prints it
   std::vector<FitCoefficient> coefficients;
   std::vector<FitPoint> points;  // the per-cell points the laws rest on
+  std::uint64_t results = 0;     // trial records the fit saw: log.results[0, results)
 };
 
 struct SweepLog {

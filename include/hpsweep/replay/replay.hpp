@@ -1,0 +1,50 @@
+#pragma once
+// `hpsweep replay FILE`: reuse a finished (or partial) sweep without MPI and without running
+// anything: audit stored fits, replay the timeline of the laws, and simulate other allocations.
+#include <string>
+#include <vector>
+
+#include "hpsweep/reducer/fit.hpp"
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+struct RefitCheck {
+  std::string name;
+  bool identical = false;
+  std::size_t coefficients = 0, differing = 0;
+  double max_abs_difference = 0;
+  std::string first_difference;  // "law.name: stored X, now Y"
+};
+// Re-fits every stored fit from the trials it saw and its stored options, and compares.
+std::vector<RefitCheck> refit_stored(const SweepLog& log);
+
+struct TimelinePoint {
+  double fraction = 0;  // of the recorded trials
+  std::size_t trials = 0, cells = 0;
+  bool fitted = false;
+  double lr_n_exp = 0, lr_d_exp = 0, batch_d_exp = 0;
+  Interval lr, batch_tokens;  // prediction at the target (when there is one)
+  std::size_t cells_at_final_optimum = 0;  // cells whose current argmin is already the final one
+};
+struct Timeline {
+  std::vector<TimelinePoint> points;
+  bool has_target = false;
+  double stop_fraction = -1;  // from here on the predicted lr and B stay inside the final 95% intervals
+};
+Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int steps = 10);
+
+struct WhatIfRow {
+  int ranks = 0, workers = 0;
+  double dynamic_makespan = 0, static_makespan = 0, ideal = 0;
+  double dynamic_utilisation = 0, static_utilisation = 0;
+};
+// Recorded durations (latest terminal record per id) on R ranks: the real master loop over
+// simulated workers, and a naive static round-robin partition.
+std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch = 2);
+
+std::string format_refit(const std::vector<RefitCheck>& checks);
+std::string format_timeline(const Timeline& t);
+std::string format_what_if(const std::vector<WhatIfRow>& rows, double recorded_makespan);
+
+}  // namespace hpsweep

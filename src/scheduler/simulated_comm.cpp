@@ -1,0 +1,63 @@
+#include "hpsweep/scheduler/simulated_comm.hpp"
+
+#include "hpsweep/scheduler/protocol.hpp"
+#include "hpsweep/util/error.hpp"
+
+namespace hpsweep {
+
+SimulatedWorkers::SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration)
+    : ranks_(ranks), duration_(std::move(duration)), queued_(static_cast<std::size_t>(ranks)),
+      running_(static_cast<std::size_t>(ranks), false) {}
+
+void SimulatedWorkers::send(int dest, int tag, std::string_view payload) {
+  if (dest <= 0 || dest >= ranks_) throw CommError("simulated send to rank " + std::to_string(dest));
+  if (tag == protocol::kJob) {
+    immediate_.push_back(Message{dest, protocol::kReady, "simulated-" + std::to_string(dest)});
+  } else if (tag == protocol::kTrial) {
+    queued_[static_cast<std::size_t>(dest)].push_back(protocol::decode_trial(std::string(payload)));
+    if (!running_[static_cast<std::size_t>(dest)]) start_next(dest);
+  }
+  // kStop / kAbort: simulated workers simply stop.
+}
+
+void SimulatedWorkers::start_next(int worker) {
+  auto& q = queued_[static_cast<std::size_t>(worker)];
+  if (q.empty()) {
+    running_[static_cast<std::size_t>(worker)] = false;
+    return;
+  }
+  const Trial t = q.front();
+  q.pop_front();
+  running_[static_cast<std::size_t>(worker)] = true;
+  TrialRecord r;
+  r.trial = t;
+  r.rank = worker;
+  r.host = "simulated";
+  r.start_time = now_;
+  r.wall_time = std::max(0.0, duration_(t));
+  busy_ += r.wall_time;
+  events_.push(Event{now_ + r.wall_time, seq_++, Message{worker, protocol::kResult, protocol::encode_result(r)}});
+}
+
+bool SimulatedWorkers::try_receive(Message& out) {
+  if (!immediate_.empty()) {
+    out = std::move(immediate_.front());
+    immediate_.pop_front();
+    return true;
+  }
+  if (events_.empty() || events_.top().time > now_) return false;
+  return receive(out, std::chrono::milliseconds(0));
+}
+
+bool SimulatedWorkers::receive(Message& out, std::chrono::milliseconds) {
+  if (!immediate_.empty()) return try_receive(out);
+  if (events_.empty()) return false;
+  Event e = events_.top();
+  events_.pop();
+  now_ = std::max(now_, e.time);
+  out = std::move(e.message);
+  start_next(out.source);  // the worker moves on to its next queued trial at once
+  return true;
+}
+
+}  // namespace hpsweep
