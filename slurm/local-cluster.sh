@@ -20,15 +20,14 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 start() {
   [ "$(id -u)" = 0 ] || { echo "local-cluster: must run as root (daemons, /etc/slurm)" >&2; exit 1; }
   need slurmctld; need slurmd; need munged
-  mkdir -p "$STATE_DIR"/{ctld,d,log} /run/munge /var/log/munge /var/lib/munge /etc/slurm
-  chown munge:munge /run/munge /var/log/munge /var/lib/munge
+  mkdir -p "$STATE_DIR"/{ctld,d,log,munge} /run/munge /var/log/munge /var/lib/munge /etc/slurm
+  chown munge:munge /run/munge /var/log/munge /var/lib/munge "$STATE_DIR/munge"
   [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
-  if ! alive "$STATE_DIR/munged.pid"; then
+  if ! alive "$STATE_DIR/munge/munged.pid"; then
     if pgrep -x munged >/dev/null; then
-      echo "local-cluster: using the munged that is already running"
+      echo "local-cluster: using the munged that is already running (not ours: stop leaves it)"
     else
-      su -s /bin/sh munge -c "/usr/sbin/munged --pid-file=$STATE_DIR/munged.pid" ||
-        /usr/sbin/munged --force --pid-file="$STATE_DIR/munged.pid"
+      su -s /bin/sh munge -c "/usr/sbin/munged --pid-file=$STATE_DIR/munge/munged.pid"
     fi
   fi
   cat > "$CONF" <<CONF
@@ -68,8 +67,8 @@ CONF
 }
 
 stop() {
-  for d in slurmd slurmctld munged; do
-    if alive "$STATE_DIR/$d.pid"; then kill "$(cat "$STATE_DIR/$d.pid")" && echo "local-cluster: stopped $d"; fi
+  for pidfile in "$STATE_DIR/slurmd.pid" "$STATE_DIR/slurmctld.pid" "$STATE_DIR/munge/munged.pid"; do
+    if alive "$pidfile"; then kill "$(cat "$pidfile")" && echo "local-cluster: stopped $(basename "$pidfile" .pid)"; fi
   done
 }
 
