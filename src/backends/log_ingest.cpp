@@ -1,6 +1,9 @@
 #include "hpsweep/backends/log_ingest.hpp"
 
 #include <algorithm>
+#ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
+#define BOOST_BIND_GLOBAL_PLACEHOLDERS  // property_tree still includes the deprecated <boost/bind.hpp>
+#endif
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 #include <cerrno>
@@ -169,7 +172,7 @@ bool prepare_json(std::string_view in, std::string& out, std::string& why) {
       }
     } else if (c == '}' || c == ']') {
       --depth;
-    } else if (i == 0 || !word_char(in[i - 1])) {
+    } else if ((c == 'N' || c == 'I' || c == 'n' || c == 'i' || c == '-' || c == '+') && (i == 0 || !word_char(in[i - 1]))) {
       bool replaced = false;
       for (const char* w : kWords) {
         const std::string_view word(w);
@@ -189,14 +192,20 @@ bool prepare_json(std::string_view in, std::string& out, std::string& why) {
   return true;
 }
 
-// Parses one JSON text; on a syntax error returns false with the reason and the line within `text`.
-bool parse_json(std::string_view text, pt::ptree& tree, std::string& why, std::size_t& line) {
+// Reused buffers for parse_json (one per parse, so one per thread).
+struct JsonScratch {
   std::string prepared;
+  std::istringstream stream;
+};
+
+// Parses one JSON text; on a syntax error returns false with the reason and the line within `text`.
+bool parse_json(std::string_view text, pt::ptree& tree, std::string& why, std::size_t& line, JsonScratch& scratch) {
   line = 0;
-  if (!prepare_json(text, prepared, why)) return false;
+  if (!prepare_json(text, scratch.prepared, why)) return false;
   try {
-    std::istringstream in(prepared);
-    pt::read_json(in, tree);
+    scratch.stream.clear();
+    scratch.stream.str(scratch.prepared);
+    pt::read_json(scratch.stream, tree);
   } catch (const pt::json_parser_error& e) {
     why = "not valid JSON: " + e.message();
     line = e.line();
@@ -245,7 +254,8 @@ Hyper parse_config(std::string_view text, const std::string& where, const LogIng
   pt::ptree tree;
   std::string why;
   std::size_t line = 0;
-  if (!parse_json(text, tree, why, line)) fail(where, line, why);
+  JsonScratch scratch;
+  if (!parse_json(text, tree, why, line, scratch)) fail(where, line, why);
 
   auto number = [&](const std::string& key, bool required, const std::string& meaning, double& out) {
     std::string s;
@@ -450,12 +460,13 @@ ParsedRun build_run(const std::vector<Point>& curve, const std::string& curve_wh
 
 std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& where) {
   std::vector<Point> curve;
+  JsonScratch scratch;
   for (const Line& l : split_lines(text)) {
     if (blank(l.text)) continue;
     pt::ptree tree;
     std::string why;
     std::size_t json_line = 0;
-    if (!parse_json(l.text, tree, why, json_line)) {
+    if (!parse_json(l.text, tree, why, json_line, scratch)) {
       if (!l.terminated) break;  // the partial last line of a file still being written
       fail(where, l.number, why);
     }
@@ -511,6 +522,7 @@ struct MegatronCurve {
 MegatronCurve read_megatron_curve(const std::string& text, const std::string& where) {
   MegatronCurve out;
   for (const Line& l : split_lines(text)) {
+    if (l.text.find("lm loss") == std::string_view::npos) continue;  // most lines of a Megatron log
     const auto fields = split(l.text, '|');
     const std::string* loss_value = nullptr;
     std::string value_storage;

@@ -34,11 +34,12 @@ wd = 0, 0.1
 kind = surrogate
 [surrogate]
 fail_probability = 0.02
-sleep_per_pflop = 1.2e-4
+sleep_per_pflop = 2e-4
 """)
 out = os.path.join(d, "s.h5")
 cmd = [MPIEXEC, *MPIEXEC_FLAGS, "-n", "3", HPSWEEP, "run", job, "--out", out, "--flush-interval", "0.05",
-       "--progress", "none"]
+       "--progress", "none", "--grace", "5"]
+log_path = os.path.join(d, "run.log")
 
 
 def ranks_of_this_run():
@@ -64,10 +65,10 @@ def snapshot():
     return [json.loads(line) for line in p.stdout.splitlines()]
 
 
-def launches_recorded():
-    if not os.path.exists(out + ".journal"):
-        return 0
-    return len(json.loads(hpsweep("status", out, "--json").stdout)["launches"])
+def launch_started():
+    """The master prints this line right after it has opened the store and recorded the launch."""
+    with open(log_path, errors="replace") as f:
+        return "trials in the grid" in f.read()
 
 
 finished = {}  # id -> the terminal record first seen
@@ -75,28 +76,35 @@ kills = 0
 kills_after_launch = 0
 completed_early = False
 while kills < KILLS:
-    before = launches_recorded()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     victim_is_master = rng.random() < 0.8
     # Half the kills at any moment (start-up and recovery included), half once the launch has
     # been recorded, so that they land while trials are dispatched, stored and folded.
     after_launch = kills % 2 == 1
     if after_launch:
         deadline = time.time() + 60
-        while launches_recorded() == before and proc.poll() is None and time.time() < deadline:
+        while not launch_started() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         time.sleep(rng.uniform(0.05, 1.2))
     else:
         time.sleep(rng.uniform(0.1, 2.0))
     pids = ranks_of_this_run()
+    deadline = time.time() + 30
+    while not pids and proc.poll() is None and time.time() < deadline:  # mpiexec still starting the ranks
+        time.sleep(0.01)
+        pids = ranks_of_this_run()
     target = [p for p, r in pids.items() if (r == 0) == victim_is_master]
     if proc.poll() is not None:
-        output = proc.stdout.read().decode()
+        output = open(log_path, errors="replace").read()
         expect(proc.returncode == 0, f"run failed on its own:\n{output}")
         completed_early = True
         break
     if not target:  # still starting up: kill whatever rank exists
         target = list(pids)
+    if os.environ.get("HPSWEEP_KILL_VERBOSE"):
+        print(f"kill {kills}: after_launch={after_launch} master={victim_is_master} ranks={sorted(pids.values())} "
+              f"finished so far {len(finished)}", flush=True)
     if target:
         os.kill(rng.choice(target), signal.SIGKILL)
         kills += 1
@@ -108,6 +116,7 @@ while kills < KILLS:
         proc.wait()
     for pid in ranks_of_this_run():  # no orphan may keep writing
         os.kill(pid, signal.SIGKILL)
+    log.close()
 
     if not os.path.exists(out + ".journal"):
         continue  # killed before the sweep file was created
