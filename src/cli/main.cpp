@@ -13,6 +13,7 @@
 
 #include "hpsweep/ingest.hpp"
 #include "hpsweep/reducer/fit.hpp"
+#include "hpsweep/reducer/transfer.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
@@ -41,6 +42,7 @@ const char* kUsage =
     "  fit FILE.h5 [--target-params N --target-tokens D]\n"
     "                              fit the hyperparameter laws and predict for the target\n"
     "  replay FILE.h5              re-fit stored fits, timeline of the laws, what-if scheduling\n"
+    "  transfer --width W ...      per-group hyperparameters of the target under muP/SP/u-muP rules\n"
     "  predict --law steplaw|deepseek --params N --tokens D\n"
     "                              published laws, no sweep needed\n"
     "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
@@ -343,6 +345,39 @@ int cmd_replay(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_transfer(const std::vector<std::string>& args) {
+  BaseModel base;
+  TargetModel target;
+  TransferOptions t;
+  std::string param = "mup", wd_rule = "none";
+  bool json = false;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("param", po::value(&param)->default_value("mup"), "sp | mup | umup")(
+      "wd-rule", po::value(&wd_rule)->default_value("none"), "hidden weight decay vs width: none | linear | sqrt")(
+      "depth-alpha", po::value(&t.depth_alpha)->default_value(0), "0 (no depth rule), 0.5 (Depth-muP) ... 1 (CompleteP)")(
+      "base-width", po::value(&base.width)->default_value(256), "the tuned proxy's width (d_model)")(
+      "base-depth", po::value(&base.depth)->default_value(4), "the tuned proxy's depth (blocks)")(
+      "base-ffn", po::value(&base.ffn_width)->default_value(0), "the proxy's FFN width (0: 4 x width)")(
+      "lr", po::value(&base.lr)->default_value(1e-3), "tuned Adam learning rate")(
+      "wd", po::value(&base.wd)->default_value(0.1), "tuned weight decay")(
+      "init-std", po::value(&base.init_std)->default_value(0.02), "tuned init std")(
+      "eps", po::value(&base.eps)->default_value(1e-8), "Adam epsilon")(
+      "input-mult", po::value(&base.input_multiplier)->default_value(1), "input/embedding multiplier alpha_in")(
+      "output-mult", po::value(&base.output_multiplier)->default_value(1), "output multiplier alpha_out")(
+      "head-dim", po::value(&base.attention_head_dim)->default_value(0), "attention head dim (0: no attention row)")(
+      "decoupled-wd", po::bool_switch(&base.decoupled_wd), "weight decay applied without the learning rate")(
+      "width", po::value(&target.width)->required(), "target width")(
+      "depth", po::value(&target.depth)->default_value(0), "target depth (0: the base depth)")(
+      "ffn", po::value(&target.ffn_width)->default_value(0), "target FFN width (0: the base ratio)")(
+      "json", po::bool_switch(&json), "one object per parameter group, for training frameworks");
+  parse(d, po::positional_options_description(), args, "transfer");
+  t.param = parse_parametrization(param);
+  t.wd_rule = parse_wd_rule(wd_rule);
+  const TransferTable table = transfer(base, target, t);
+  std::cout << (json ? transfer_json(table) : format_transfer(table));
+  return 0;
+}
+
 int cmd_predict(const std::vector<std::string>& args) {
   std::string law;
   double n = 0, tokens = 0;
@@ -406,6 +441,7 @@ int main(int argc, char** argv) {
     if (command == "fit") return cmd_fit(args);
     if (command == "predict") return cmd_predict(args);
     if (command == "replay") return cmd_replay(args);
+    if (command == "transfer") return cmd_transfer(args);
     if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);
