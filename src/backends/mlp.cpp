@@ -747,7 +747,7 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
   if (B > (1 << 20)) throw InputError("mlp: batch " + std::to_string(B) + " samples is too large (> 2^20)");
   const Index C = sh.classes, D = sh.d_in, TW = s_.teacher_width;
   const Index E = s_.eval_size;
-  const Index cols = std::max<Index>(B, std::min<Index>(E, 1024));
+  const Index cols = std::max<Index>(B, std::min<Index>(E, 256));  // eval runs in chunks of cols
 
   const std::uint64_t base =
       s_.seeding == MlpSeeding::Trial ? trial.id : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
