@@ -1,6 +1,7 @@
 #include "hpsweep/backends/backend.hpp"
 
 #include "hpsweep/backends/command.hpp"
+#include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/backends/registry.hpp"
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/spec/job.hpp"
@@ -35,7 +36,7 @@ const std::vector<BackendKind>& backend_kinds() {
            {"curve_points", "64", true, "points of the stored loss curve"},
            {"sleep_per_pflop", "0", false, "wall seconds per 1e15 FLOPs, to mimic uneven trial durations"},
        }},
-      {"mlp", false, {}, {}},
+      {"mlp", true, mlp_backend_options(), validate_mlp_options},
       {"command",
        true,
        {
@@ -62,6 +63,7 @@ const BackendKind* find_backend_kind(const std::string& name) {
 std::unique_ptr<Backend> make_backend(const JobSpec& job, const std::string& trial_root) {
   if (job.backend_kind == "surrogate")
     return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(job.backend_options));
+  if (job.backend_kind == "mlp") return make_mlp_backend(job.backend_options, job.seed);
   if (job.backend_kind == "command")
     return std::make_unique<CommandBackend>(CommandSettings::from_options(job.backend_options, trial_root), job.seed);
   throw InputError("backend '" + job.backend_kind + "' is not available in this version of hpsweep");

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <new>
 #include <random>
 
 #include "hpsweep/reducer/smoothing.hpp"
@@ -87,7 +89,7 @@ const std::vector<BackendOption>& mlp_backend_options() {
       {"spectrum_decay", "1", true, "input covariance spectrum s_i ~ (i+1)^-spectrum_decay"},
       {"eval_size", "4096", true, "held-out samples (shared by all trials)"},
       // run
-      {"max_steps", "100000", true, "cap on the steps of one trial"},
+      {"max_steps", "1e+05", true, "cap on the steps of one trial"},
       {"curve_points", "64", true, "points of the stored loss curve"},
       {"diverge_factor", "3", true, "DIVERGED when a step's loss exceeds diverge_factor x the first step's loss"},
       {"seeding", "trial", true, "trial (init and data from the trial id) or shared (from sweep seed and repeat: common random numbers)", true},
@@ -372,7 +374,10 @@ std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const std:
 }
 
 std::string applied_hyperparameters_json(const Trial& trial, const std::map<std::string, std::string>& options) {
-  const MlpSettings s = MlpSettings::from_options(options);
+  return applied_hyperparameters_json(trial, MlpSettings::from_options(options));
+}
+
+std::string applied_hyperparameters_json(const Trial& trial, const MlpSettings& s) {
   const MlpShape sh = mlp_shape(trial.point, s);
   const GroupTable t = group_table(s, sh, trial.point.lr, trial.point.wd);
   const std::int64_t steps = planned_steps(trial.point, s);
@@ -516,15 +521,21 @@ struct Net {
     w_in.resize(w, shape.d_in);
     w_out.resize(shape.classes, w);
     g_f.setOnes(w, 1);
-    w1.assign(L, Mat(f, w));
-    w2.assign(L, Mat(w, f));
-    g.assign(L, Mat::Ones(w, 1));
     d_w_in.setZero(w, shape.d_in);
     d_w_out.setZero(shape.classes, w);
     d_g_f.setZero(w, 1);
-    d_w1.assign(L, Mat::Zero(f, w));
-    d_w2.assign(L, Mat::Zero(w, f));
-    d_g.assign(L, Mat::Zero(w, 1));
+    sized(w1, L, f, w);
+    sized(w2, L, w, f);
+    sized(g, L, w, 1);
+    sized(d_w1, L, f, w);
+    sized(d_w2, L, w, f);
+    sized(d_g, L, w, 1);
+    for (Index l = 0; l < L; ++l) {
+      g[l].setOnes();
+      d_w1[l].setZero();
+      d_w2[l].setZero();
+      d_g[l].setZero();
+    }
 
     tensors.push_back({"input", kInput, &w_in, &d_w_in});
     for (Index l = 0; l < L; ++l) {
@@ -541,13 +552,20 @@ struct Net {
   Net(const Net&) = delete;  // tensors point into this object
   Net& operator=(const Net&) = delete;
 
+  // `count` matrices of rows x cols, constructed in place (no copies).
+  template <class M>
+  static void sized(std::vector<M>& v, Index count, Index rows, Index cols) {
+    v.resize(static_cast<std::size_t>(count));
+    for (auto& m : v) m.resize(rows, cols);
+  }
+
   void set_max_cols(Index cols) {
     max_cols = cols;
-    xs.assign(L + 1, Mat(w, cols));
-    rinv.assign(L + 1, Row(cols));
-    xn.assign(L + 1, Mat(w, cols));
-    a.assign(L, Mat(f, cols));
-    da.assign(L, Mat(f, cols));
+    sized(xs, L + 1, w, cols);
+    sized(rinv, L + 1, 1, cols);
+    sized(xn, L + 1, w, cols);
+    sized(a, L, f, cols);
+    sized(da, L, f, cols);
     u.resize(f, cols);
     logits.resize(sh.classes, cols);
     dx.resize(w, cols);
@@ -652,7 +670,9 @@ using RowF = Eigen::RowVectorXf;
 template <class Z, class P, class R>
 void softmax_columns(const Z& z, P& p, R& m, R& lse, Index n) {
   m.head(n) = z.leftCols(n).colwise().maxCoeff();
-  p.leftCols(n).array() = (z.leftCols(n).rowwise() - m.head(n)).array().exp();
+  p.leftCols(n) = z.leftCols(n);
+  p.leftCols(n).rowwise() -= m.head(n);
+  p.leftCols(n).array() = p.leftCols(n).array().exp();  // in place: vectorised exp
   lse.head(n) = p.leftCols(n).colwise().sum();
   p.leftCols(n).array().rowwise() /= lse.head(n).array();
   lse.head(n).array() = lse.head(n).array().log() + m.head(n).array();
@@ -753,17 +773,34 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
       s_.seeding == MlpSeeding::Trial ? trial.id : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
   NormalSource init_rng(mix(base, 1)), data_rng(mix(base, 2));
 
-  Net<float> net(s_, sh, cols);
+  // Everything the step loop touches is allocated here, once.
+  std::unique_ptr<Net<float>> net_ptr;
+  std::vector<AdamState> adam;
+  MatF x, th, tz, q, p;
+  RowF m, lse;
+  try {
+    net_ptr = std::make_unique<Net<float>>(s_, sh, cols);
+    for (const auto& t : net_ptr->tensors)
+      adam.push_back({MatF::Zero(t.value->rows(), t.value->cols()), MatF::Zero(t.value->rows(), t.value->cols())});
+    x.resize(D, B);
+    th.resize(TW, B);
+    tz.resize(C, B);
+    q.resize(C, B);
+    p.resize(C, cols);
+    m.resize(cols);
+    lse.resize(cols);
+    data_rng.reserve(D * B);
+  } catch (const std::bad_alloc&) {
+    throw Error("mlp: out of memory for width " + std::to_string(sh.width) + ", depth " + std::to_string(sh.depth) +
+                ", batch " + std::to_string(B) + " (about " +
+                format_short(4.0 * (4.0 * sh.total_params() + static_cast<double>(cols) * static_cast<double>(sh.depth) *
+                                                                  (3.0 * static_cast<double>(sh.width) + 2.0 * static_cast<double>(sh.ffn)))) +
+                " bytes)");
+  }
+  Net<float>& net = *net_ptr;
   net.init(s_, init_rng);
   const GroupTable table = group_table(s_, sh, pt.lr, pt.wd);
-  std::vector<AdamState> adam;
-  for (const auto& t : net.tensors) adam.push_back({MatF::Zero(t.value->rows(), t.value->cols()), MatF::Zero(t.value->rows(), t.value->cols())});
-
-  // Per-step buffers, allocated once.
-  MatF x(D, B), th(TW, B), tz(C, B), q(C, B), p(C, B);
-  RowF m(cols), lse(cols);
   std::vector<int> labels(static_cast<std::size_t>(B));
-  data_rng.reserve(D * B);
 
   const Index points = static_cast<Index>(std::min<std::int64_t>(s_.curve_points, steps));
   TrialOutcome out;
@@ -828,7 +865,7 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
 
     // dLoss/dlogits of the sampled labels' mean cross-entropy.
     for (Index j = 0; j < B; ++j) p(labels[static_cast<std::size_t>(j)], j) -= 1.0f;
-    p *= 1.0f / static_cast<float>(B);
+    p.leftCols(B) *= 1.0f / static_cast<float>(B);
     net.backward(x, p, B);
 
     // AdamW.
@@ -874,10 +911,7 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
     for (Index start = 0; start < E; start += cols) {
       const Index n = std::min(cols, E - start);
       net.forward(task_->eval_x.middleCols(start, n), n);
-      // p has only B columns: use the net's logits and a column-wise log-sum-exp.
-      m.head(n) = net.logits.leftCols(n).colwise().maxCoeff();
-      lse.head(n).array() =
-          (net.logits.leftCols(n).rowwise() - m.head(n)).array().exp().colwise().sum().log() + m.head(n).array();
+      softmax_columns(net.logits, p, m, lse, n);
       total += soft_cross_entropy(net.logits, task_->eval_q.middleCols(start, n), lse, n) * static_cast<double>(n);
     }
     out.final_loss = total / static_cast<double>(E);

@@ -139,7 +139,6 @@ TEST(JobFileErrors, InvalidLineSyntaxNamesTheLine) {
 
 TEST(JobFileErrors, UnknownBackendSuggestsAKnownOne) {
   EXPECT_NE(error_of(with("kind = surrogate", "kind = surogate")).find("did you mean 'surrogate'"), std::string::npos);
-  EXPECT_NE(error_of(with("kind = surrogate", "kind = mlp")).find("not available in this version"), std::string::npos);
 }
 
 TEST(JobFileErrors, MissingFileIsReported) {

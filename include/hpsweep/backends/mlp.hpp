@@ -148,6 +148,7 @@ std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const MlpS
 // The same as one JSON object: shape, steps, schedule (warmup, decay horizon, final lr), wd
 // mode and width rule, residual multiplier and the groups. For storing with the trial.
 std::string applied_hyperparameters_json(const Trial& trial, const std::map<std::string, std::string>& options);
+std::string applied_hyperparameters_json(const Trial& trial, const MlpSettings& s);
 
 // Timings of the last run() (not part of the result).
 struct MlpRunStats {

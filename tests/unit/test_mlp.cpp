@@ -1,0 +1,437 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <set>
+
+#include "hpsweep/backends/mlp.hpp"
+#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
+
+using namespace hpsweep;
+
+namespace {
+
+using Options = std::map<std::string, std::string>;
+
+Trial trial(double lr, std::int64_t batch, std::int64_t steps, std::uint64_t id = 11, double wd = 0.0, double n = 0) {
+  Trial t;
+  t.id = id;
+  t.point = TrialPoint{n, static_cast<double>(batch * steps), lr, batch, 1, wd, 0};
+  return t;
+}
+
+const AppliedGroup& group(const std::vector<AppliedGroup>& groups, const std::string& name) {
+  for (const auto& g : groups)
+    if (g.name == name) return g;
+  throw std::runtime_error("no group " + name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradient check, double precision, every layer type, every parametrization and activation.
+// ---------------------------------------------------------------------------------------------
+
+struct GradCase {
+  const char* parametrization;
+  const char* activation;
+};
+
+class MlpGradientCheck : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(MlpGradientCheck, EveryLayerTypeMatchesCentralFiniteDifferences) {
+  // Non-trivial multipliers everywhere: width != base width, residual multiplier m_L^-1 = 2/3.
+  const MlpSettings s = MlpSettings::from_options({{"parametrization", GetParam().parametrization},
+                                                   {"activation", GetParam().activation},
+                                                   {"base_width", "8"},
+                                                   {"depth_alpha", "1"},
+                                                   {"base_depth", "2"},
+                                                   {"input_mult", "2"},
+                                                   {"output_mult", "3"}});
+  const MlpShape shape{5, 16, 24, 3, 7};
+  MlpProbe probe(s, shape, 3);
+  std::mt19937_64 rng(1);
+  auto normal = [&] {  // Box-Muller: std::normal_distribution is implementation-defined
+    const double u1 = (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53, u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  };
+  // Move away from the init (zero readout, unit gains) so every gradient is non-zero.
+  for (std::size_t t = 0; t < probe.tensors().size(); ++t)
+    for (std::size_t i = 0; i < probe.tensors()[t].size; ++i) probe.value(t, i) += 0.3 * normal();
+  const int n = 6;
+  std::vector<double> x(static_cast<std::size_t>(shape.d_in * n));
+  for (auto& v : x) v = normal();
+  std::vector<int> labels(n);
+  for (auto& y : labels) y = static_cast<int>(rng() % static_cast<std::uint64_t>(shape.classes));
+  probe.loss(x, labels, true);
+
+  std::map<std::string, double> worst;  // per group: max |fd - analytic| / max |analytic|
+  for (std::size_t t = 0; t < probe.tensors().size(); ++t) {
+    const auto& tensor = probe.tensors()[t];
+    double max_err = 0, max_grad = 0;
+    std::vector<double> analytic(tensor.size);
+    for (std::size_t i = 0; i < tensor.size; ++i) analytic[i] = probe.gradient(t, i);
+    for (std::size_t i = 0; i < tensor.size; ++i) {
+      double& v = probe.value(t, i);
+      const double orig = v, h = 1e-6;
+      v = orig + h;
+      const double up = probe.loss(x, labels, false);
+      v = orig - h;
+      const double down = probe.loss(x, labels, false);
+      v = orig;
+      max_err = std::max(max_err, std::abs((up - down) / (2 * h) - analytic[i]));
+      max_grad = std::max(max_grad, std::abs(analytic[i]));
+    }
+    ASSERT_GT(max_grad, 1e-6) << tensor.name;
+    worst[tensor.group] = std::max(worst[tensor.group], max_err / max_grad);
+  }
+  const std::set<std::string> expected = {"input", "hidden.w1", "hidden.w2", "hidden.norm", "final_norm", "output"};
+  for (const auto& g : expected) {
+    ASSERT_TRUE(worst.count(g)) << g;
+    EXPECT_LT(worst[g], 1e-6) << g;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(MlpGradientCheck, MlpGradientCheck,
+                         ::testing::Values(GradCase{"sp", "gelu"}, GradCase{"sp", "relu"}, GradCase{"mup", "gelu"},
+                                           GradCase{"mup", "relu"}, GradCase{"umup", "gelu"}, GradCase{"umup", "relu"}),
+                         [](const auto& info) {
+                           return std::string(info.param.parametrization) + "_" + info.param.activation;
+                         });
+
+// ---------------------------------------------------------------------------------------------
+// Training runs.
+// ---------------------------------------------------------------------------------------------
+
+const Options kSmall = {{"width", "32"}, {"depth", "2"}};
+
+TEST(MlpTraining, SameTrialGivesBitIdenticalLossAndCurve) {
+  MlpBackend a(MlpSettings::from_options(kSmall), 5);
+  MlpBackend b(MlpSettings::from_options(kSmall), 5);
+  const Trial t = trial(4e-3, 32, 120);
+  const TrialOutcome x = a.run(t), y = a.run(t), z = b.run(t);
+  ASSERT_EQ(x.state, TrialState::Done);
+  EXPECT_EQ(x.final_loss, y.final_loss);
+  EXPECT_EQ(x.curve.loss, y.curve.loss);
+  EXPECT_EQ(x.curve.step, y.curve.step);
+  EXPECT_EQ(x.final_loss, z.final_loss);  // a fresh backend object gives the same too
+  Trial other = t;
+  other.id = 12;
+  EXPECT_NE(a.run(other).final_loss, x.final_loss);  // seeding = trial: another id, another init and data
+}
+
+TEST(MlpTraining, SharedSeedingGivesEveryTrialOfARepeatTheSameInitAndData) {
+  Options o = kSmall;
+  o["seeding"] = "shared";
+  MlpBackend b(MlpSettings::from_options(o), 5);
+  const Trial t = trial(4e-3, 32, 60, 1);
+  Trial same_point_other_id = t;
+  same_point_other_id.id = 99;
+  EXPECT_EQ(b.run(t).final_loss, b.run(same_point_other_id).final_loss);
+  Trial other_repeat = t;
+  other_repeat.point.repeat = 1;
+  EXPECT_NE(b.run(t).final_loss, b.run(other_repeat).final_loss);
+  // The task (teacher, held-out set) follows the sweep seed.
+  MlpBackend other_sweep(MlpSettings::from_options(o), 6);
+  EXPECT_NE(b.task_floor(), other_sweep.task_floor());
+}
+
+TEST(MlpTraining, TrainingReducesTheHeldOutLossTowardsTheTaskFloor) {
+  MlpBackend b(MlpSettings::from_options({{"width", "64"}, {"depth", "2"}}), 1);
+  const double chance = std::log(64.0);
+  EXPECT_GT(b.task_floor(), 0.5);
+  EXPECT_LT(b.task_floor(), chance - 0.5);
+  const TrialOutcome out = b.run(trial(8e-3, 64, 400));
+  ASSERT_EQ(out.state, TrialState::Done) << out.error;
+  EXPECT_EQ(out.steps, 400);
+  EXPECT_LT(out.final_loss, chance - 0.6);
+  EXPECT_GT(out.final_loss, b.task_floor());
+  EXPECT_EQ(out.smooth_loss, out.final_loss);  // fit_loss = heldout
+  ASSERT_EQ(out.curve.step.size(), 64u);
+  EXPECT_EQ(out.curve.step.back(), 400);
+  EXPECT_LT(out.curve.loss.back(), out.curve.loss.front() - 0.8);
+  EXPECT_NEAR(out.curve.loss.back(), out.final_loss, 0.15);  // fresh-batch and held-out estimates agree
+}
+
+TEST(MlpTraining, FitLossCurveStoresTheStepLawSmoothedCurve) {
+  Options o = kSmall;
+  o["fit_loss"] = "curve";
+  o["curve_points"] = "20";
+  MlpBackend b(MlpSettings::from_options(o), 1);
+  const TrialOutcome out = b.run(trial(4e-3, 32, 100));
+  ASSERT_EQ(out.curve.step.size(), 20u);
+  EXPECT_EQ(out.smooth_loss, smoothed_final_loss(out.curve.step, out.curve.loss));
+  EXPECT_NE(out.smooth_loss, out.final_loss);
+}
+
+TEST(MlpTraining, TooHighLearningRateIsReportedDiverged) {
+  MlpBackend b(MlpSettings::from_options(kSmall), 1);
+  const TrialOutcome out = b.run(trial(3.0, 32, 200));
+  EXPECT_EQ(out.state, TrialState::Diverged);
+  EXPECT_NE(out.error.find("diverged"), std::string::npos) << out.error;
+  EXPECT_LT(out.steps, 200);  // stopped where it blew up
+  EXPECT_FALSE(out.curve.step.empty());
+  EXPECT_EQ(out.curve.step.back(), out.steps);
+  // A sane learning rate on the same trial does not.
+  EXPECT_EQ(b.run(trial(3e-3, 32, 200)).state, TrialState::Done);
+}
+
+TEST(MlpTraining, WeightDecayModesAgreeWithoutDecayAndDifferWithIt) {
+  std::map<std::string, double> with_decay;
+  double without = 0;
+  for (const char* mode : {"coupled", "decoupled", "l2"}) {
+    Options o = kSmall;
+    o["wd_mode"] = mode;
+    MlpBackend b(MlpSettings::from_options(o), 1);
+    const double zero = b.run(trial(4e-3, 32, 60, 11, 0.0)).final_loss;
+    if (without == 0) without = zero;
+    EXPECT_EQ(zero, without) << mode;
+    with_decay[mode] = b.run(trial(4e-3, 32, 60, 11, 0.5)).final_loss;
+    EXPECT_NE(with_decay[mode], without) << mode;
+  }
+  EXPECT_NE(with_decay["coupled"], with_decay["decoupled"]);
+  EXPECT_NE(with_decay["coupled"], with_decay["l2"]);
+}
+
+TEST(MlpTraining, MaxStepsCapsTheTrialsSteps) {
+  Options o = kSmall;
+  o["max_steps"] = "25";
+  MlpBackend b(MlpSettings::from_options(o), 1);
+  const TrialOutcome out = b.run(trial(4e-3, 16, 1000));
+  EXPECT_EQ(out.steps, 25);
+  EXPECT_EQ(out.curve.step.back(), 25);
+}
+
+// ---------------------------------------------------------------------------------------------
+// μP transfer, measured: the best learning rate over a grid at widths 16 and 64.
+// ---------------------------------------------------------------------------------------------
+
+// log2 of the best lr, refined by a parabola through the best grid point and its neighbours.
+double best_log2_lr(const std::map<std::string, std::string>& options, std::int64_t width) {
+  Options o = options;
+  o["width"] = std::to_string(width);
+  MlpBackend b(MlpSettings::from_options(o), 1);
+  std::vector<double> e, loss;
+  for (double x = -10; x <= -3; x += 1) {
+    const TrialOutcome out = b.run(trial(std::exp2(x), 32, 200));
+    e.push_back(x);
+    loss.push_back(out.state == TrialState::Done ? out.final_loss : 1e9);
+  }
+  const std::size_t i = static_cast<std::size_t>(std::min_element(loss.begin(), loss.end()) - loss.begin());
+  if (i == 0 || i + 1 == loss.size()) return e[i];
+  const double a = loss[i - 1], c = loss[i], d = loss[i + 1];
+  return e[i] + 0.5 * (a - d) / (a - 2 * c + d);
+}
+
+TEST(MlpTransfer, BestLearningRateMovesWithWidthUnderSpButNotUnderMup) {
+  const Options base = {{"depth", "2"}, {"base_width", "16"}, {"seeding", "shared"}};
+  Options mup = base;
+  mup["parametrization"] = "mup";
+  const double sp_shift = best_log2_lr(base, 64) - best_log2_lr(base, 16);
+  const double mup_shift = best_log2_lr(mup, 64) - best_log2_lr(mup, 16);
+  // Width x4: SP's optimum drops ~2 octaves (lr ∝ 1/width for hidden layers under Adam), μP's stays.
+  EXPECT_LT(sp_shift, -1.0);
+  EXPECT_LT(std::abs(mup_shift), 0.6);
+  EXPECT_LT(std::abs(mup_shift) + 0.8, std::abs(sp_shift));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-group tables.
+// ---------------------------------------------------------------------------------------------
+
+std::vector<AppliedGroup> groups_at(Options o, std::int64_t width, double lr = 1e-2, double wd = 0.1) {
+  o["width"] = std::to_string(width);
+  return applied_hyperparameters(trial(lr, 32, 10, 1, wd), o);
+}
+
+TEST(MlpParametrization, SpGivesEveryGroupThePeakLrAndFanInInit) {
+  const auto g = groups_at({}, 256);
+  for (const auto& x : g) {
+    EXPECT_EQ(x.lr, 1e-2) << x.name;
+    EXPECT_EQ(x.eps, 1e-8) << x.name;
+  }
+  EXPECT_DOUBLE_EQ(group(g, "hidden.w1").init_std, 1 / std::sqrt(256.0));
+  EXPECT_DOUBLE_EQ(group(g, "hidden.w2").init_std, 1 / std::sqrt(1024.0));
+  EXPECT_DOUBLE_EQ(group(g, "output").init_std, 1 / std::sqrt(256.0));
+  EXPECT_EQ(group(g, "output").multiplier, 1.0);
+  EXPECT_EQ(group(g, "hidden.norm").wd, 0.0);
+  EXPECT_EQ(group(g, "final_norm").wd, 0.0);
+  EXPECT_EQ(group(g, "hidden.w1").wd, 0.1);
+  EXPECT_EQ(group(g, "hidden.norm").init_mean, 1.0);
+  EXPECT_EQ(group(g, "hidden.w1").params, 4 * 256 * 1024);
+}
+
+TEST(MlpParametrization, MupHiddenLrAndEpsScaleAsOneOverWidthReadoutMultiplierToo) {
+  const Options mup = {{"parametrization", "mup"}, {"base_width", "128"}};
+  const auto base = groups_at(mup, 128), wide = groups_at(mup, 512);  // m = 1 and m = 4
+  for (const char* name : {"hidden.w1", "hidden.w2"}) {
+    EXPECT_DOUBLE_EQ(group(base, name).lr / group(wide, name).lr, 4.0) << name;
+    EXPECT_DOUBLE_EQ(group(base, name).eps / group(wide, name).eps, 4.0) << name;
+    EXPECT_DOUBLE_EQ(group(base, name).init_std / group(wide, name).init_std, 2.0) << name;  // variance σ²/m
+  }
+  for (const char* name : {"input", "output", "hidden.norm", "final_norm"})
+    EXPECT_EQ(group(base, name).lr, group(wide, name).lr) << name;
+  EXPECT_DOUBLE_EQ(group(base, "output").multiplier / group(wide, "output").multiplier, 4.0);
+  EXPECT_DOUBLE_EQ(group(base, "output").eps / group(wide, "output").eps, 4.0);
+  EXPECT_DOUBLE_EQ(group(base, "input").eps / group(wide, "input").eps, 4.0);
+  EXPECT_EQ(group(wide, "output").init_std, 0.0);  // zero readout (output_init = auto)
+  EXPECT_EQ(group(base, "input").init_std, group(wide, "input").init_std);
+  // At the base width μP is SP apart from the readout init.
+  const auto sp = groups_at({}, 128);
+  EXPECT_EQ(group(base, "hidden.w1").lr, group(sp, "hidden.w1").lr);
+  Options normal_out = mup;
+  normal_out["output_init"] = "normal";
+  EXPECT_DOUBLE_EQ(group(groups_at(normal_out, 512), "output").init_std, 1 / std::sqrt(128.0));  // constant in m
+}
+
+TEST(MlpParametrization, UmupUsesUnitInitFanInLrAndOneOverSqrtDepthForResidualBranches) {
+  const auto g = groups_at({{"parametrization", "umup"}, {"depth", "4"}}, 256);
+  for (const auto& x : g) {
+    if (x.name != "hidden.norm" && x.name != "final_norm") {
+      EXPECT_EQ(x.init_std, 1.0) << x.name;
+    }
+  }
+  EXPECT_DOUBLE_EQ(group(g, "hidden.w1").lr, 1e-2 / std::sqrt(256.0) / 2.0);
+  EXPECT_DOUBLE_EQ(group(g, "hidden.w2").lr, 1e-2 / std::sqrt(1024.0) / 2.0);
+  EXPECT_DOUBLE_EQ(group(g, "hidden.norm").lr, 1e-2 / 2.0);
+  EXPECT_DOUBLE_EQ(group(g, "input").lr, 1e-2 / std::sqrt(64.0));
+  EXPECT_EQ(group(g, "output").lr, 1e-2);
+  EXPECT_EQ(group(g, "final_norm").lr, 1e-2);
+  EXPECT_DOUBLE_EQ(group(g, "hidden.w1").multiplier, 1 / std::sqrt(256.0));
+  EXPECT_DOUBLE_EQ(group(g, "output").multiplier, 1 / 256.0);
+}
+
+TEST(MlpParametrization, DepthAlphaScalesResidualBranchLrAndEpsAsCompleteP) {
+  auto json_residual = [](const Options& o) {
+    const std::string j = applied_hyperparameters_json(trial(1e-2, 32, 10), o);
+    const auto at = j.find("\"residual_mult\":");
+    return std::stod(j.substr(at + 16));
+  };
+  const Options mup = {{"parametrization", "mup"}, {"base_depth", "4"}, {"depth", "16"}, {"width", "128"}};
+  Options complete = mup, depth_mup = mup;
+  complete["depth_alpha"] = "1";
+  depth_mup["depth_alpha"] = "0.5";
+  const auto base = applied_hyperparameters(trial(1e-2, 32, 10), mup);
+  const auto c = applied_hyperparameters(trial(1e-2, 32, 10), complete);
+  const auto d = applied_hyperparameters(trial(1e-2, 32, 10), depth_mup);
+  EXPECT_EQ(json_residual(mup), 1.0);
+  EXPECT_EQ(json_residual(complete), 0.25);  // m_L = 4, m_L^-1
+  EXPECT_EQ(json_residual(depth_mup), 0.5);
+  // CompleteP (α = 1): hidden lr × m_L^0, eps / m_L; Depth-μP (α = ½): lr × m_L^-½, eps / m_L^½.
+  EXPECT_DOUBLE_EQ(group(c, "hidden.w1").lr, group(base, "hidden.w1").lr);
+  EXPECT_DOUBLE_EQ(group(c, "hidden.w1").eps, group(base, "hidden.w1").eps / 4);
+  EXPECT_DOUBLE_EQ(group(d, "hidden.w2").lr, group(base, "hidden.w2").lr / 2);
+  EXPECT_DOUBLE_EQ(group(d, "hidden.norm").lr, group(base, "hidden.norm").lr / 2);
+  EXPECT_DOUBLE_EQ(group(d, "hidden.w2").eps, group(base, "hidden.w2").eps / 2);
+  EXPECT_EQ(group(d, "final_norm").lr, group(base, "final_norm").lr);
+  EXPECT_EQ(group(d, "input").lr, group(base, "input").lr);
+}
+
+TEST(MlpParametrization, WeightDecayWidthRuleScalesHiddenMatricesOnly) {
+  for (const auto& [rule, factor] : std::vector<std::pair<std::string, double>>{{"none", 1}, {"linear", 4}, {"sqrt", 2}}) {
+    const auto g = groups_at({{"parametrization", "mup"}, {"base_width", "64"}, {"wd_width_rule", rule}}, 256);
+    EXPECT_DOUBLE_EQ(group(g, "hidden.w1").wd, 0.1 * factor) << rule;
+    EXPECT_DOUBLE_EQ(group(g, "hidden.w2").wd, 0.1 * factor) << rule;
+    EXPECT_EQ(group(g, "input").wd, 0.1) << rule;
+    EXPECT_EQ(group(g, "output").wd, 0.1) << rule;
+    EXPECT_EQ(group(g, "hidden.norm").wd, 0.0) << rule;
+  }
+}
+
+TEST(MlpParametrization, AppliedJsonRecordsScheduleWeightDecayModeAndEveryGroup) {
+  const std::string j = applied_hyperparameters_json(
+      trial(1e-2, 32, 1000, 1, 0.1), {{"width", "64"}, {"schedule", "wsd"}, {"wd_mode", "decoupled"}, {"parametrization", "umup"}});
+  for (const char* s : {"\"parametrization\":\"umup\"", "\"schedule\":\"wsd\"", "\"warmup_steps\":50", "\"decay_steps\":200",
+                        "\"final_lr_frac\":0.1", "\"wd_mode\":\"decoupled\"", "\"wd_width_rule\":\"none\"", "\"steps\":1000",
+                        "\"name\":\"input\"", "\"name\":\"hidden.w1\"", "\"name\":\"hidden.w2\"", "\"name\":\"hidden.norm\"",
+                        "\"name\":\"final_norm\"", "\"name\":\"output\""})
+    EXPECT_NE(j.find(s), std::string::npos) << s << " in " << j;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedule, shape, options.
+// ---------------------------------------------------------------------------------------------
+
+TEST(MlpSchedule, WarmupThenCosineWsdOrLinearCooldownToTheFinalFraction) {
+  MlpSettings s;  // warmup 5%, final 10%
+  EXPECT_DOUBLE_EQ(mlp_lr_factor(s, 1, 1000), 1.0 / 50);
+  EXPECT_DOUBLE_EQ(mlp_lr_factor(s, 50, 1000), 1.0);
+  EXPECT_NEAR(mlp_lr_factor(s, 525, 1000), 0.55, 1e-12);  // cosine midpoint
+  EXPECT_DOUBLE_EQ(mlp_lr_factor(s, 1000, 1000), 0.1);
+  s.schedule = MlpSchedule::Wsd;  // decay over the last 20%
+  EXPECT_EQ(mlp_lr_factor(s, 800, 1000), 1.0);
+  EXPECT_NEAR(mlp_lr_factor(s, 850, 1000), 0.1 + 0.9 * (1 - std::sqrt(0.25)), 1e-12);
+  EXPECT_DOUBLE_EQ(mlp_lr_factor(s, 1000, 1000), 0.1);
+  s.schedule = MlpSchedule::Constant;
+  EXPECT_EQ(mlp_lr_factor(s, 800, 1000), 1.0);
+  EXPECT_NEAR(mlp_lr_factor(s, 900, 1000), 0.55, 1e-12);
+  EXPECT_DOUBLE_EQ(mlp_lr_factor(s, 1000, 1000), 0.1);
+  s.decay_frac = 0;
+  EXPECT_EQ(mlp_lr_factor(s, 1000, 1000), 1.0);
+  s.warmup_frac = 0;
+  EXPECT_EQ(mlp_lr_factor(s, 1, 1000), 1.0);
+}
+
+TEST(MlpShape, WidthIsDerivedFromParamsAtFixedDepthUnlessGiven) {
+  MlpSettings s;  // depth 4, ffn 4w: N ≈ 32 w²
+  EXPECT_EQ(mlp_shape(TrialPoint{32.0 * 128 * 128, 1e6, 1e-3, 8, 1, 0, 0}, s).width, 128);
+  EXPECT_EQ(mlp_shape(TrialPoint{32.0 * 130 * 130, 1e6, 1e-3, 8, 1, 0, 0}, s).width, 128);  // multiple of 8
+  EXPECT_EQ(mlp_shape(TrialPoint{10, 1e6, 1e-3, 8, 1, 0, 0}, s).width, 8);
+  const MlpShape sh = mlp_shape(TrialPoint{32.0 * 256 * 256, 1e6, 1e-3, 8, 1, 0, 0}, s);
+  EXPECT_EQ(sh.ffn, 1024);
+  EXPECT_NEAR(sh.params() / (32.0 * 256 * 256), 1.0, 0.01);
+  EXPECT_THROW(mlp_shape(TrialPoint{1e13, 1e6, 1e-3, 8, 1, 0, 0}, s), InputError);
+  s.width = 48;
+  EXPECT_EQ(mlp_shape(TrialPoint{1e9, 1e6, 1e-3, 8, 1, 0, 0}, s).width, 48);
+}
+
+TEST(MlpOptions, DefaultsAreCanonicalAndMatchTheSettingsDefaults) {
+  Options defaults;
+  std::set<std::string> keys;
+  for (const auto& o : mlp_backend_options()) {
+    EXPECT_TRUE(keys.insert(o.key).second) << o.key;
+    EXPECT_FALSE(o.default_value.empty()) << o.key;
+    EXPECT_FALSE(o.help.empty()) << o.key;
+    EXPECT_TRUE(o.affects_result) << o.key;
+    if (!o.text) {
+      EXPECT_EQ(format_double(std::stod(o.default_value)), o.default_value) << o.key;  // as job.cpp writes it
+    }
+    defaults[o.key] = o.default_value;
+  }
+  const MlpSettings parsed = MlpSettings::from_options(defaults), d;
+  EXPECT_EQ(parsed.width, d.width);
+  EXPECT_EQ(parsed.depth, d.depth);
+  EXPECT_EQ(parsed.eps, d.eps);
+  EXPECT_EQ(parsed.teacher_temp, d.teacher_temp);
+  EXPECT_EQ(parsed.eval_size, d.eval_size);
+  EXPECT_EQ(parsed.parametrization, d.parametrization);
+  EXPECT_EQ(parsed.schedule, d.schedule);
+  EXPECT_EQ(parsed.wd_mode, d.wd_mode);
+  EXPECT_EQ(parsed.fit_loss, d.fit_loss);
+  EXPECT_EQ(applied_hyperparameters_json(trial(1e-3, 8, 10, 1, 0.1, 1e6), defaults),
+            applied_hyperparameters_json(trial(1e-3, 8, 10, 1, 0.1, 1e6), Options{}));
+}
+
+TEST(MlpOptions, BadValuesAreRejectedNamingTheKey) {
+  auto message = [](const Options& o) {
+    try {
+      validate_mlp_options(o);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message({{"depth_alpha", "0.3"}}).find("depth_alpha"), std::string::npos);
+  EXPECT_EQ(message({{"depth_alpha", "0.5"}}), "accepted");
+  EXPECT_NE(message({{"parametrization", "mupp"}}).find("did you mean 'mup'"), std::string::npos);
+  EXPECT_NE(message({{"width", "1.5"}}).find("width"), std::string::npos);
+  EXPECT_NE(message({{"depth", "0"}}).find("depth"), std::string::npos);
+  EXPECT_NE(message({{"beta2", "1"}}).find("beta2"), std::string::npos);
+  EXPECT_NE(message({{"eps", "abc"}}).find("eps"), std::string::npos);
+  EXPECT_NE(message({{"schedule", "wsd"}, {"warmup_frac", "0.5"}, {"decay_frac", "0.6"}}).find("warmup_frac"), std::string::npos);
+  EXPECT_EQ(message({{"parametrization", "MuP"}, {"activation", "ReLU"}}), "accepted");
+  EXPECT_THROW(make_mlp_backend({{"classes", "1"}}), InputError);
+}
+
+}  // namespace
