@@ -40,13 +40,14 @@
 // Parametrizations (η = trial lr, λ = trial wd, ε = eps, σ = init_std, m = w / base_width for
 // W1 and the readout, m_f = f / (ffn_mult * base_width) for W2, m_L = L / base_depth,
 // α = depth_alpha, r_λ = wd width rule factor: 1 / m / sqrt(m) for none / linear / sqrt):
-//   group      | sp                | mup                         | umup
-//   input      | std σ/√d_in, ×α_in, lr η        | same, ε/m        | std σ, ×α_in/√d_in, lr η/√d_in
-//   hidden W1  | std σ/√w, lr η·dl   | std σ/√w, lr η·dl/m, ε·de/m   | std σ, ×1/√w, lr η/(√w·√L)
-//   hidden W2  | std σ/√f, lr η·dl   | std σ/√f, lr η·dl/m_f, ε·de/m_f | std σ, ×1/√f, lr η/(√f·√L)
-//   block gain | 1, lr η·dl, wd 0    | 1, lr η·dl, wd 0            | 1, lr η/√L, wd 0
-//   final gain | 1, lr η, wd 0       | same                        | same
-//   output     | std σ/√w, ×α_out    | zero (auto) or σ/√base_width, ×α_out/m, ε/m | std σ, ×α_out/w
+//   group      | sp                   | mup                                   | umup
+//   input      | σ/√d_in, ×α_in, η    | σ/√d_in, ×α_in, η, ε/m                | σ, ×α_in/√d_in, η/√d_in
+//   hidden W1  | σ/√w, η·dl, ε·de     | σ/√w, η·dl/m, ε·de/m                  | σ, ×1/√w, η/(√w·√L)
+//   hidden W2  | σ/√f, η·dl, ε·de     | σ/√f, η·dl/m_f, ε·de/m_f              | σ, ×1/√f, η/(√f·√L)
+//   block gain | 1, η·dl, wd 0        | 1, η·dl, wd 0                         | 1, η/√L, wd 0
+//   final gain | 1, η, wd 0           | 1, η, wd 0                            | 1, η, wd 0
+//   output     | σ/√w, ×α_out, η      | 0 (auto) or σ/√base_width, ×α_out/m, η, ε/m | σ, ×α_out/w, η
+// (entries: init std, forward multiplier, Adam lr, eps when not ε)
 // hidden weight decay λ·r_λ (all parametrizations), input/output λ; dl = m_L^(α-1) and
 // de = m_L^-α when α > 0 (CompleteP / Depth-μP rules, sp and mup), else 1. umup uses its own
 // depth rule (residual-branch lr × L^-1/2, absolute L). res = m_L^-α everywhere.
