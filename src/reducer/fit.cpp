@@ -207,7 +207,7 @@ FitReport fit_sweep(const SweepLog& log, const FitOptions& o) {
     if (r.tau_law) {
       // lambda = B / (lr * D * tau(D/N)), paired resample by resample.
       auto lambda = [&](const Eigen::VectorXd& bl, const Eigen::VectorXd& bb, const Eigen::VectorXd& bt) {
-        return std::log(std::exp(r.batch_law->features(N, D).dot(bb))) -
+        return r.batch_law->features(N, D).dot(bb) -
                r.lr_law->features(N, D).dot(bl) - std::log(D) - r.tau_law->features(N, D).dot(bt);
       };
       std::vector<double> s;

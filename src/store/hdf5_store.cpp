@@ -65,10 +65,10 @@ h5::Id state_enum_type() {
   return t;
 }
 
-h5::Id trial_row_type() {
-  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(TrialRow)), H5Tclose);
-  h5::Id vstr = h5::variable_string_type(), hex = h5::fixed_string_type(17), state = state_enum_type();
-#define F(name, type) H5Tinsert(t, #name, HOFFSET(TrialRow, name), type)
+// The trial coordinates, shared by the /trials and /grid rows (same field names and order).
+template <class Row>
+void insert_point_fields(hid_t t, hid_t hex) {
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(Row, name), type)
   F(id, H5T_NATIVE_UINT64);
   F(id_hex, hex);
   F(params, H5T_NATIVE_DOUBLE);
@@ -79,6 +79,14 @@ h5::Id trial_row_type() {
   F(batch_tokens, H5T_NATIVE_DOUBLE);
   F(wd, H5T_NATIVE_DOUBLE);
   F(repeat, H5T_NATIVE_INT32);
+#undef F
+}
+
+h5::Id trial_row_type() {
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(TrialRow)), H5Tclose);
+  h5::Id vstr = h5::variable_string_type(), hex = h5::fixed_string_type(17), state = state_enum_type();
+#define F(name, type) H5Tinsert(t, #name, HOFFSET(TrialRow, name), type)
+  insert_point_fields<TrialRow>(t, hex);
   F(state, state);
   F(final_loss, H5T_NATIVE_DOUBLE);
   F(smooth_loss, H5T_NATIVE_DOUBLE);
@@ -120,16 +128,7 @@ h5::Id grid_row_type() {
   h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(GridRow)), H5Tclose);
   h5::Id hex = h5::fixed_string_type(17);
 #define F(name, type) H5Tinsert(t, #name, HOFFSET(GridRow, name), type)
-  F(id, H5T_NATIVE_UINT64);
-  F(id_hex, hex);
-  F(params, H5T_NATIVE_DOUBLE);
-  F(tokens, H5T_NATIVE_DOUBLE);
-  F(lr, H5T_NATIVE_DOUBLE);
-  F(batch, H5T_NATIVE_INT64);
-  F(seq_len, H5T_NATIVE_INT64);
-  F(batch_tokens, H5T_NATIVE_DOUBLE);
-  F(wd, H5T_NATIVE_DOUBLE);
-  F(repeat, H5T_NATIVE_INT32);
+  insert_point_fields<GridRow>(t, hex);
   F(compute, H5T_NATIVE_DOUBLE);
 #undef F
   return t;

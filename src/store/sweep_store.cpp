@@ -266,7 +266,6 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
   if (rebuild) {
     Hdf5Store::write_snapshot(path, store.log_, store.grid_, store.journal_.records());
     store.folded_results_ = store.log_.results.size();
-    store.launches_dirty_ = false;
   } else {
     store.folded_results_ = store.log_.results.size() - lost;
     store.fold();
@@ -356,7 +355,6 @@ void SweepStore::fold() {
   fits_dirty_ = false;
   store.set_journal_records(journal_.records());
   store.flush();
-  launches_dirty_ = false;
   last_fold_ = std::chrono::steady_clock::now();
 }
 

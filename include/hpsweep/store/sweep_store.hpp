@@ -76,7 +76,6 @@ class SweepStore {
   std::vector<std::string> notes_;
   std::unordered_map<TrialId, std::int32_t> attempts_;
   std::size_t folded_results_ = 0;
-  bool launches_dirty_ = true;
   bool fits_dirty_ = false;
   bool finished_ = false;
   std::int32_t launch_index_ = 0;
