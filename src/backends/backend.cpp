@@ -1,5 +1,7 @@
 #include "hpsweep/backends/backend.hpp"
 
+#include <map>
+
 #include "hpsweep/backends/command.hpp"
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/backends/registry.hpp"
@@ -47,7 +49,7 @@ const std::vector<BackendKind>& backend_kinds() {
        [](const std::map<std::string, std::string>& o) {
          const CommandSettings s = CommandSettings::from_options(o, "/tmp");
          Trial probe;
-         probe.point = TrialPoint{1e6, 1e8, 1e-3, 8, 128, 0.1, 0};
+         probe.point = TrialPoint{1e6, 1e8, 1e-3, 8, 128, 0.1, 0, ""};
          expand_argv(s.argv, probe, 0, "/tmp/probe");
        }},
   };
@@ -60,13 +62,38 @@ const BackendKind* find_backend_kind(const std::string& name) {
   return nullptr;
 }
 
-std::unique_ptr<Backend> make_backend(const JobSpec& job, const std::string& trial_root) {
-  if (job.backend_kind == "surrogate")
-    return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(job.backend_options));
-  if (job.backend_kind == "mlp") return make_mlp_backend(job.backend_options, job.seed);
+namespace {
+
+std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<std::string, std::string>& options,
+                                             const std::string& trial_root) {
+  if (job.backend_kind == "surrogate") return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(options));
+  if (job.backend_kind == "mlp") return make_mlp_backend(options, job.seed);
   if (job.backend_kind == "command")
-    return std::make_unique<CommandBackend>(CommandSettings::from_options(job.backend_options, trial_root), job.seed);
+    return std::make_unique<CommandBackend>(CommandSettings::from_options(options, trial_root), job.seed);
   throw InputError("backend '" + job.backend_kind + "' is not available in this version of hpsweep");
+}
+
+// A job with [variants]: one backend per variant, built the first time a trial of it arrives.
+class VariantBackend : public Backend {
+ public:
+  VariantBackend(const JobSpec& job, std::string trial_root) : job_(job), trial_root_(std::move(trial_root)) {}
+  TrialOutcome run(const Trial& trial) override {
+    auto& slot = backends_[trial.point.variant];
+    if (!slot) slot = make_single_backend(job_, job_.options_for(trial.point.variant), trial_root_);
+    return slot->run(trial);
+  }
+
+ private:
+  JobSpec job_;
+  std::string trial_root_;
+  std::map<std::string, std::unique_ptr<Backend>> backends_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_backend(const JobSpec& job, const std::string& trial_root) {
+  if (!job.variants.empty()) return std::make_unique<VariantBackend>(job, trial_root);
+  return make_single_backend(job, job.backend_options, trial_root);
 }
 
 }  // namespace hpsweep

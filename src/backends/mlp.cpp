@@ -757,12 +757,20 @@ double soft_cross_entropy(const Z& z, const Q& q, const R& lse, Index n) {
 
 }  // namespace
 
-TrialOutcome MlpBackend::run(const Trial& trial) {
+TrialOutcome MlpBackend::run(const Trial& trial) { return train(trial, nullptr, 0); }
+
+std::vector<std::vector<double>> MlpBackend::activation_trace(const Trial& trial, std::int64_t steps) {
+  std::vector<std::vector<double>> trace;
+  train(trial, &trace, steps);
+  return trace;
+}
+
+TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const TrialPoint& pt = trial.point;
   const MlpShape sh = mlp_shape(pt, s_);
-  const std::int64_t steps = planned_steps(pt, s_);
+  const std::int64_t steps = trace ? trace_steps : planned_steps(pt, s_);
   const Index B = static_cast<Index>(pt.batch);
   if (B > (1 << 20)) throw InputError("mlp: batch " + std::to_string(B) + " samples is too large (> 2^20)");
   const Index C = sh.classes, D = sh.d_in, TW = s_.teacher_width;
@@ -834,6 +842,12 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
     }
 
     net.forward(x, B);
+    if (trace) {
+      std::vector<double> row;
+      for (Index l = 0; l <= net.L; ++l) row.push_back(static_cast<double>(net.xs[l].leftCols(B).cwiseAbs().mean()));
+      row.push_back(static_cast<double>(net.logits.leftCols(B).cwiseAbs().mean()));
+      trace->push_back(std::move(row));
+    }
     softmax_columns(net.logits, p, m, lse, B);
     const double loss = soft_cross_entropy(net.logits, q, lse, B);
     if (step == 1) {
@@ -905,6 +919,7 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
   const auto t2 = clock::now();
 
   out.steps = diverged ? step : steps;
+  if (trace) return out;  // a coordinate check wants the trace, not the held-out loss
   if (!diverged) {
     // Held-out loss of the final model.
     double total = 0;
@@ -930,6 +945,7 @@ TrialOutcome MlpBackend::run(const Trial& trial) {
     out.smooth_loss = s_.fit_loss == MlpFitLoss::Heldout ? out.final_loss
                                                          : smoothed_final_loss(out.curve.step, out.curve.loss);
   }
+  out.details = applied_hyperparameters_json(trial, s_);
   const auto t3 = clock::now();
   stats_.steps = out.steps;
   stats_.setup_seconds = std::chrono::duration<double>(t1 - t0).count();

@@ -11,15 +11,18 @@
 #include <fstream>
 #include <thread>
 
+#include "hpsweep/backends/coordcheck.hpp"
 #include "hpsweep/ingest.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/reducer/transfer.hpp"
+#include "hpsweep/reducer/transfer_fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
 #include "hpsweep/scheduler/comm.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/hdf5.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
@@ -42,7 +45,9 @@ const char* kUsage =
     "  fit FILE.h5 [--target-params N --target-tokens D]\n"
     "                              fit the hyperparameter laws and predict for the target\n"
     "  replay FILE.h5              re-fit stored fits, timeline of the laws, what-if scheduling\n"
+    "  fit FILE.h5 --transfer      transfer exponents eta*(w) = c w^kappa per parametrization\n"
     "  transfer --width W ...      per-group hyperparameters of the target under muP/SP/u-muP rules\n"
+    "  coordcheck JOB.ini|FILE.h5  muP coordinate check: activation size vs width per parametrization\n"
     "  predict --law steplaw|deepseek --params N --tokens D\n"
     "                              published laws, no sweep needed\n"
     "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
@@ -257,6 +262,7 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
 int cmd_fit(const std::vector<std::string>& args) {
   std::string path, select = "within:0.25%", resample = "points", holdout = "none", name;
   bool json = false, no_store = false;
+  double target_width = 0;
   FitOptions o;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
@@ -272,11 +278,17 @@ int cmd_fit(const std::vector<std::string>& args) {
       "seq-len", po::value(&o.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
       "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
       "json", po::bool_switch(&json), "machine-readable output")(
-      "name", po::value(&name)->default_value("latest"), "store the fit as /fits/NAME in the sweep file")(
+      "variant", po::value(&o.variant)->default_value(""), "fit only this [variants] row of the job")(
+      "transfer", po::bool_switch(&o.transfer),
+      "fit the transfer exponents eta*(w) = c w^kappa per parametrization on a sweep over widths")(
+      "target-width", po::value(&target_width)->default_value(0),
+      "--transfer: width to carry the optimum to (default: the width of the job's [target] params)")(
+      "name", po::value(&name)->default_value(""), "store the fit as /fits/NAME (default: latest, or transfer)")(
       "no-store", po::bool_switch(&no_store), "do not store the fit");
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, args, "fit");
+  if (name.empty()) name = o.transfer ? "transfer" : "latest";
   if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
   o.selection = parse_selection(select);
@@ -286,12 +298,20 @@ int cmd_fit(const std::vector<std::string>& args) {
   o.bootstrap.by_cell = resample == "cells";
   o.holdout_largest = holdout == "largest";
   const SweepLog log = load_sweep(path);
-  const FitReport r = fit_sweep(log, o);
-  std::cout << (json ? fit_json(r) : format_fit(r));
+  FitRecord record;
+  if (o.transfer) {
+    const TransferReport r = fit_transfer(log, o, target_width);
+    std::cout << (json ? transfer_fit_json(r) + "\n" : format_transfer_fit(r));
+    record = to_fit_record(r, name, log.results.size());
+  } else {
+    const FitReport r = fit_sweep(log, o);
+    std::cout << (json ? fit_json(r) : format_fit(r));
+    record = to_fit_record(r, name, log.results.size());
+  }
   if (!no_store) {
     try {
       SweepStore store = SweepStore::open_for_update(path, std::nullopt);
-      store.record_fit(to_fit_record(r, name, log.results.size()));
+      store.record_fit(std::move(record));
       store.finish("completed");
       if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
     } catch (const StoreRefused& e) {
@@ -341,6 +361,50 @@ int cmd_replay(const std::vector<std::string>& args) {
         last = std::max(last, r.start_time + r.wall_time);
       }
     std::cout << format_what_if(what_if(log, ranks), last - first);
+  }
+  return 0;
+}
+
+int cmd_coordcheck(const std::vector<std::string>& args) {
+  std::string path, widths = "64,128,256,512,1024", params = "sp,mup", name = "coordcheck";
+  bool json = false, no_store = false;
+  CoordCheckOptions o;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(),
+                                               "job file (mlp backend), or a sweep file: its job is used and the result stored in it")(
+      "widths", po::value(&widths)->default_value(widths), "comma-separated widths")(
+      "parametrization", po::value(&params)->default_value(params), "comma-separated: sp, mup, umup")(
+      "steps", po::value(&o.steps)->default_value(10), "training steps per width")(
+      "seeds", po::value(&o.seeds)->default_value(3), "seeds averaged per width")(
+      "lr", po::value(&o.lr)->default_value(0), "constant learning rate (0: geometric middle of the job's lr grid)")(
+      "batch", po::value(&o.batch)->default_value(0), "batch (0: the job's smallest)")(
+      "json", po::bool_switch(&json), "machine-readable output, every step and layer")(
+      "name", po::value(&name)->default_value(name), "sweep file: store as /fits/NAME")(
+      "no-store", po::bool_switch(&no_store), "sweep file: do not store the result");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "coordcheck");
+  o.widths.clear();
+  for (const auto& w : split(widths, ',')) {
+    const double v = parse_number(w, "--widths");
+    if (v != std::floor(v)) throw InputError("--widths: '" + trim(w) + "' is not a whole number");
+    o.widths.push_back(static_cast<std::int64_t>(v));
+  }
+  o.parametrizations.clear();
+  for (const auto& p : split(params, ',')) o.parametrizations.push_back(to_lower(trim(p)));
+  const bool sweep_file = h5::is_hdf5_file(path);
+  const JobSpec job = sweep_file ? parse_job(load_sweep(path).job_text, path + " (stored job)") : load_job(path);
+  const CoordCheckResult r = coord_check(job, o);
+  std::cout << (json ? coord_check_json(r) + "\n" : format_coord_check(r));
+  if (sweep_file && !no_store) {
+    try {
+      SweepStore store = SweepStore::open_for_update(path, std::nullopt);
+      store.record_fit(to_fit_record(r, name));
+      store.finish("completed");
+      if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
+    } catch (const StoreRefused& e) {
+      std::fprintf(stderr, "hpsweep: warning: the coordinate check was not stored: %s\n", e.what());
+    }
   }
   return 0;
 }
@@ -417,9 +481,13 @@ int cmd_validate(const std::vector<std::string>& args) {
   double flops = 0;
   for (const auto& t : grid) flops += t.point.compute();
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
-  std::printf("  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats = %zu trials\n",
+  std::string variants;
+  for (const auto& v : job.variants) variants += (variants.empty() ? "" : ", ") + v.name;
+  std::printf("  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n",
               job.params.size(), job.tokens.empty() ? job.tokens_per_param.size() : job.tokens.size(), job.lr.size(),
-              job.batch.size(), job.wd.size(), job.repeats, grid.size());
+              job.batch.size(), job.wd.size(), job.repeats,
+              variants.empty() ? "" : (" x " + std::to_string(job.variants.size()) + " variants (" + variants + ")").c_str(),
+              grid.size());
   std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(flops).c_str());
   return 0;
 }
@@ -442,6 +510,7 @@ int main(int argc, char** argv) {
     if (command == "predict") return cmd_predict(args);
     if (command == "replay") return cmd_replay(args);
     if (command == "transfer") return cmd_transfer(args);
+    if (command == "coordcheck") return cmd_coordcheck(args);
     if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
       std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);

@@ -25,7 +25,8 @@ std::string FitOptions::text() const {
          ";resample=" + (bootstrap.by_cell ? "cells" : "points") + ";batch_n_term=" + (batch_n_term ? "1" : "0") +
          ";flops_per_token=" + format_double(flops_per_token) + ";holdout=" + (holdout_largest ? "largest" : "none") +
          ";target_params=" + format_double(target_params) + ";target_tokens=" + format_double(target_tokens) +
-         ";seq_len=" + std::to_string(seq_len);
+         ";seq_len=" + std::to_string(seq_len) + (variant.empty() ? "" : ";variant=" + variant) +
+         (transfer ? ";transfer=1" : "");
 }
 
 FitOptions FitOptions::parse(const std::string& text) {
@@ -44,6 +45,8 @@ FitOptions FitOptions::parse(const std::string& text) {
     else if (k == "target_params") o.target_params = std::stod(v);
     else if (k == "target_tokens") o.target_tokens = std::stod(v);
     else if (k == "seq_len") o.seq_len = std::stoll(v);
+    else if (k == "variant") o.variant = v;
+    else if (k == "transfer") o.transfer = v == "1";
     else throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
   }
   return o;
@@ -157,7 +160,40 @@ double ci_width(const Interval& i) { return i.hi - i.lo; }
 
 }  // namespace
 
-FitReport fit_sweep(const SweepLog& log, const FitOptions& o) {
+std::vector<std::string> sweep_variants(const SweepLog& log) {
+  std::set<std::string> names;
+  for (const auto& r : log.results) names.insert(r.trial.point.variant);
+  return {names.begin(), names.end()};
+}
+
+SweepLog select_variant(const SweepLog& log, const std::string& variant) {
+  const auto names = sweep_variants(log);
+  if (std::find(names.begin(), names.end(), variant) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + (n.empty() ? std::string("(none)") : n);
+    throw InputError("the sweep has no trials of variant '" + variant + "'; its variants: " + list);
+  }
+  SweepLog out;
+  out.schema_version = log.schema_version;
+  out.job_path = log.job_path;
+  out.job_text = log.job_text;
+  out.launches = log.launches;
+  for (const auto& r : log.results)
+    if (r.trial.point.variant == variant) out.add_result(r);
+  return out;
+}
+
+FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
+  const auto variants = sweep_variants(all);
+  if (o.variant.empty() && variants.size() > 1) {
+    std::string list;
+    for (const auto& n : variants) list += (list.empty() ? "" : ", ") + (n.empty() ? std::string("(none)") : n);
+    throw InputError("the sweep runs " + std::to_string(variants.size()) + " variants (" + list +
+                     "): scaling laws are fitted one variant at a time, choose one with --variant NAME "
+                     "(or compare them with --transfer)");
+  }
+  const SweepLog selected = o.variant.empty() ? SweepLog{} : select_variant(all, o.variant);
+  const SweepLog& log = o.variant.empty() ? all : selected;
   FitReport r;
   r.options = o;
   r.target_params = o.target_params;

@@ -6,6 +6,9 @@
 #include <map>
 #include <unordered_map>
 
+#include "hpsweep/backends/coordcheck.hpp"
+#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/spec/job.hpp"
 #include "hpsweep/scheduler/scheduler.hpp"
 #include "hpsweep/scheduler/simulated_comm.hpp"
 #include "hpsweep/util/error.hpp"
@@ -28,9 +31,18 @@ std::vector<RefitCheck> refit_stored(const SweepLog& log) {
   for (const auto& stored : log.fits) {
     RefitCheck c;
     c.name = stored.name;
-    const FitOptions o = FitOptions::parse(stored.options);
     const std::size_t n = stored.results ? stored.results : log.results.size();
-    const FitRecord again = to_fit_record(fit_sweep(prefix(log, n), o), stored.name, n);
+    FitRecord again;
+    if (is_coord_check_options(stored.options)) {
+      // Deterministic training: the same binary on the same CPU reproduces every slope.
+      const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
+      again = to_fit_record(coord_check(job, CoordCheckOptions::parse(stored.options)), stored.name);
+    } else {
+      const FitOptions o = FitOptions::parse(stored.options);
+      const SweepLog part = prefix(log, n);
+      again = o.transfer ? to_fit_record(fit_transfer(part, o), stored.name, n)
+                         : to_fit_record(fit_sweep(part, o), stored.name, n);
+    }
     c.coefficients = stored.coefficients.size();
     std::map<std::string, const FitCoefficient*> now;
     for (const auto& k : again.coefficients) now[k.law + "." + k.name] = &k;

@@ -18,7 +18,7 @@ std::string num(double v) { return format_double(v); }
 void export_trials(const SweepLog& log, ExportFormat format, bool with_curves, std::ostream& out) {
   if (format == ExportFormat::Csv)
     out << "id,params,tokens,lr,batch,batch_tokens,seq_len,wd,repeat,state,final_loss,smooth_loss,steps,"
-           "start_time,wall_time,rank,host,attempt,launch,error,finished\n";
+           "start_time,wall_time,rank,host,attempt,launch,error,finished,variant,details\n";
   for (const auto& r : log.results) {
     const TrialPoint& p = r.trial.point;
     if (format == ExportFormat::Csv) {
@@ -27,7 +27,7 @@ void export_trials(const SweepLog& log, ExportFormat format, bool with_curves, s
           << to_string(r.outcome.state) << ',' << num(r.outcome.final_loss) << ',' << num(r.outcome.smooth_loss)
           << ',' << r.outcome.steps << ',' << num(r.start_time) << ',' << num(r.wall_time) << ',' << r.rank << ','
           << csv_field(r.host) << ',' << r.attempt << ',' << r.launch << ',' << csv_field(r.outcome.error) << ','
-          << (r.finished ? 1 : 0) << '\n';
+          << (r.finished ? 1 : 0) << ',' << csv_field(p.variant) << ',' << csv_field(r.outcome.details) << '\n';
       continue;
     }
     JsonWriter j;
@@ -40,7 +40,10 @@ void export_trials(const SweepLog& log, ExportFormat format, bool with_curves, s
     j.key("steps").value(static_cast<long long>(r.outcome.steps)).key("start_time").value(r.start_time);
     j.key("wall_time").value(r.wall_time).key("rank").value(r.rank).key("host").value(r.host);
     j.key("attempt").value(r.attempt).key("launch").value(r.launch).key("error").value(r.outcome.error);
-    j.key("source").value(r.source).key("finished").value(r.finished);
+    j.key("source").value(r.source).key("finished").value(r.finished).key("variant").value(p.variant);
+    j.key("details");
+    if (r.outcome.details.empty()) j.null();
+    else j.raw(r.outcome.details);
     if (with_curves) {
       j.key("curve_step").begin_array();
       for (auto s : r.outcome.curve.step) j.value(static_cast<long long>(s));

@@ -1,5 +1,7 @@
 #include "hpsweep/reports/status.hpp"
 
+#include <tuple>
+
 #include <cmath>
 #include <cstdio>
 #include <unordered_map>
@@ -29,9 +31,10 @@ SweepStatus summarize(const SweepLog& log) {
   s.live = !log.launches.empty() && log.launches.back().ended == "running";
   const auto latest = log.latest_by_id();
 
-  std::map<std::pair<double, double>, CellStatus> cells;
+  std::map<std::tuple<std::string, double, double>, CellStatus> cells;
   for (const auto& t : grid) {
-    CellStatus& c = cells[{t.point.params, t.point.tokens}];
+    CellStatus& c = cells[{t.point.variant, t.point.params, t.point.tokens}];
+    c.variant = t.point.variant;
     c.params = t.point.params;
     c.tokens = t.point.tokens;
     ++c.trials;
@@ -80,6 +83,7 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
       out += "  ... " + std::to_string(s.cells.size() - max_cells) + " more cells: hpsweep status FILE shows them all\n";
       break;
     }
+    if (!c.variant.empty() && (i == 0 || s.cells[i - 1].variant != c.variant)) out += " variant " + c.variant + "\n";
     std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s %5zu %5zu %5zu %5zu  ", format_short(c.params).c_str(),
                   format_short(c.tokens).c_str(), c.trials, c.finished, c.diverged, c.failed);
     out += buf;
@@ -121,7 +125,7 @@ std::string status_json(const SweepStatus& s) {
   j.key("cells").begin_array();
   for (const auto& c : s.cells) {
     j.begin_object();
-    j.key("params").value(c.params).key("tokens").value(c.tokens);
+    j.key("variant").value(c.variant).key("params").value(c.params).key("tokens").value(c.tokens);
     j.key("trials").value(c.trials).key("finished").value(c.finished);
     j.key("diverged").value(c.diverged).key("failed").value(c.failed);
     if (c.has_best) {

@@ -20,12 +20,15 @@ void decode_job(const std::string& payload, std::string& path, std::string& text
 std::string encode_trial(const Trial& t) {
   ByteWriter w;
   encode(w, t);
+  w.put_string(t.point.variant);
   return w.take();
 }
 
 Trial decode_trial(const std::string& payload) {
   ByteReader r(payload);
-  return hpsweep::decode_trial(r);
+  Trial t = hpsweep::decode_trial(r);
+  t.point.variant = r.get_string();
+  return t;
 }
 
 std::string encode_result(const TrialRecord& rec) {

@@ -27,6 +27,19 @@ std::vector<double> JobSpec::token_budgets_for(double n) const {
   return out;
 }
 
+const Variant* JobSpec::find_variant(const std::string& variant) const {
+  for (const auto& v : variants)
+    if (v.name == variant) return &v;
+  return nullptr;
+}
+
+const std::map<std::string, std::string>& JobSpec::options_for(const std::string& variant) const {
+  if (variant.empty()) return backend_options;
+  const Variant* v = find_variant(variant);
+  if (!v) throw InputError("trial variant '" + variant + "' is not in the job's [variants]");
+  return v->backend_options;
+}
+
 double parse_number(const std::string& text, const std::string& where) {
   const std::string t = trim(text);
   double v = 0;
@@ -121,6 +134,7 @@ class JobParser {
     parse_scales(job);
     parse_grid(job);
     parse_backend(job);
+    parse_variants(job);
     if (auto* e = find("target.params")) job.target_params = positive_number(*e);
     if (auto* e = find("target.tokens")) job.target_tokens = positive_number(*e);
 
@@ -179,6 +193,7 @@ class JobParser {
     for (const auto& b : backend_kinds()) backend_sections.insert(b.name);
 
     for (const auto& e : doc_.entries) {
+      if (e.section == "variants") continue;  // names are the user's; checked in parse_variants
       if (std::find(valid.begin(), valid.end(), e.name()) != valid.end()) {
         if (backend_sections.count(e.section) && e.section != kind)
           fail(e, "section [" + e.section + "] belongs to backend '" + e.section + "' but [backend] kind is '" +
@@ -273,28 +288,66 @@ class JobParser {
     if (!kind->available) fail(*e, "backend '" + kind->name + "' is not available in this version of hpsweep");
     for (const auto& opt : kind->options) {
       const auto* given = find(kind->name + "." + opt.key);
-      std::string value = opt.default_value;
-      if (opt.text) {
-        if (given) value = given->value;
-        if (value.empty())
-          throw InputError(doc_.path + ": missing required key '" + opt.key + "' in section [" + kind->name + "]");
-        job.backend_options[opt.key] = value;
-        continue;
-      }
-      if (given) {
-        const double v = parse_number(given->value, where(*given));
-        const bool exponent = opt.key.size() > 4 && opt.key.substr(opt.key.size() - 4) == "_exp";
-        if (v < 0 && !exponent) fail(*given, "must not be negative, got " + given->value);
-        value = format_double(v);
-      }
+      std::string value = given ? option_value(opt, given->value, *given) : opt.default_value;
+      if (opt.text && value.empty())
+        throw InputError(doc_.path + ": missing required key '" + opt.key + "' in section [" + kind->name + "]");
       job.backend_options[opt.key] = value;
     }
-    if (kind->validate) {
-      try {
-        kind->validate(job.backend_options);
-      } catch (const InputError& err) {
-        throw InputError(doc_.path + ": " + err.what());
+    validate_options(*kind, job.backend_options, doc_.path);
+  }
+
+  // Canonical text of an option value: text verbatim, numbers round-trip exact.
+  std::string option_value(const BackendOption& opt, const std::string& raw, const IniEntry& at) const {
+    if (opt.text) return raw;
+    const double v = parse_number(raw, where(at) + (at.section == "variants" ? " " + opt.key : ""));
+    const bool exponent = opt.key.size() > 4 && opt.key.substr(opt.key.size() - 4) == "_exp";
+    if (v < 0 && !exponent) fail(at, opt.key + " must not be negative, got " + raw);
+    return format_double(v);
+  }
+
+  static void validate_options(const BackendKind& kind, const std::map<std::string, std::string>& options,
+                               const std::string& where) {
+    if (!kind.validate) return;
+    try {
+      kind.validate(options);
+    } catch (const InputError& err) {
+      throw InputError(where + ": " + err.what());
+    }
+  }
+
+  // [variants]: `name = key=value, key=value` overriding options of the backend's section.
+  void parse_variants(JobSpec& job) const {
+    const BackendKind* kind = find_backend_kind(job.backend_kind);
+    std::vector<std::string> keys;
+    for (const auto& o : kind->options) keys.push_back(o.key);
+    for (const auto& e : doc_.entries) {
+      if (e.section != "variants") continue;
+      if (e.key.empty() || e.key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                               std::string::npos)
+        fail(e, "a variant name must be letters, digits, '_' or '-'");
+      Variant v;
+      v.name = e.key;
+      for (const auto& item : split(e.value, ',')) {
+        const auto eq = item.find('=');
+        const std::string key = to_lower(trim(item.substr(0, eq)));
+        if (eq == std::string::npos || key.empty())
+          fail(e, "expected 'option=value, ...' overriding options of [" + kind->name + "], got '" + trim(item) + "'");
+        const auto opt = std::find_if(kind->options.begin(), kind->options.end(), [&](auto& o) { return o.key == key; });
+        if (opt == kind->options.end()) {
+          const std::string guess = closest_match(key, keys);
+          fail(e, "'" + key + "' is not an option of backend '" + kind->name + "'" +
+                      (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+        }
+        if (v.overrides.count(key)) fail(e, "'" + key + "' is given twice");
+        v.overrides[key] = option_value(*opt, trim(item.substr(eq + 1)), e);
       }
+      v.backend_options = job.backend_options;
+      for (const auto& [k, value] : v.overrides) v.backend_options[k] = value;
+      validate_options(*kind, v.backend_options, doc_.where(e) + ": [variants] " + e.key);
+      for (const auto& other : job.variants)
+        if (other.backend_options == v.backend_options)
+          fail(e, "runs exactly the same settings as variant '" + other.name + "'");
+      job.variants.push_back(std::move(v));
     }
   }
 
@@ -306,10 +359,14 @@ class JobParser {
 
   void build_canonical(JobSpec& job) const {
     const BackendKind* kind = find_backend_kind(job.backend_kind);
-    std::string settings = "backend=" + job.backend_kind + ";seed=" + std::to_string(job.seed);
-    for (const auto& opt : kind->options)
-      if (opt.affects_result) settings += ";" + job.backend_kind + "." + opt.key + "=" + job.backend_options.at(opt.key);
-    job.result_settings = settings;
+    auto settings = [&](const std::map<std::string, std::string>& options) {
+      std::string s = "backend=" + job.backend_kind + ";seed=" + std::to_string(job.seed);
+      for (const auto& opt : kind->options)
+        if (opt.affects_result) s += ";" + job.backend_kind + "." + opt.key + "=" + options.at(opt.key);
+      return s;
+    };
+    job.result_settings = settings(job.backend_options);
+    for (auto& v : job.variants) v.result_settings = settings(v.backend_options);
 
     auto& c = job.canonical;
     c["sweep.name"] = job.name;
@@ -325,6 +382,11 @@ class JobParser {
     c["grid.wd"] = join(job.wd);
     c["backend.kind"] = job.backend_kind;
     for (const auto& [k, v] : job.backend_options) c[job.backend_kind + "." + k] = v;
+    for (const auto& v : job.variants) {
+      std::string o;
+      for (const auto& [k, value] : v.overrides) o += (o.empty() ? "" : ", ") + k + "=" + value;
+      c["variants." + v.name] = o;
+    }
     c["target.params"] = format_double(job.target_params);
     c["target.tokens"] = format_double(job.target_tokens);
   }

@@ -32,6 +32,8 @@ struct TrialRow {
   std::uint64_t curve_offset, curve_length;
   const char* source;
   std::uint8_t finished;
+  const char* variant;  // from here on: added after the first release (see row_type_extended)
+  const char* details;
 };
 
 struct LaunchRow {
@@ -54,6 +56,7 @@ struct GridRow {
   double batch_tokens, wd;
   std::int32_t repeat;
   double compute;
+  const char* variant;
 };
 
 h5::Id state_enum_type() {
@@ -82,7 +85,14 @@ void insert_point_fields(hid_t t, hid_t hex) {
 #undef F
 }
 
-h5::Id trial_row_type() {
+// Files written before `variant` and `details` existed lack those members; reading them with a
+// memory type that has them is not a defined conversion, so readers ask for the older layout.
+bool row_type_extended(hid_t dataset) {
+  h5::Id type(H5Dget_type(dataset), H5Tclose);
+  return H5Tget_member_index(type, "variant") >= 0;
+}
+
+h5::Id trial_row_type(bool extended = true) {
   h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(TrialRow)), H5Tclose);
   h5::Id vstr = h5::variable_string_type(), hex = h5::fixed_string_type(17), state = state_enum_type();
 #define F(name, type) H5Tinsert(t, #name, HOFFSET(TrialRow, name), type)
@@ -102,6 +112,10 @@ h5::Id trial_row_type() {
   F(curve_length, H5T_NATIVE_UINT64);
   F(source, vstr);
   F(finished, H5T_NATIVE_UINT8);
+  if (extended) {
+    F(variant, vstr);
+    F(details, vstr);
+  }
 #undef F
   return t;
 }
@@ -124,12 +138,13 @@ h5::Id launch_row_type() {
   return t;
 }
 
-h5::Id grid_row_type() {
+h5::Id grid_row_type(bool extended = true) {
   h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(GridRow)), H5Tclose);
-  h5::Id hex = h5::fixed_string_type(17);
+  h5::Id hex = h5::fixed_string_type(17), vstr = h5::variable_string_type();
 #define F(name, type) H5Tinsert(t, #name, HOFFSET(GridRow, name), type)
   insert_point_fields<GridRow>(t, hex);
   F(compute, H5T_NATIVE_DOUBLE);
+  if (extended) F(variant, vstr);
 #undef F
   return t;
 }
@@ -292,6 +307,8 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
     row.curve_length = r.outcome.curve.step.size();
     row.source = r.source.c_str();
     row.finished = r.finished ? 1 : 0;
+    row.variant = r.trial.point.variant.c_str();
+    row.details = r.outcome.details.c_str();
     offset += row.curve_length;
     all_steps.insert(all_steps.end(), r.outcome.curve.step.begin(), r.outcome.curve.step.end());
     all_losses.insert(all_losses.end(), r.outcome.curve.loss.begin(), r.outcome.curve.loss.end());
@@ -299,7 +316,7 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
   }
   h5::append(steps, H5T_NATIVE_INT64, all_steps.data(), all_steps.size(), path_);
   h5::append(losses, H5T_NATIVE_DOUBLE, all_losses.data(), all_losses.size(), path_);
-  h5::append(trials, trial_row_type(), rows.data(), rows.size(), path_);
+  h5::append(trials, trial_row_type(row_type_extended(trials)), rows.data(), rows.size(), path_);
 }
 
 void Hdf5Store::write_launches(const std::vector<LaunchRecord>& launches) {
@@ -317,9 +334,10 @@ void Hdf5Store::write_grid(const std::vector<Trial>& grid) {
     GridRow& g = rows[i];
     fill_point(grid[i], g.id, g.id_hex, g.params, g.tokens, g.lr, g.batch, g.seq_len, g.batch_tokens, g.wd, g.repeat);
     g.compute = grid[i].point.compute();
+    g.variant = grid[i].point.variant.c_str();
   }
   h5::Id ds = h5::open_dataset(file_, "grid", path_);
-  h5::overwrite(ds, grid_row_type(), rows.data(), rows.size(), path_);
+  h5::overwrite(ds, grid_row_type(row_type_extended(ds)), rows.data(), rows.size(), path_);
 }
 
 void Hdf5Store::flush() { h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush", path_); }
@@ -350,13 +368,13 @@ StoreContents read_store(const std::string& path) {
     h5::read_all(loss_ds, H5T_NATIVE_DOUBLE, losses.data(), path);
 
     h5::Id trials = h5::open_dataset(file, "trials", path);
-    h5::Id ttype = trial_row_type();
+    h5::Id ttype = trial_row_type(row_type_extended(trials));
     std::vector<TrialRow> rows(h5::dataset_length(trials, path));
     h5::read_all(trials, ttype, rows.data(), path);
     for (const auto& row : rows) {
       TrialRecord r;
       r.trial.id = row.id;
-      r.trial.point = TrialPoint{row.params, row.tokens, row.lr, row.batch, row.seq_len, row.wd, row.repeat};
+      r.trial.point = TrialPoint{row.params, row.tokens, row.lr, row.batch, row.seq_len, row.wd, row.repeat, ""};
       r.outcome.state = static_cast<TrialState>(row.state);
       r.outcome.final_loss = row.final_loss;
       r.outcome.smooth_loss = row.smooth_loss;
@@ -370,6 +388,8 @@ StoreContents read_store(const std::string& path) {
       r.launch = row.launch;
       r.source = row.source ? row.source : "";
       r.finished = row.finished != 0;
+      r.trial.point.variant = row.variant ? row.variant : "";
+      r.outcome.details = row.details ? row.details : "";
       if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
         throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
       r.outcome.curve.step.assign(steps.begin() + row.curve_offset, steps.begin() + row.curve_offset + row.curve_length);

@@ -101,6 +101,9 @@ void encode(ByteWriter& w, const TrialRecord& t) {
   w.put(t.launch);
   w.put_string(t.source);
   w.put<std::uint8_t>(t.finished ? 1 : 0);
+  // Added after the first release: decoders accept records that end before them.
+  w.put_string(t.trial.point.variant);
+  w.put_string(t.outcome.details);
 }
 
 TrialRecord decode_trial_record(ByteReader& r) {
@@ -123,6 +126,10 @@ TrialRecord decode_trial_record(ByteReader& r) {
   t.launch = r.get<std::int32_t>();
   t.source = r.get_string();
   t.finished = r.get<std::uint8_t>() != 0;
+  if (!r.at_end()) {
+    t.trial.point.variant = r.get_string();
+    t.outcome.details = r.get_string();
+  }
   return t;
 }
 

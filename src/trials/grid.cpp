@@ -11,7 +11,8 @@ namespace hpsweep {
 std::vector<Trial> expand_grid(const JobSpec& job) {
   double total = 1.0;
   for (double n : {double(job.params.size()), double(job.tokens.size() + job.tokens_per_param.size()),
-                   double(job.lr.size()), double(job.batch.size()), double(job.wd.size()), double(job.repeats)})
+                   double(job.lr.size()), double(job.batch.size()), double(job.wd.size()), double(job.repeats),
+                   double(std::max<std::size_t>(1, job.variants.size()))})
     total *= n;
   if (total == 0) throw InputError(job.path + ": the grid is empty");
   if (total > 2e7) throw InputError(job.path + ": the grid has " + format_short(total) + " trials; the limit is 2e7");
@@ -19,6 +20,10 @@ std::vector<Trial> expand_grid(const JobSpec& job) {
   std::vector<Trial> trials;
   trials.reserve(static_cast<std::size_t>(total));
   std::unordered_map<TrialId, std::size_t> seen;
+  std::vector<const Variant*> variants;
+  for (const auto& v : job.variants) variants.push_back(&v);
+  if (variants.empty()) variants.push_back(nullptr);
+  for (const Variant* variant : variants)
   for (double n : job.params)
     for (double d : job.token_budgets_for(n)) {
       if (d < 1) throw InputError(job.path + ": token budget for N=" + format_short(n) + " rounds to zero");
@@ -27,8 +32,8 @@ std::vector<Trial> expand_grid(const JobSpec& job) {
           for (double wd : job.wd)
             for (int r = 0; r < job.repeats; ++r) {
               Trial t;
-              t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r};
-              t.id = trial_id(t.point, job.result_settings);
+              t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r, variant ? variant->name : ""};
+              t.id = trial_id(t.point, variant ? variant->result_settings : job.result_settings);
               if (!seen.emplace(t.id, trials.size()).second)
                 throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
                                  canonical_coordinates(t.point) + "); check for duplicate scales");

@@ -31,7 +31,8 @@ bool is_terminal(TrialState s) {
 std::string canonical_coordinates(const TrialPoint& p) {
   return "N=" + format_double(p.params) + ";D=" + format_double(p.tokens) + ";lr=" + format_double(p.lr) +
          ";batch=" + std::to_string(p.batch) + ";seq_len=" + std::to_string(p.seq_len) +
-         ";wd=" + format_double(p.wd) + ";repeat=" + std::to_string(p.repeat);
+         ";wd=" + format_double(p.wd) + ";repeat=" + std::to_string(p.repeat) +
+         (p.variant.empty() ? "" : ";variant=" + p.variant);
 }
 
 TrialId trial_id(const TrialPoint& p, const std::string& result_settings) {

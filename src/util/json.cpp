@@ -47,5 +47,10 @@ JsonWriter& JsonWriter::value(double v) {
 JsonWriter& JsonWriter::value(long long v) { separate(); out_ += std::to_string(v); return *this; }
 JsonWriter& JsonWriter::value(bool v) { separate(); out_ += v ? "true" : "false"; return *this; }
 JsonWriter& JsonWriter::null() { separate(); out_ += "null"; return *this; }
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  separate();
+  out_ += json;
+  return *this;
+}
 
 }  // namespace hpsweep

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 #include <string>
 
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
 
 using namespace hpsweep;
@@ -143,4 +146,58 @@ TEST(JobFileErrors, UnknownBackendSuggestsAKnownOne) {
 
 TEST(JobFileErrors, MissingFileIsReported) {
   EXPECT_THROW(load_job("/nonexistent/job.ini"), InputError);
+}
+
+namespace {
+const std::string kVariants = kValid + R"(
+[variants]
+steep = lr_n_exp = -1.0, noise = 0
+flat = lr_n_exp=0
+)";
+}  // namespace
+
+TEST(JobVariants, EveryGridPointRunsOncePerVariantWithItsOwnSettings) {
+  const JobSpec job = parse_job(kVariants, "jobs/v.ini");
+  ASSERT_EQ(job.variants.size(), 2u);
+  EXPECT_EQ(job.variants[0].name, "steep");
+  EXPECT_EQ(job.options_for("steep").at("lr_n_exp"), "-1");
+  EXPECT_EQ(job.options_for("steep").at("noise"), "0");
+  EXPECT_EQ(job.options_for("flat").at("lr_n_exp"), "0");
+  EXPECT_EQ(job.options_for("flat").at("noise"), job.backend_options.at("noise"));
+  const auto plain = expand_grid(parse_job(kValid, "jobs/t.ini"));
+  const auto grid = expand_grid(job);
+  ASSERT_EQ(grid.size(), 2 * plain.size());
+  std::set<TrialId> plain_ids, ids;
+  for (const auto& t : plain) plain_ids.insert(t.id);
+  std::size_t steep = 0;
+  for (const auto& t : grid) {
+    ids.insert(t.id);
+    steep += t.point.variant == "steep";
+    EXPECT_EQ(plain_ids.count(t.id), 0u) << "a variant's trial must not share an id with the plain job's";
+  }
+  EXPECT_EQ(ids.size(), grid.size());
+  EXPECT_EQ(steep, plain.size());
+}
+
+TEST(JobVariants, ChangingOneVariantsSettingsChangesOnlyItsTrialIds) {
+  const auto a = expand_grid(parse_job(kVariants, "v.ini"));
+  std::string changed = kVariants;
+  changed.replace(changed.find("lr_n_exp=0"), 10, "lr_n_exp=-0.5");
+  const auto b = expand_grid(parse_job(changed, "v.ini"));
+  std::map<std::string, std::set<TrialId>> ia, ib;
+  for (const auto& t : a) ia[t.point.variant].insert(t.id);
+  for (const auto& t : b) ib[t.point.variant].insert(t.id);
+  EXPECT_EQ(ia["steep"], ib["steep"]);
+  EXPECT_NE(ia["flat"], ib["flat"]);
+}
+
+TEST(JobVariantsErrors, UnknownOptionNamesTheLineAndSuggests) {
+  const std::string e = error_of(kValid + "[variants]\nx = lr_n_ex=1\n");
+  EXPECT_NE(e.find("jobs/t.ini:14"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'lr_n_exp'"), std::string::npos) << e;
+  EXPECT_NE(error_of(kValid + "[variants]\nx = noise\n").find("expected 'option=value"), std::string::npos);
+  EXPECT_NE(error_of(kValid + "[variants]\nx = noise=-1\n").find("must not be negative"), std::string::npos);
+  EXPECT_NE(error_of(kValid + "[variants]\na = noise=0\nb = noise=0\n").find("same settings as variant 'a'"),
+            std::string::npos);
+  EXPECT_NE(error_of(kValid + "[variants]\na = noise=0, noise=1\n").find("given twice"), std::string::npos);
 }

@@ -5,7 +5,9 @@
 #include <random>
 #include <set>
 
+#include "hpsweep/backends/coordcheck.hpp"
 #include "hpsweep/backends/mlp.hpp"
+#include "hpsweep/spec/job.hpp"
 #include "hpsweep/reducer/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -435,3 +437,55 @@ TEST(MlpOptions, BadValuesAreRejectedNamingTheKey) {
 }
 
 }  // namespace
+
+TEST(MlpTraining, EveryTrialRecordsTheHyperparametersAppliedToEachGroup) {
+  Options o = kSmall;
+  o["parametrization"] = "mup";
+  o["width"] = "64";
+  o["base_width"] = "32";
+  MlpBackend b(MlpSettings::from_options(o), 5);
+  const Trial t = trial(4e-3, 16, 20);
+  const TrialOutcome out = b.run(t);
+  EXPECT_EQ(out.details, applied_hyperparameters_json(t, o));
+  // muP at twice the base width: the hidden matrices get half the Adam lr, and the record says so.
+  EXPECT_NE(out.details.find("\"name\":\"hidden.w1\""), std::string::npos) << out.details;
+  EXPECT_NE(out.details.find("\"lr\":0.002"), std::string::npos) << out.details;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinate check
+// ---------------------------------------------------------------------------------------------
+
+TEST(CoordCheck, ActivationsGrowWithWidthUnderSpAndStayPutUnderMup) {
+  const JobSpec job = parse_job(R"([sweep]
+name = cc
+[scales]
+params = 65536
+tokens = 6400
+seq_len = 1
+[grid]
+lr = 1e-2
+batch = 32
+[backend]
+kind = mlp
+[mlp]
+depth = 2
+)", "cc.ini");
+  CoordCheckOptions o;
+  o.widths = {32, 64, 128, 256};
+  o.steps = 6;
+  o.seeds = 1;
+  const CoordCheckResult r = coord_check(job, o);
+  ASSERT_EQ(r.layers.size(), 4u);  // input, block0, block1, logits
+  ASSERT_EQ(r.slopes.size(), 2u);
+  const auto& sp = r.slopes[0];
+  const auto& mup = r.slopes[1];
+  for (std::size_t l = 1; l < r.layers.size(); ++l) {
+    EXPECT_GT(sp[l], 0.2) << "SP " << r.layers[l];
+    EXPECT_GT(sp[l], mup[l] + 0.2) << r.layers[l];
+    EXPECT_LT(std::fabs(mup[l]), 0.15) << "muP " << r.layers[l];
+  }
+  EXPECT_THROW(coord_check(parse_job("[sweep]\nname=x\n[scales]\nparams=1e6\ntokens=1e8\n[grid]\nlr=1e-3\nbatch=8\n"
+                                     "[backend]\nkind=surrogate\n", "s.ini"), o),
+               InputError);
+}

@@ -247,3 +247,45 @@ TEST_F(SweepStoreTest, FailedTrialsRerunOnlyWhenAsked) {
   o.retry_failed = true;
   EXPECT_EQ(open(job, o).to_run().size(), grid.size());
 }
+
+TEST_F(SweepStoreTest, VariantAndBackendDetailsSurviveJournalAndHdf5) {
+  SweepLog log;
+  log.schema_version = kSchemaVersion;
+  log.job_text = kJob;
+  TrialRecord r = run_one(grid[0]);
+  r.trial.point.variant = "mup";
+  r.outcome.details = R"({"groups":[{"name":"hidden.w1","lr":0.0005}]})";
+  log.add_result(r);
+  {
+    JournalWriter w = JournalWriter::create(path("j"), log);
+    w.append_result(r);
+    w.sync();
+  }
+  const JournalContents j = read_journal(path("j"));
+  ASSERT_EQ(j.log.results.size(), 1u);
+  EXPECT_EQ(j.log.results[0].trial.point.variant, "mup");
+  EXPECT_EQ(j.log.results[0].outcome.details, r.outcome.details);
+
+  std::vector<Trial> g = grid;
+  g[0].point.variant = "mup";
+  Hdf5Store::write_snapshot(path("s.h5"), log, g, 1);
+  const StoreContents c = read_store(path("s.h5"));
+  ASSERT_EQ(c.log.results.size(), 1u);
+  EXPECT_EQ(c.log.results[0].trial.point.variant, "mup");
+  EXPECT_EQ(c.log.results[0].outcome.details, r.outcome.details);
+}
+
+TEST_F(SweepStoreTest, JournalRecordsWrittenBeforeVariantsExistedStillDecode) {
+  // A result record as the first release wrote it: no variant and details at the end.
+  const TrialRecord r = run_one(grid[0]);
+  ByteWriter w;
+  encode(w, r);
+  std::string bytes = w.take();
+  bytes.resize(bytes.size() - 2 * sizeof(std::uint32_t));  // drop the two empty trailing strings
+  ByteReader reader(bytes);
+  const TrialRecord back = decode_trial_record(reader);
+  EXPECT_EQ(back.trial.id, r.trial.id);
+  EXPECT_EQ(back.outcome.final_loss, r.outcome.final_loss);
+  EXPECT_EQ(back.trial.point.variant, "");
+  EXPECT_EQ(back.outcome.details, "");
+}

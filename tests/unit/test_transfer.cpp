@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <map>
+#include <random>
+
 // Boost 1.74's JSON parser still includes the deprecated <boost/bind.hpp>; this silences its notice.
 #define BOOST_BIND_GLOBAL_PLACEHOLDERS
 #include <boost/property_tree/json_parser.hpp>
@@ -11,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/trials/trial.hpp"
 #include "hpsweep/reducer/transfer.hpp"
 #include "hpsweep/util/error.hpp"
 
@@ -507,4 +513,95 @@ TEST(TransferFormat, TableShowsBaseAndTargetSideBySideForEveryGroupAndTheNotes) 
     for (const auto& g : t.groups)
       if (line.rfind("  " + g.group + " ", 0) == 0) arrow_columns.insert(line.find("->"));
   EXPECT_EQ(arrow_columns.size(), 1u) << text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fitted transfer exponents (`hpsweep fit --transfer`)
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+// A width sweep whose loss is a parabola in ln lr around lr*(w) = c w^kappa, with seed noise,
+// and DIVERGED runs far above the optimum.
+SweepLog synthetic_width_sweep(const std::map<std::string, std::pair<double, double>>& laws, int seeds, double noise) {
+  SweepLog log;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> gauss(0, noise);
+  for (const auto& [variant, law] : laws)
+    for (double w : {64.0, 128.0, 256.0, 512.0}) {
+      const double best = law.first * std::pow(w, law.second);
+      for (int k = 0; k <= 24; ++k) {
+        const double lr = 1e-5 * std::pow(2.0, k * 0.5);
+        for (int s = 0; s < seeds; ++s) {
+          TrialRecord r;
+          r.trial.point = TrialPoint{w * w, 1e6, lr, 32, 1, 0, s, variant};
+          r.trial.id = trial_id(r.trial.point, "synthetic");
+          const double x = std::log(lr / best);
+          if (x > 3) {
+            r.outcome.state = TrialState::Diverged;
+            r.outcome.smooth_loss = r.outcome.final_loss = std::numeric_limits<double>::infinity();
+          } else {
+            r.outcome.smooth_loss = r.outcome.final_loss = 3.0 + 0.05 * x * x + gauss(rng);
+          }
+          log.add_result(r);
+        }
+      }
+    }
+  return log;
+}
+}  // namespace
+
+TEST(TransferFit, MeasuredKappaSeparatesSpFromMupAndCoversTheTrueExponents) {
+  const SweepLog log = synthetic_width_sweep({{"sp", {0.5, -1.0}}, {"mup", {3e-3, 0.0}}}, 3, 0.002);
+  FitOptions o;
+  o.bootstrap.resamples = 300;
+  const TransferReport r = fit_transfer(log, o);
+  ASSERT_EQ(r.groups.size(), 2u);
+  const TransferGroup& mup = r.groups[0].variant == "mup" ? r.groups[0] : r.groups[1];
+  const TransferGroup& sp = r.groups[0].variant == "sp" ? r.groups[0] : r.groups[1];
+  ASSERT_TRUE(mup.lr_law && sp.lr_law);
+  const Interval km = mup.lr_law->coefs[1], ks = sp.lr_law->coefs[1];
+  EXPECT_NEAR(ks.estimate, -1.0, 0.1);
+  EXPECT_NEAR(km.estimate, 0.0, 0.1);
+  EXPECT_LT(ks.hi, km.lo) << "the intervals must separate SP from muP";
+  EXPECT_LE(km.lo, 0.0);
+  EXPECT_GE(km.hi, 0.0);
+  EXPECT_EQ(sp.interval_method, "bootstrap over seeds");
+  EXPECT_EQ(sp.widths.size(), 4u);
+  for (const auto& w : sp.widths) {
+    EXPECT_FALSE(w.lr_edge);
+    EXPECT_LE(w.lr_boot.lo, w.lr);
+    EXPECT_GE(w.lr_boot.hi, w.lr);
+  }
+  // Deterministic whatever the thread count: a second fit gives the same numbers.
+  const TransferReport again = fit_transfer(log, o);
+  EXPECT_EQ(transfer_fit_json(again), transfer_fit_json(r));
+}
+
+TEST(TransferFit, OneSeedFallsBackToTheOlsIntervalAndSaysSo) {
+  const SweepLog log = synthetic_width_sweep({{"mup", {3e-3, 0.0}}}, 1, 0.001);
+  FitOptions o;
+  o.bootstrap.resamples = 100;
+  const TransferReport r = fit_transfer(log, o);
+  ASSERT_EQ(r.groups.size(), 1u);
+  EXPECT_NE(r.groups[0].interval_method.find("OLS"), std::string::npos);
+  EXPECT_NEAR(r.groups[0].lr_law->coefs[1].estimate, 0.0, 0.1);
+}
+
+TEST(TransferFit, ScalingLawFitRefusesAMixOfVariantsAndFitsOneWhenAsked) {
+  const SweepLog log = synthetic_width_sweep({{"sp", {0.5, -1.0}}, {"mup", {3e-3, 0.0}}}, 1, 0.001);
+  FitOptions o;
+  o.bootstrap.resamples = 10;
+  try {
+    fit_sweep(log, o);
+    FAIL() << "a mix of variants was fitted as one sweep";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--variant"), std::string::npos) << e.what();
+  }
+  o.variant = "nope";
+  EXPECT_THROW(fit_transfer(log, o), InputError);
+  o.variant = "mup";
+  const TransferReport r = fit_transfer(log, o);
+  ASSERT_EQ(r.groups.size(), 1u);
+  EXPECT_EQ(r.groups[0].variant, "mup");
+  EXPECT_EQ(FitOptions::parse(o.text()).variant, "mup");
 }

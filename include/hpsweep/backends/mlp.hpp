@@ -167,10 +167,15 @@ class MlpBackend : public Backend {
   const MlpSettings& settings() const { return s_; }
   double task_floor() const;                 // teacher entropy on the held-out set (nats)
   const MlpRunStats& last_stats() const { return stats_; }
+  // Coordinate check: trains `steps` steps of `trial` with the settings' schedule and returns,
+  // per step (before its update), mean |h| of the input projection's output, of the residual
+  // stream after each block, and of the logits (L + 2 values).
+  std::vector<std::vector<double>> activation_trace(const Trial& trial, std::int64_t steps);
 
   struct Task;
 
  private:
+  TrialOutcome train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps);
   MlpSettings s_;
   std::uint64_t sweep_seed_;
   std::unique_ptr<Task> task_;

@@ -20,6 +20,8 @@ struct FitOptions {
   double target_params = 0, target_tokens = 0;  // 0: from the stored job's [target]
   std::int64_t seq_len = 0;                     // 0: from the data
   bool holdout_largest = false;
+  std::string variant;    // fit only this [variants] row ("" : the sweep must have at most one)
+  bool transfer = false;  // a transfer-exponent fit (transfer_fit.hpp) rather than the scaling laws
   std::string text() const;  // canonical options, stored with the fit (exact: replay re-fits from it)
   static FitOptions parse(const std::string& text);
 };
@@ -59,7 +61,13 @@ struct FitReport {
   std::vector<std::string> warnings;
 };
 
-// Throws Error when nothing can be fitted (fewer than 2 usable cells).
+// The distinct [variants] names of the recorded trials ("" for trials without one), sorted.
+std::vector<std::string> sweep_variants(const SweepLog& log);
+// The log restricted to one variant's trials. Throws InputError naming the variants there are.
+SweepLog select_variant(const SweepLog& log, const std::string& variant);
+
+// Throws Error when nothing can be fitted (fewer than 2 usable cells), InputError when the sweep
+// mixes variants and options.variant does not pick one.
 FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
 std::string format_fit(const FitReport& r);
 std::string fit_json(const FitReport& r);

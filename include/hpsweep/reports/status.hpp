@@ -10,6 +10,7 @@
 namespace hpsweep {
 
 struct CellStatus {
+  std::string variant;  // [variants] name, "" when the job has none
   double params = 0, tokens = 0;
   std::size_t trials = 0, finished = 0, diverged = 0, failed = 0;
   bool has_best = false;

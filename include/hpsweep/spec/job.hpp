@@ -17,6 +17,15 @@ struct ModelShape {
   std::string label() const;  // "512x8x1365"
 };
 
+// One row of [variants]: a named set of backend-option overrides. Every grid point is run once
+// per variant (e.g. the same learning-rate sweep under SP and under muP).
+struct Variant {
+  std::string name;
+  std::map<std::string, std::string> overrides;        // option -> canonical value, as given
+  std::map<std::string, std::string> backend_options;  // the job's options with the overrides applied
+  std::string result_settings;                         // as JobSpec::result_settings, for this variant
+};
+
 struct JobSpec {
   std::string path;  // where it was read from (messages only; never part of any id)
   std::string text;  // verbatim job text, stored in the sweep file
@@ -41,6 +50,12 @@ struct JobSpec {
   // [backend] and the backend's own section [<kind>], validated against the backend registry.
   std::string backend_kind;
   std::map<std::string, std::string> backend_options;  // every option, defaults filled, canonical text
+
+  // [variants]: empty for an ordinary sweep (one unnamed variant).
+  std::vector<Variant> variants;
+  const Variant* find_variant(const std::string& name) const;
+  // The backend options a trial of `variant` ("" = none) runs with.
+  const std::map<std::string, std::string>& options_for(const std::string& variant) const;
 
   // [target]
   double target_params = 0;

@@ -24,7 +24,8 @@ struct TrialOutcome {
   double smooth_loss = std::numeric_limits<double>::quiet_NaN();
   std::int64_t steps = 0;
   LossCurve curve;
-  std::string error;  // FAILED/DIVERGED: what happened
+  std::string error;    // FAILED/DIVERGED: what happened
+  std::string details;  // backend-specific JSON object, e.g. the mlp's applied per-group hyperparameters
 };
 
 // One row of the trial table: one attempt of one trial and how it ended.

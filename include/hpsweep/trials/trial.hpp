@@ -19,6 +19,7 @@ struct TrialPoint {
   std::int64_t seq_len = 0;   // tokens per sequence
   double wd = 0;              // AdamW weight decay
   std::int32_t repeat = 0;    // 0..repeats-1, the seed index
+  std::string variant;        // name in the job's [variants], "" when it has none
 
   double batch_tokens() const { return static_cast<double>(batch) * static_cast<double>(seq_len); }
   double compute() const { return 6.0 * params * tokens; }  // FLOPs, ~6ND

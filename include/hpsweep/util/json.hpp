@@ -20,6 +20,7 @@ class JsonWriter {
   JsonWriter& value(std::size_t v) { return value(static_cast<long long>(v)); }
   JsonWriter& value(bool v);
   JsonWriter& null();
+  JsonWriter& raw(std::string_view json);  // an already-encoded JSON value, inserted verbatim
   const std::string& str() const { return out_; }
 
  private:

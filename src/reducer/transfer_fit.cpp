@@ -1,0 +1,506 @@
+#include "hpsweep/reducer/transfer_fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include "hpsweep/backends/mlp.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/util/error.hpp"
+#include "hpsweep/util/json.hpp"
+#include "hpsweep/util/text.hpp"
+
+namespace hpsweep {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The finished trials of one width: loss per (lr, batch, wd) and seed.
+struct Runs {
+  double width = 0, params = 0, tokens = 0;
+  // (lr, batch, wd) -> per-seed losses (inf: diverged)
+  std::map<std::tuple<double, std::int64_t, double>, std::vector<double>> losses;
+};
+
+double mean_finite(const std::vector<double>& v, const std::vector<std::size_t>* pick, std::size_t* ok) {
+  double s = 0;
+  std::size_t n = 0;
+  const std::size_t m = pick ? pick->size() : v.size();
+  for (std::size_t i = 0; i < m; ++i) {
+    const double x = v[pick ? (*pick)[i] : i];
+    if (std::isfinite(x)) s += x, ++n;
+  }
+  if (ok) *ok = n;
+  // A setting that diverged for any drawn seed is not a candidate optimum.
+  return n == m && n > 0 ? s / static_cast<double>(n) : kInf;
+}
+
+// Optimum of a 1-D curve in ln x: the argmin, refined by the vertex of a parabola through it
+// and its neighbours (kept within them), since the swept points are a factor apart.
+double curve_optimum(const std::vector<CurvePoint>& c, bool* edge) {
+  std::size_t i = 0;
+  for (std::size_t k = 1; k < c.size(); ++k)
+    if (c[k].loss < c[i].loss) i = k;
+  if (edge) *edge = c.size() > 1 && (i == 0 || i + 1 == c.size());
+  if (!std::isfinite(c[i].loss)) return std::numeric_limits<double>::quiet_NaN();
+  if (i == 0 || i + 1 == c.size() || !std::isfinite(c[i - 1].loss) || !std::isfinite(c[i + 1].loss)) return c[i].x;
+  const double x0 = std::log(c[i - 1].x), x1 = std::log(c[i].x), x2 = std::log(c[i + 1].x);
+  const double y0 = c[i - 1].loss, y1 = c[i].loss, y2 = c[i + 1].loss;
+  const double d01 = (y1 - y0) / (x1 - x0), d12 = (y2 - y1) / (x2 - x1);
+  const double a = (d12 - d01) / (x2 - x0);
+  if (!(a > 0)) return c[i].x;
+  // Vertex of y = y0 + d01 (x - x0) + a (x - x0)(x - x1).
+  const double vertex = 0.5 * (x0 + x1) - d01 / (2 * a);
+  return std::exp(std::clamp(vertex, x0, x2));
+}
+
+// The 1-D curves of one width for a seed resample (`pick` per setting; nullptr: all seeds).
+struct Slices {
+  std::vector<CurvePoint> lr, wd;
+  double best_lr = 0, best_wd = 0, best_loss = kInf;
+  std::int64_t best_batch = 0;
+};
+
+Slices slices(const Runs& runs, const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
+  Slices s;
+  std::map<std::tuple<double, std::int64_t, double>, double> mean;
+  for (const auto& [key, v] : runs.losses) {
+    const auto* pick = picks ? &picks->at(key) : nullptr;
+    const double m = mean_finite(v, pick, nullptr);
+    mean[key] = m;
+    if (m < s.best_loss) s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
+  }
+  if (!std::isfinite(s.best_loss)) return s;
+  for (const auto& [key, v] : runs.losses) {
+    std::size_t ok = 0;
+    const auto* pick = picks ? &picks->at(key) : nullptr;
+    mean_finite(v, pick, &ok);
+    const CurvePoint p{0, mean[key], pick ? pick->size() : v.size(), (pick ? pick->size() : v.size()) - ok};
+    if (std::get<1>(key) != s.best_batch) continue;
+    if (std::get<2>(key) == s.best_wd) s.lr.push_back({std::get<0>(key), p.loss, p.seeds, p.diverged});
+    if (std::get<0>(key) == s.best_lr) s.wd.push_back({std::get<2>(key), p.loss, p.seeds, p.diverged});
+  }
+  auto by_x = [](const CurvePoint& a, const CurvePoint& b) { return a.x < b.x; };
+  std::sort(s.lr.begin(), s.lr.end(), by_x);
+  std::sort(s.wd.begin(), s.wd.end(), by_x);
+  // wd = 0 has no log; the wd curve is only used when every swept value is positive.
+  if (s.wd.size() < 3 || s.wd.front().x <= 0) s.wd.clear();
+  return s;
+}
+
+struct GroupInput {
+  std::string variant, parametrization, width_source;
+  std::map<double, Runs> by_width;
+  bool mlp = false;
+  MlpSettings mlp_settings;
+};
+
+// Width of a trial's model: the mlp's actual width, the job's shapes, or sqrt(N) at fixed depth.
+std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job) {
+  std::map<std::string, GroupInput> groups;
+  std::map<double, double> shape_width;
+  if (job)
+    for (const auto& sh : job->shapes) shape_width[sh.params()] = static_cast<double>(sh.hidden);
+  for (const auto& r : log.results) {
+    const TrialPoint& p = r.trial.point;
+    auto [it, fresh] = groups.try_emplace(p.variant);
+    GroupInput& g = it->second;
+    if (fresh) {
+      g.variant = p.variant;
+      g.parametrization = p.variant;
+      g.width_source = "width = sqrt(N) (no shapes in the job; exponents in w are then exact, multipliers relative)";
+      if (job && job->backend_kind == "mlp") {
+        g.mlp = true;
+        g.mlp_settings = MlpSettings::from_options(job->options_for(p.variant));
+        g.parametrization = to_string(g.mlp_settings.parametrization);
+        g.width_source = "the mlp backend's width for each N";
+      } else if (!shape_width.empty()) {
+        g.width_source = "the job's [scales] shapes";
+      }
+      if (g.parametrization.empty()) g.parametrization = "(sweep)";
+    }
+    double width = std::sqrt(p.params);
+    if (g.mlp) width = static_cast<double>(mlp_shape(p, g.mlp_settings).width);
+    else if (auto s = shape_width.find(p.params); s != shape_width.end()) width = s->second;
+    if (!r.finished) continue;
+    double loss;
+    if (r.outcome.state == TrialState::Done && std::isfinite(r.outcome.smooth_loss)) loss = r.outcome.smooth_loss;
+    else if (r.outcome.state == TrialState::Diverged) loss = kInf;
+    else continue;  // FAILED, TIMEOUT, LOST say nothing about the landscape
+    Runs& runs = g.by_width[width];
+    runs.width = width;
+    runs.params = p.params;
+    runs.tokens = p.tokens;
+    auto& seeds = runs.losses[{p.lr, p.batch, p.wd}];
+    if (seeds.size() <= static_cast<std::size_t>(p.repeat)) seeds.resize(static_cast<std::size_t>(p.repeat) + 1, std::numeric_limits<double>::quiet_NaN());
+    seeds[static_cast<std::size_t>(p.repeat)] = loss;  // a rerun's later record replaces the earlier
+  }
+  std::vector<GroupInput> out;
+  for (auto& [name, g] : groups) {
+    // Drop seed slots never filled (NaN) so means count only runs that exist.
+    for (auto& [w, runs] : g.by_width)
+      for (auto& [k, v] : runs.losses) v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::optional<PowerLaw> width_law(const std::string& name, const std::vector<double>& widths, const std::vector<double>& y,
+                                  const std::vector<std::vector<double>>& boot_y, std::string* method) {
+  std::vector<LawPoint> pts;
+  for (std::size_t i = 0; i < widths.size(); ++i)
+    if (std::isfinite(y[i]) && y[i] > 0) pts.push_back(LawPoint{widths[i], 1, y[i], 0, 0, 0, i});
+  if (pts.size() < 2) return std::nullopt;
+  auto features = [](double w, double) {
+    Eigen::VectorXd f(2);
+    f << 1.0, std::log(w);
+    return f;
+  };
+  BootstrapOptions none;
+  none.resamples = 0;
+  PowerLaw law = fit_power_law(name, name + "* = c * w^kappa", {"c", "kappa"}, pts, [](const LawPoint& p) { return p.lr; },
+                               features, none);
+  law.coefs.clear();
+  if (!boot_y.empty()) {
+    // Re-fit the law on each seed resample's optima.
+    for (const auto& yb : boot_y) {
+      std::vector<LawPoint> pb;
+      for (std::size_t i = 0; i < widths.size(); ++i)
+        if (std::isfinite(yb[i]) && yb[i] > 0) pb.push_back(LawPoint{widths[i], 1, yb[i], 0, 0, 0, i});
+      if (pb.size() < 2) continue;
+      Eigen::MatrixXd X(pb.size(), 2);
+      Eigen::VectorXd Y(pb.size());
+      for (std::size_t i = 0; i < pb.size(); ++i) {
+        X.row(static_cast<Eigen::Index>(i)) = features(pb[i].N, 0).transpose();
+        Y(static_cast<Eigen::Index>(i)) = std::log(pb[i].lr);
+      }
+      law.boot.push_back(X.colPivHouseholderQr().solve(Y));
+    }
+    std::vector<double> s0, s1;
+    for (const auto& b : law.boot) s0.push_back(b(0)), s1.push_back(b(1));
+    law.coefs.push_back(summarize_log(law.beta(0), s0));
+    law.coefs.push_back(summarize(law.beta(1), s1));
+    *method = "bootstrap over seeds";
+  } else {
+    // One seed: the OLS interval (normal approximation; with few widths it is optimistic).
+    for (int c = 0; c < 2; ++c) {
+      const double b = law.beta(c), se = c < static_cast<int>(law.ols_se.size()) ? law.ols_se[static_cast<std::size_t>(c)] : 0;
+      Interval iv{b, b, b, b - 1.96 * se, b + 1.96 * se};
+      if (c == 0) iv = Interval{std::exp(b), std::exp(b), std::exp(b), std::exp(b - 1.96 * se), std::exp(b + 1.96 * se)};
+      law.coefs.push_back(iv);
+    }
+    *method = "OLS standard error (one seed per point: run repeats >= 2 for a bootstrap over seeds)";
+  }
+  return law;
+}
+
+}  // namespace
+
+TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, double target_width) {
+  const SweepLog selected = options.variant.empty() ? SweepLog{} : select_variant(all, options.variant);
+  const SweepLog& log = options.variant.empty() ? all : selected;
+  TransferReport rep;
+  rep.options = options;
+  std::optional<JobSpec> job;
+  if (!log.job_text.empty()) {
+    try {
+      job = parse_job(log.job_text, "<job stored in the sweep file>");
+    } catch (const InputError&) {
+    }
+  }
+  std::vector<GroupInput> inputs = group_trials(log, job ? &*job : nullptr);
+  if (target_width <= 0 && job && job->target_params > 0) {
+    if (job->backend_kind == "mlp" && !inputs.empty() && inputs.front().mlp) {
+      TrialPoint t;
+      t.params = job->target_params;
+      try {
+        target_width = static_cast<double>(mlp_shape(t, inputs.front().mlp_settings).width);
+      } catch (const InputError&) {
+      }
+    }
+  }
+  rep.target_width = target_width;
+  const int resamples = std::max(0, options.bootstrap.resamples);
+
+  for (const auto& in : inputs) {
+    TransferGroup g;
+    g.variant = in.variant;
+    g.parametrization = in.parametrization;
+    g.width_source = in.width_source;
+    if (g.parametrization == "mup" || g.parametrization == "umup") g.theory_kappa = 0, g.has_theory = true;
+    else if (g.parametrization == "sp") g.theory_kappa = -1, g.has_theory = true;
+
+    std::vector<double> widths, lr_star, wd_star;
+    std::size_t max_seeds = 0;
+    std::vector<const Runs*> runs_of;
+    std::set<double> tokens;
+    for (const auto& [w, runs] : in.by_width) {
+      const Slices s = slices(runs, nullptr);
+      WidthOptimum o;
+      o.width = w;
+      o.params = runs.params;
+      o.tokens = runs.tokens;
+      tokens.insert(runs.tokens);
+      o.lr_curve = s.lr;
+      o.wd_curve = s.wd;
+      if (!std::isfinite(s.best_loss) || s.lr.size() < 3) {
+        o.note = s.lr.size() < 3 ? "fewer than 3 learning rates finished: no optimum" : "every setting diverged";
+        o.lr = std::numeric_limits<double>::quiet_NaN();
+        g.widths.push_back(o);
+        continue;
+      }
+      o.lr = curve_optimum(s.lr, &o.lr_edge);
+      o.loss = s.best_loss;
+      o.wd = s.wd.empty() ? s.best_wd : curve_optimum(s.wd, nullptr);
+      if (o.lr_edge) o.note = "optimum at the edge of the swept learning rates: extend the grid";
+      for (const auto& [k, v] : runs.losses) max_seeds = std::max(max_seeds, v.size());
+      widths.push_back(w);
+      lr_star.push_back(o.lr);
+      wd_star.push_back(s.wd.empty() ? std::numeric_limits<double>::quiet_NaN() : o.wd);
+      runs_of.push_back(&runs);
+      g.widths.push_back(o);
+    }
+    if (tokens.size() > 1)
+      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) +
+                             " has several token budgets across widths: kappa mixes width and data effects");
+
+    // Seed bootstrap: every setting's seeds drawn with replacement, the same draw for all widths'
+    // estimators of one resample (deterministic by resample index, whatever the thread count).
+    std::vector<std::vector<double>> boot_lr, boot_wd;
+    if (max_seeds >= 2 && resamples > 0) {
+      boot_lr.assign(static_cast<std::size_t>(resamples), std::vector<double>(widths.size()));
+      boot_wd = boot_lr;
+      tbb::parallel_for(tbb::blocked_range<int>(0, resamples), [&](const tbb::blocked_range<int>& range) {
+        for (int b = range.begin(); b < range.end(); ++b)
+          for (std::size_t i = 0; i < widths.size(); ++i) {
+            std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>> picks;
+            std::uint64_t k = 0;
+            for (const auto& [key, v] : runs_of[i]->losses)
+              picks[key] = bootstrap_indices(v.size(), options.bootstrap.seed ^ (0x9E37ull * (i + 1)) ^ (++k << 20), b);
+            const Slices s = slices(*runs_of[i], &picks);
+            const auto bi = static_cast<std::size_t>(b);
+            boot_lr[bi][i] = s.lr.size() >= 3 && std::isfinite(s.best_loss) ? curve_optimum(s.lr, nullptr)
+                                                                            : std::numeric_limits<double>::quiet_NaN();
+            boot_wd[bi][i] = s.wd.size() >= 3 && std::isfinite(s.best_loss) ? curve_optimum(s.wd, nullptr)
+                                                                            : std::numeric_limits<double>::quiet_NaN();
+          }
+      });
+      for (std::size_t i = 0, j = 0; i < g.widths.size(); ++i) {
+        if (!std::isfinite(g.widths[i].lr)) continue;
+        std::vector<double> s;
+        for (const auto& row : boot_lr)
+          if (std::isfinite(row[j])) s.push_back(std::log(row[j]));
+        g.widths[i].lr_boot = summarize_log(std::log(g.widths[i].lr), s);
+        ++j;
+      }
+    } else {
+      for (auto& o : g.widths)
+        if (std::isfinite(o.lr)) o.lr_boot = Interval{o.lr, o.lr, o.lr, o.lr, o.lr};
+    }
+    g.lr_law = width_law("lr", widths, lr_star, boot_lr, &g.interval_method);
+    std::string wd_method;
+    g.wd_law = width_law("wd", widths, wd_star, boot_wd, &wd_method);
+    if (!g.lr_law) {
+      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) +
+                             ": fewer than 2 widths with an optimum, no exponent");
+    } else if (g.has_theory) {
+      const Interval& k = g.lr_law->coefs[1];
+      const bool covers = k.lo <= g.theory_kappa && g.theory_kappa <= k.hi;
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "kappa %.3f [%.3f, %.3f]; theory %g: %s", k.estimate, k.lo, k.hi, g.theory_kappa,
+                    covers ? "consistent" : (std::fabs(k.estimate - g.theory_kappa) < 0.25 ? "close (outside the interval)" : "differs"));
+      g.verdict = buf;
+    }
+    std::size_t edges = 0;
+    for (const auto& o : g.widths) edges += o.lr_edge ? 1 : 0;
+    if (edges)
+      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) + ": " +
+                             std::to_string(edges) + " widths have their best learning rate at the grid's edge");
+
+    // muP-type groups transfer: per-group values at the target width from the base width's optimum.
+    if (g.lr_law && target_width > 0 && in.mlp && (g.parametrization == "mup" || g.parametrization == "umup")) {
+      const MlpSettings& s = in.mlp_settings;
+      BaseModel base;
+      base.width = s.base_width;
+      base.depth = static_cast<double>(s.depth);
+      base.lr = g.lr_law->predict(s.base_width, 1);
+      base.wd = std::isfinite(g.widths.back().wd) ? g.widths.back().wd : 0;
+      base.init_std = s.init_std / std::sqrt(s.base_width);
+      base.eps = s.eps;
+      base.input_multiplier = s.input_mult;
+      base.output_multiplier = s.output_mult;
+      base.decoupled_wd = s.wd_mode == MlpWdMode::Decoupled;
+      base.ffn_width = s.ffn_mult * s.base_width;
+      base.input_is_embedding = false;
+      TargetModel target;
+      target.width = target_width;
+      target.depth = static_cast<double>(s.depth);
+      target.ffn_width = s.ffn_mult * target_width;
+      TransferOptions t;
+      t.param = parse_parametrization(g.parametrization);
+      t.wd_rule = s.wd_width_rule == MlpWdWidthRule::Linear ? WdRule::Linear
+                  : s.wd_width_rule == MlpWdWidthRule::Sqrt ? WdRule::Sqrt
+                                                            : WdRule::Unchanged;
+      t.depth_alpha = g.parametrization == "mup" ? s.depth_alpha : 0;
+      g.to_target = transfer(base, target, t);
+    }
+    rep.groups.push_back(std::move(g));
+  }
+  bool any = false;
+  for (const auto& g : rep.groups) any = any || g.lr_law.has_value();
+  if (!any) throw Error("cannot fit transfer exponents: no group has 2 widths with a learning-rate optimum");
+  return rep;
+}
+
+std::string format_transfer_fit(const TransferReport& r) {
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "transfer fit: %zu group(s); eta*(w) = c * w^kappa per parametrization, %d resamples\n",
+                r.groups.size(), r.options.bootstrap.resamples);
+  out += buf;
+  for (const auto& g : r.groups) {
+    out += "\n" + (g.variant.empty() ? std::string("sweep") : "variant " + g.variant) + " (" + g.parametrization +
+           "); widths from " + g.width_source + "\n";
+    out += "  width        N          lr*  [2.5%, 97.5%]              wd*      loss  \n";
+    for (const auto& o : g.widths) {
+      std::snprintf(buf, sizeof buf, "  %5s  %9s  %9s  [%9s, %9s]  %9s  %8.5f%s%s\n", format_short(o.width).c_str(),
+                    format_short(o.params).c_str(), format_short(o.lr).c_str(), format_short(o.lr_boot.lo).c_str(),
+                    format_short(o.lr_boot.hi).c_str(), format_short(o.wd).c_str(), o.loss, o.lr_edge ? "  EDGE" : "",
+                    o.note.empty() || o.lr_edge ? "" : ("  (" + o.note + ")").c_str());
+      out += buf;
+    }
+    if (g.lr_law) {
+      const auto& c = g.lr_law->coefs;
+      std::snprintf(buf, sizeof buf, "  lr* = %s * w^%.3f   kappa [%.3f, %.3f]  c [%s, %s]  R^2 %.3f  (%s)\n",
+                    format_short(c[0].estimate).c_str(), c[1].estimate, c[1].lo, c[1].hi, format_short(c[0].lo).c_str(),
+                    format_short(c[0].hi).c_str(), g.lr_law->r2, g.interval_method.c_str());
+      out += buf;
+      if (!g.verdict.empty()) out += "  " + g.verdict + "\n";
+      if (r.target_width > 0) {
+        const Interval p = g.lr_law->boot.empty() ? Interval{} : g.lr_law->predict_interval(r.target_width, 1);
+        std::snprintf(buf, sizeof buf, "  at the target width %s: lr* = %s", format_short(r.target_width).c_str(),
+                      format_short(g.lr_law->predict(r.target_width, 1)).c_str());
+        out += buf;
+        if (!g.lr_law->boot.empty())
+          out += " [" + format_short(p.lo) + ", " + format_short(p.hi) + "]";
+        out += "\n";
+      }
+    }
+    if (g.wd_law) {
+      const auto& c = g.wd_law->coefs;
+      std::snprintf(buf, sizeof buf, "  wd* = %s * w^%.3f   [%.3f, %.3f]\n", format_short(c[0].estimate).c_str(),
+                    c[1].estimate, c[1].lo, c[1].hi);
+      out += buf;
+    }
+    if (g.to_target) {
+      out += "  per-group hyperparameters at the target width (" + g.parametrization + " rules from base width " +
+             format_short(g.to_target->base.width) + ", lr " + format_short(g.to_target->base.lr) + "):\n";
+      std::string t = format_transfer(*g.to_target);
+      std::string indented;
+      for (const auto& line : split(t, '\n'))
+        if (!line.empty()) indented += "    " + line + "\n";
+      out += indented;
+    }
+  }
+  if (!r.warnings.empty()) {
+    out += "\nwarnings\n";
+    for (const auto& w : r.warnings) out += "  - " + w + "\n";
+  }
+  return out;
+}
+
+namespace {
+void interval_json(JsonWriter& j, const char* key, const Interval& i) {
+  j.key(key).begin_object().key("estimate").value(i.estimate).key("lo").value(i.lo).key("hi").value(i.hi).end_object();
+}
+void curve_json(JsonWriter& j, const char* key, const std::vector<CurvePoint>& c) {
+  j.key(key).begin_array();
+  for (const auto& p : c)
+    j.begin_object().key("x").value(p.x).key("loss").value(p.loss).key("seeds").value(p.seeds).key("diverged").value(p.diverged).end_object();
+  j.end_array();
+}
+void law_json(JsonWriter& j, const char* key, const std::optional<PowerLaw>& law) {
+  j.key(key);
+  if (!law) {
+    j.null();
+    return;
+  }
+  j.begin_object();
+  interval_json(j, "c", law->coefs[0]);
+  interval_json(j, "kappa", law->coefs[1]);
+  j.key("r2").value(law->r2).key("widths").value(law->points);
+  j.end_object();
+}
+}  // namespace
+
+std::string transfer_fit_json(const TransferReport& r) {
+  JsonWriter j;
+  j.begin_object();
+  j.key("kind").value("transfer").key("options").value(r.options.text()).key("target_width").value(r.target_width);
+  j.key("groups").begin_array();
+  for (const auto& g : r.groups) {
+    j.begin_object();
+    j.key("variant").value(g.variant).key("parametrization").value(g.parametrization);
+    j.key("width_source").value(g.width_source).key("interval_method").value(g.interval_method);
+    j.key("theory_kappa");
+    if (g.has_theory) j.value(g.theory_kappa);
+    else j.null();
+    j.key("verdict").value(g.verdict);
+    law_json(j, "lr_law", g.lr_law);
+    law_json(j, "wd_law", g.wd_law);
+    if (g.lr_law && r.target_width > 0) j.key("lr_at_target").value(g.lr_law->predict(r.target_width, 1));
+    j.key("widths").begin_array();
+    for (const auto& o : g.widths) {
+      j.begin_object();
+      j.key("width").value(o.width).key("params").value(o.params).key("tokens").value(o.tokens);
+      j.key("lr").value(o.lr).key("wd").value(o.wd).key("loss").value(o.loss).key("lr_edge").value(o.lr_edge);
+      interval_json(j, "lr_interval", o.lr_boot);
+      j.key("note").value(o.note);
+      curve_json(j, "lr_curve", o.lr_curve);
+      curve_json(j, "wd_curve", o.wd_curve);
+      j.end_object();
+    }
+    j.end_array();
+    j.key("to_target");
+    if (g.to_target) j.raw(transfer_json(*g.to_target));
+    else j.null();
+    j.end_object();
+  }
+  j.end_array();
+  j.key("warnings").begin_array();
+  for (const auto& w : r.warnings) j.value(w);
+  j.end_array();
+  j.end_object();
+  return j.str();
+}
+
+FitRecord to_fit_record(const TransferReport& r, const std::string& name, std::uint64_t results) {
+  FitRecord f;
+  f.name = name;
+  f.options = r.options.text();
+  f.json = transfer_fit_json(r);
+  f.results = results;
+  for (const auto& g : r.groups) {
+    const std::string law = "transfer." + (g.variant.empty() ? g.parametrization : g.variant);
+    auto add = [&](const std::optional<PowerLaw>& pl, const std::string& what) {
+      if (!pl) return;
+      for (std::size_t k = 0; k < pl->coefs.size(); ++k) {
+        const Interval& i = pl->coefs[k];
+        f.coefficients.push_back(FitCoefficient{law + "." + what, pl->coef_names[k], i.estimate, i.mean, i.median, i.lo, i.hi});
+      }
+    };
+    add(g.lr_law, "lr");
+    add(g.wd_law, "wd");
+    for (const auto& o : g.widths) f.points.push_back(FitPoint{o.params, o.tokens, o.lr, o.width, o.wd, o.loss});
+  }
+  return f;
+}
+
+}  // namespace hpsweep
