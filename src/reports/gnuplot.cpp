@@ -89,20 +89,27 @@ std::string log_axis(const std::string& axis, double lo, double hi, const std::s
   lo /= pad;
   hi *= pad;
   std::string s = "set logscale " + axis + "\nset " + axis + "range [" + num(lo) + ":" + num(hi) + "]\n";
-  if (hi / lo >= 10) {
+  // Label the decades when two or more fall in the range; otherwise also 3x (or 2x and 5x) them.
+  const double first_decade = std::pow(10, std::floor(std::log10(lo)));
+  int decades = 0;
+  for (double d = first_decade; d <= hi; d *= 10) decades += d >= lo;
+  if (decades >= 2) {
     s += "set format " + axis + " \"10^{%L}\"\nset m" + axis + "tics 10\n";
   } else {
-    // Less than a decade: ticks at 1, 2 and 5 times powers of ten, as plain numbers.
-    s += "set format " + axis + " \"%g\"\nset " + axis + "tics (";
+    const std::vector<double> mantissas = hi / lo < std::pow(10.0, 1.2) ? std::vector<double>{1, 2, 5} : std::vector<double>{1, 3};
+    const bool plain = lo >= 1e-3 && hi < 1e5;
+    s += "set " + axis + "tics (";
     bool first = true;
-    for (double decade = std::pow(10, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
-      for (double m : {1.0, 2.0, 5.0}) {
+    for (double decade = first_decade; decade <= hi; decade *= 10)
+      for (double m : mantissas) {
         const double t = m * decade;
         if (t < lo || t > hi) continue;
-        s += (first ? "" : ", ") + num(t);
+        const int k = static_cast<int>(std::lround(std::log10(decade)));
+        const std::string text = plain ? num(t) : (m == 1 ? "" : format_short(m) + "×") + "10^{" + std::to_string(k) + "}";
+        s += (first ? "" : ", ") + quote(text) + " " + num(t);
         first = false;
       }
-    s += ")\n";
+    s += ")\nset m" + axis + "tics default\n";
   }
   return s + "set " + axis + "label " + quote(label) + "\n";
 }
@@ -118,10 +125,12 @@ std::string script(const ReportFigure& f, bool png) {
   s += "reset\n";
   s += "if (fmt eq \"svg\") {\n";
   s += "  set terminal svg size " + std::to_string(f.width) + "," + std::to_string(f.height) +
-       " dynamic enhanced font \"Helvetica,13\" background \"white\"\n";
+       " dynamic enhanced font \"Helvetica,13\" fontscale 1.2 background \"white\"\n";
+  s += "  PS = 0.6  # point size factor: the svg terminal draws points larger than pngcairo\n";
   s += "} else {\n";
   s += "  set terminal pngcairo size " + std::to_string(2 * f.width) + "," + std::to_string(2 * f.height) +
        " enhanced font \"Helvetica,13\" fontscale 2 linewidth 2 pointscale 2 background \"white\"\n";
+  s += "  PS = 1\n";
   s += "}\n";
   s += "set output " + quote(f.name) + ".\".\".fmt\n";
   s += "set encoding utf8\n";

@@ -80,6 +80,7 @@ const char* state_colour(TrialState s) {
 ReportFigure states_figure(const SweepStatus& st) {
   ReportFigure f;
   f.name = "health_states";
+  f.height = 400;
   f.title = "Trials per state";
   DataBlocks data;
   std::string tics;
@@ -99,7 +100,7 @@ ReportFigure states_figure(const SweepStatus& st) {
   }
   f.data = data.text();
   f.plot = "set title " + quote("Trials per state (" + std::to_string(total) + " grid points)") + "\n" +
-           "set style fill solid\nset boxwidth 0.65\nset xtics (" + tics + ") rotate by -30\nset xrange [-0.6:6.6]\n" +
+           "set style fill solid\nset boxwidth 0.65\nset xtics (" + tics + ") font \",11\"\nset xrange [-0.6:6.6]\n" +
            "set yrange [0:" + num(std::max<double>(1, top * 1.15)) + "]\nset ylabel \"trials\"\nset grid noxtics ytics\n" +
            "unset key\n" + gnuplot::plot_command(el);
   f.caption = "Latest state of every grid point (PENDING: not run yet; LOST: in flight when its launch ended).";
@@ -175,7 +176,7 @@ std::optional<Timeline> timeline_figure(const SweepLog& log) {
            quote(std::string("wall time (") + unit_name + (by_launch.size() > 1 ? ", launches concatenated)" : ")")) +
            "\nset ylabel \"rank\"\nset yrange [" + num(lo - 0.7) + ":" + num(hi + 0.7) + "]\nset ytics 1\n" +
            (hi - lo > 30 ? "set ytics 5\n" : "") + "set xrange [0:" + num(total / unit * 1.02) + "]\n" +
-           "set grid xtics noytics\nset key outside below center horizontal\n" + arrows + gnuplot::plot_command(el);
+           "set grid xtics noytics\nset key outside right top vertical\n" + arrows + gnuplot::plot_command(el);
   double busy_total = 0;
   for (const auto& [rank, b] : busy) busy_total += b.first;
   const double utilisation = total > 0 ? busy_total / (total * static_cast<double>(ranks.size())) : 0;
@@ -410,7 +411,8 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
     }
 
   const SweepStatus st = status_of(log, nullptr);
-  const std::string name = st.name.empty() ? fs::path(sweep_path).filename().string() : st.name;
+  const std::string file_name = fs::path(sweep_path).filename().string();
+  const std::string name = st.name.empty() ? file_name : log.job_text.empty() ? file_name + " " + st.name : st.name;
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>hpsweep report: " +
                   html_escape(name) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";

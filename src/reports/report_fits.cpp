@@ -1,6 +1,7 @@
 // The report sections drawn from the fit: per-cell loss landscapes, the fitted laws against the
 // published ones, and the loss law.
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <set>
@@ -23,7 +24,9 @@ double compute_of(const FitOptions& o, double N, double D) { return o.flops_per_
 std::string cell_label(double N, double D) { return "N = " + format_short(N) + ", D = " + format_short(D); }
 
 std::string cell_stem(std::size_t index, double N, double D) {
-  std::string s = "cell_" + std::to_string(index + 1) + "_n" + format_short(N) + "_d" + format_short(D);
+  char number[16];
+  std::snprintf(number, sizeof number, "%02zu", index + 1);
+  std::string s = "cell_" + std::string(number) + "_n" + format_short(N) + "_d" + format_short(D);
   for (char& c : s)
     if (c == '.' || c == '+') c = 'p';
   return to_lower(s);
@@ -134,9 +137,11 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   std::string& s = f.plot;
   s += std::string(gnuplot::kLossPalette) + "\n";
   s += "set cbrange [" + num(lmin) + ":" + num(cb_hi) + "]\n";
-  s += "set cblabel " + quote(std::string("smoothed final loss") + (clipped ? " (clipped at +10%)" : "")) + "\n";
-  s += "set colorbox user size 0.025, graph 1\n";
-  s += "set key outside below center horizontal samplen 1 box lc rgb \"#c0c0c0\"\n";
+  s += "set cblabel " + quote(std::string("smoothed final loss") + (clipped ? " (clipped)" : "")) + " offset 1,0\n";
+  s += "set rmargin 13\n";
+  // A mid-grey key: the white plateau and circles and the black crosses all show on it.
+  s += "set key outside below center horizontal maxrows 2 samplen 1.5 font \",11\" opaque fc rgb \"#9a9a9a\" box lc rgb \"#808080\"\n";
+  s += "set bmargin 7\n";
   s += "set grid noxtics noytics\n";
   s += gnuplot::log_axis("x", lr_edges.begin()->second.first, lr_edges.rbegin()->second.second,
                          "peak learning rate η", 1.0);
@@ -144,7 +149,7 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   const int columns = static_cast<int>(std::min<std::size_t>(panels.size(), 3));
   const int rows = static_cast<int>((panels.size() + columns - 1) / columns);
   f.width = 640 * columns;
-  f.height = 520 * rows;
+  f.height = 540 * rows;
   const std::string heading = f.title + "  (6ND = " + format_short(cell.compute()) + " FLOPs)";
   if (panels.size() > 1) {
     s += "set multiplot layout " + std::to_string(rows) + "," + std::to_string(columns) + " title " +
@@ -162,16 +167,16 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
       elements.push_back(DataBlocks::source(loss) + " using 1:2:3:4:5:6:7 with boxxyerror fs solid 1.0 noborder lc palette notitle");
     if (here) {
       elements.push_back(DataBlocks::source("plateau") + " using 1:2 with lines lw 2.5 dt 2 lc rgb \"#ffffff\" title " +
-                         quote("plateau (within " + eps + ")"));
+                         quote("plateau (" + eps + ")"));
       if (opt.selected.size() > 1 || selection.kind != SelectKind::Bowl)
-        elements.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 6 ps 1.1 lw 1.5 lc rgb \"#ffffff\" title " +
-                           quote("selected runs"));
-      elements.push_back(DataBlocks::source("optimum") + " using 1:2 with points pt 3 ps 3 lw 3 lc rgb \"#ff3030\" title " +
-                         quote(selection.kind == SelectKind::Bowl ? "optimum (bowl fit)" : "optimum (best run)"));
+        elements.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 6 ps 1.1*PS lw 1.5 lc rgb \"#ffffff\" title " +
+                           quote("selected"));
+      elements.push_back(DataBlocks::source("optimum") + " using 1:2 with points pt 3 ps 3*PS lw 3 lc rgb \"#ff3030\" title " +
+                         quote(selection.kind == SelectKind::Bowl ? "optimum (bowl)" : "optimum"));
     }
     if (data.has_rows(bad))
-      elements.push_back(DataBlocks::source(bad) + " using 1:2 with points pt 2 ps 1.4 lw 2.5 lc rgb \"#000000\" title " +
-                         quote("diverged / failed"));
+      elements.push_back(DataBlocks::source(bad) + " using 1:2 with points pt 2 ps 1.4*PS lw 2.5 lc rgb \"#000000\" title " +
+                         quote("diverged"));
     if (elements.empty()) elements.push_back("NaN notitle");
     s += gnuplot::plot_command(elements);
   }
@@ -320,7 +325,8 @@ ReportFigure law_figure(const FitReport& r, const LawAxis& axis) {
                                   : "training tokens D";
   f.title = lr ? "Optimal learning rate vs compute" : "Optimal batch size vs training tokens";
   std::string& s = f.plot;
-  s += "set key top " + std::string(lr ? "right" : "left") + " font \",11\"\n";
+  s += "set key outside below center horizontal maxrows 4 font \",11\"\nset bmargin 8.5\n";
+  f.height = 620;
   s += gnuplot::log_axis("x", x0, x1, x_label, 1.0);
   s += gnuplot::log_axis("y", ylo, yhi, lr ? "optimal peak learning rate η*" : "optimal batch size B* (tokens)", 1.6);
   s += "set title " + quote(f.title) + "\n";
@@ -328,27 +334,27 @@ ReportFigure law_figure(const FitReport& r, const LawAxis& axis) {
   std::vector<std::string> el;
   if (law) {
     el.push_back(DataBlocks::source("fit") + " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder lc rgb " +
-                 quote(blue) + " title " + quote("fit, 95% bootstrap band"));
+                 quote(blue) + " title " + quote("fit, 95% band"));
     el.push_back(DataBlocks::source("fit") + " using 1:2 with lines lw 2 lc rgb " + quote(blue) + " notitle");
   }
   if (lr)
     el.push_back(DataBlocks::source("fit nd") + " using 1:2 with lines lw 1.5 dt 2 lc rgb " + quote(blue) + " title " +
-                 quote("fit η(N, D) at " + ratio_text));
+                 quote("fit η(N, D), " + ratio_text));
   el.push_back(DataBlocks::source("steplaw") + " using 1:2 with lines lw 1.5 dt 4 lc rgb " + quote(gnuplot::series_colour(1)) +
-               " title " + quote("Step Law at " + ratio_text));
+               " title " + quote("Step Law, " + ratio_text));
   el.push_back(DataBlocks::source("deepseek") + " using 1:2 with lines lw 1.5 dt 5 lc rgb " + quote(gnuplot::series_colour(2)) +
-               " title " + quote("DeepSeek at " + ratio_text));
+               " title " + quote("DeepSeek, " + ratio_text));
   if (data.has_rows("selected"))
-    el.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 7 ps 0.45 lc rgb \"#9a9a9a\" title " +
-                 quote("selected runs (" + r.options.selection.text() + ")"));
+    el.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 7 ps 0.45*PS lc rgb \"#9a9a9a\" title " +
+                 quote("selected runs"));
   if (data.has_rows("optima"))
-    el.push_back(DataBlocks::source("optima") + " using 1:2 with points pt 7 ps 1.3 lc rgb \"#000000\" title \"cell optimum\"");
+    el.push_back(DataBlocks::source("optima") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb \"#000000\" title \"cell optimum\"");
   if (data.has_rows("edge optima"))
-    el.push_back(DataBlocks::source("edge optima") + " using 1:2 with points pt 6 ps 1.5 lw 2 lc rgb \"#c00000\" title " +
-                 quote("cell optimum on the grid edge"));
+    el.push_back(DataBlocks::source("edge optima") + " using 1:2 with points pt 6 ps 1.5*PS lw 2 lc rgb \"#c00000\" title " +
+                 quote("optimum at grid edge"));
   if (has_target)
-    el.push_back(DataBlocks::source("target") + " using 1:2:3:4 with yerrorbars pt 13 ps 2 lw 2 lc rgb \"#d00000\" title " +
-                 quote("prediction at the target, 95% interval"));
+    el.push_back(DataBlocks::source("target") + " using 1:2:3:4 with yerrorbars pt 13 ps 2*PS lw 2 lc rgb \"#d00000\" title " +
+                 quote("target, 95% interval"));
   s += gnuplot::plot_command(el);
 
   std::string& c = f.caption;
@@ -387,14 +393,15 @@ ReportFigure residual_figure(const FitReport& r) {
   f.data = data.text();
   std::string& s = f.plot;
   s += "set title " + quote(f.title) + "\n";
-  s += "set key top right font \",11\"\n";
+  s += "set key outside below center vertical font \",11\"\nset bmargin 6.5\n";
+  f.height = 560;
   s += gnuplot::log_axis("x", xlo, xhi, r.options.flops_per_token > 0 ? "compute C = M·D (FLOPs)" : "compute C = 6ND (FLOPs)");
   s += gnuplot::log_axis("y", std::min(lo, 0.5), std::max(hi, 2.0), "measured optimum / fitted law", 1.2);
   s += "set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb \"#606060\" dt 2\n";
   s += gnuplot::plot_command(
-      {DataBlocks::source("lr") + " using 1:2 with points pt 7 ps 1.3 lc rgb " + quote(gnuplot::series_colour(0)) +
+      {DataBlocks::source("lr") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb " + quote(gnuplot::series_colour(0)) +
            " title \"η*: " + r.lr_law->formula + "\" noenhanced",
-       DataBlocks::source("batch") + " using 1:2 with points pt 5 ps 1.1 lc rgb " + quote(gnuplot::series_colour(1)) +
+       DataBlocks::source("batch") + " using 1:2 with points pt 5 ps 1.1*PS lc rgb " + quote(gnuplot::series_colour(1)) +
            " title \"B*: " + r.batch_law->formula + "\" noenhanced"});
   f.caption = "Each cell's optimum divided by the fitted law at its (N, D): points on the dashed line are fitted exactly; "
               "a trend with compute means the power-law form does not hold over the swept range.";
@@ -476,7 +483,7 @@ ReportSection loss_section(const ReportInput& in) {
     data.begin(name + " law", "N=" + num(N) + "; fitted L(N, D); columns: D loss");
     for (double D : log_grid(dlo / 1.5, dhi * 1.5, 60)) data.row({D, law.predict(N, D)});
     el.push_back(DataBlocks::source(name + " law") + " using 1:2 with lines lw 2 lc rgb " + colour + " notitle");
-    el.push_back(DataBlocks::source(name + " measured") + " using 1:2 with points pt 7 ps 1.3 lc rgb " + colour + " title " +
+    el.push_back(DataBlocks::source(name + " measured") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb " + colour + " title " +
                  quote("N = " + format_short(N)));
     ++k;
   }

@@ -29,7 +29,8 @@ struct ReportFigure {
   std::string title;    // short heading above the figure (plain text)
   std::string caption;  // plain text under the figure
   std::string data;     // text data file; named blocks ("# NAME" then rows, blocks 2 blank lines apart)
-  std::string plot;     // gnuplot commands after the terminal is set; the data file is DATA_FILE
+  std::string plot;     // gnuplot commands after the terminal is set; the data file is DATA_FILE;
+                        // scale point sizes by PS ("ps 1.5*PS"): it evens out svg and png
   int width = 640, height = 480;  // SVG size in pixels (the PNG is twice as large)
 };
 
