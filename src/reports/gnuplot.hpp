@@ -38,7 +38,7 @@ std::string script(const ReportFigure& figure, bool png);
 
 // A number for a data file or a script: shortest round-trip-safe text.
 std::string num(double v);
-// A double-quoted gnuplot string literal.
+// A double-quoted gnuplot string literal (a newline becomes \\n).
 std::string quote(const std::string& text);
 // `set logscale AXIS` with a padded range [lo/pad, hi*pad], readable tick labels (10^{k} when the
 // range spans a decade or more, plain numbers otherwise) and the axis label.

@@ -140,7 +140,8 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   s += "set cblabel " + quote(std::string("smoothed final loss") + (clipped ? " (clipped)" : "")) + " offset 1,0\n";
   s += "set rmargin 13\n";
   // A mid-grey key: the white plateau and circles and the black crosses all show on it.
-  s += "set key outside below center horizontal maxrows 2 samplen 1.5 font \",11\" opaque fc rgb \"#9a9a9a\" box lc rgb \"#808080\"\n";
+  const std::string key =
+      "set key outside below center horizontal maxrows 2 samplen 1.5 font \",11\" opaque fc rgb \"#9a9a9a\" box lc rgb \"#808080\"\n";
   s += "set bmargin 7\n";
   s += "set grid noxtics noytics\n";
   s += gnuplot::log_axis("x", lr_edges.begin()->second.first, lr_edges.rbegin()->second.second,
@@ -155,7 +156,7 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
     s += "set multiplot layout " + std::to_string(rows) + "," + std::to_string(columns) + " title " +
          quote(heading + (edge ? "  {/:Bold optimum on the grid edge}" : "")) + (edge ? " textcolor rgb \"#c00000\"" : "") + "\n";
   } else {
-    s += "set title " + quote(heading + (edge ? "\\n{/:Bold optimum on the grid edge}" : "")) +
+    s += "set title " + quote(heading + (edge ? "\n{/:Bold optimum on the grid edge}" : "")) +
          (edge ? " textcolor rgb \"#c00000\"" : "") + "\n";
   }
   for (std::size_t k = 0; k < panels.size(); ++k) {
@@ -177,6 +178,7 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
     if (data.has_rows(bad))
       elements.push_back(DataBlocks::source(bad) + " using 1:2 with points pt 2 ps 1.4*PS lw 2.5 lc rgb \"#000000\" title " +
                          quote("diverged"));
+    s += here || data.has_rows(bad) ? key : "unset key\n";  // no empty key box on a panel without markers
     if (elements.empty()) elements.push_back("NaN notitle");
     s += gnuplot::plot_command(elements);
   }
