@@ -32,8 +32,12 @@ hpsweep_ensure_packages() {
 # Build tools and libraries (every one found by CMake's find_package), plus hdf5-tools for h5dump.
 HPSWEEP_BUILD_PACKAGES=(cmake g++ make libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
   libboost-program-options-dev libtbb-dev zlib1g-dev)
-# Tests: GoogleTest, and h5py to read the HDF5 file back the way users do.
-HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy)
+# At run time: gnuplot renders the figures of `hpsweep report` (without it the report still
+# writes every script and data file and says the figures were not rendered).
+HPSWEEP_RUNTIME_PACKAGES=(gnuplot-nox)
+# Tests: GoogleTest, h5py to read the HDF5 file back the way users do, and headless Chromium to
+# render a report's index.html (the report test skips that part without it).
+HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy chromium)
 
 # A real single-node Slurm for the Slurm tests (installed best-effort; the tests skip without it).
 HPSWEEP_SLURM_PACKAGES=(slurm-wlm munge)

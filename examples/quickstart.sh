@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source cmake/deps.sh
 
-hpsweep_ensure_packages "${HPSWEEP_BUILD_PACKAGES[@]}"
+hpsweep_ensure_packages "${HPSWEEP_BUILD_PACKAGES[@]}" "${HPSWEEP_RUNTIME_PACKAGES[@]}"
 cmake --preset release -DHPSWEEP_BUILD_TESTS=OFF >/dev/null
 cmake --build --preset release --target hpsweep
 
@@ -24,4 +24,5 @@ echo
 echo "== what next"
 echo "  build/release/hpsweep status $out          # states, best loss per (N, D) cell, launches"
 echo "  build/release/hpsweep export $out --csv    # every trial, for pandas"
+echo "  build/release/hpsweep report $out --out build/quickstart/report   # figures + index.html"
 echo "  h5dump -H $out                             # the HDF5 layout (docs/schema.md)"

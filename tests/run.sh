@@ -9,7 +9,7 @@ source cmake/deps.sh
 preset=release
 [ "${1:-}" = "--sanitize" ] && preset=debug-sanitize
 
-hpsweep_ensure_packages "${HPSWEEP_BUILD_PACKAGES[@]}" "${HPSWEEP_TEST_PACKAGES[@]}"
+hpsweep_ensure_packages "${HPSWEEP_BUILD_PACKAGES[@]}" "${HPSWEEP_RUNTIME_PACKAGES[@]}" "${HPSWEEP_TEST_PACKAGES[@]}"
 if [ "$(id -u)" = 0 ]; then
   hpsweep_ensure_packages "${HPSWEEP_SLURM_PACKAGES[@]}" ||
     echo "note: could not install ${HPSWEEP_SLURM_PACKAGES[*]}: the Slurm tests will be skipped"

@@ -18,6 +18,7 @@
 #include "hpsweep/reducer/transfer_fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
+#include "hpsweep/reports/report.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run.hpp"
 #include "hpsweep/scheduler/comm.hpp"
@@ -259,27 +260,49 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   return 0;
 }
 
+// The fit options `fit` and `report` share: one set of names, defaults and checks.
+struct FitArgs {
+  FitOptions options;
+  std::string select = "within:0.25%", resample = "points", holdout = "none";
+
+  void add_to(po::options_description& d) {
+    d.add_options()("select", po::value(&select)->default_value("within:0.25%"),
+                    "per-cell selection: within:EPS (every run within EPS of the cell minimum), argmin, bowl[:EPS]")(
+        "resamples", po::value(&options.bootstrap.resamples)->default_value(1000), "bootstrap resamples")(
+        "seed", po::value(&options.bootstrap.seed)->default_value(0), "bootstrap seed")(
+        "resample", po::value(&resample)->default_value("points"), "points (Step Law procedure) | cells")(
+        "batch-n-term", po::bool_switch(&options.batch_n_term), "add an N term to the batch-size law")(
+        "flops-per-token", po::value(&options.flops_per_token)->default_value(0), "compute form: C = M*D (0: C = 6ND)")(
+        "target-params", po::value(&options.target_params)->default_value(0), "N of the run to plan (default: job [target])")(
+        "target-tokens", po::value(&options.target_tokens)->default_value(0), "D of the run to plan (default: job [target])")(
+        "seq-len", po::value(&options.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
+        "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
+        "variant", po::value(&options.variant)->default_value(""), "fit only this [variants] row of the job");
+  }
+
+  // After parsing: checks the values and returns the options. Throws InputError.
+  FitOptions parsed() {
+    options.selection = parse_selection(select);
+    if (resample != "points" && resample != "cells") throw InputError("--resample must be 'points' or 'cells'");
+    if (holdout != "none" && holdout != "largest") throw InputError("--holdout must be 'largest' or 'none'");
+    if (options.bootstrap.resamples < 0) throw InputError("--resamples must be >= 0");
+    options.bootstrap.by_cell = resample == "cells";
+    options.holdout_largest = holdout == "largest";
+    return options;
+  }
+};
+
 int cmd_fit(const std::vector<std::string>& args) {
-  std::string path, select = "within:0.25%", resample = "points", holdout = "none", name;
+  std::string path, name;
   bool json = false, no_store = false;
   double target_width = 0;
-  FitOptions o;
+  bool transfer = false;
+  FitArgs fit;
   po::options_description d("options");
-  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
-      "select", po::value(&select)->default_value("within:0.25%"),
-      "per-cell selection: within:EPS (every run within EPS of the cell minimum), argmin, bowl[:EPS]")(
-      "resamples", po::value(&o.bootstrap.resamples)->default_value(1000), "bootstrap resamples")(
-      "seed", po::value(&o.bootstrap.seed)->default_value(0), "bootstrap seed")(
-      "resample", po::value(&resample)->default_value("points"), "points (Step Law procedure) | cells")(
-      "batch-n-term", po::bool_switch(&o.batch_n_term), "add an N term to the batch-size law")(
-      "flops-per-token", po::value(&o.flops_per_token)->default_value(0), "compute form: C = M*D (0: C = 6ND)")(
-      "target-params", po::value(&o.target_params)->default_value(0), "N of the run to plan (default: job [target])")(
-      "target-tokens", po::value(&o.target_tokens)->default_value(0), "D of the run to plan (default: job [target])")(
-      "seq-len", po::value(&o.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
-      "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
-      "json", po::bool_switch(&json), "machine-readable output")(
-      "variant", po::value(&o.variant)->default_value(""), "fit only this [variants] row of the job")(
-      "transfer", po::bool_switch(&o.transfer),
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file");
+  fit.add_to(d);
+  d.add_options()("json", po::bool_switch(&json), "machine-readable output")(
+      "transfer", po::bool_switch(&transfer),
       "fit the transfer exponents eta*(w) = c w^kappa per parametrization on a sweep over widths")(
       "target-width", po::value(&target_width)->default_value(0),
       "--transfer: width to carry the optimum to (default: the width of the job's [target] params)")(
@@ -288,15 +311,11 @@ int cmd_fit(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, args, "fit");
-  if (name.empty()) name = o.transfer ? "transfer" : "latest";
+  if (name.empty()) name = transfer ? "transfer" : "latest";
   if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
-  o.selection = parse_selection(select);
-  if (resample != "points" && resample != "cells") throw InputError("--resample must be 'points' or 'cells'");
-  if (holdout != "none" && holdout != "largest") throw InputError("--holdout must be 'largest' or 'none'");
-  if (o.bootstrap.resamples < 0) throw InputError("--resamples must be >= 0");
-  o.bootstrap.by_cell = resample == "cells";
-  o.holdout_largest = holdout == "largest";
+  FitOptions o = fit.parsed();
+  o.transfer = transfer;
   const SweepLog log = load_sweep(path);
   FitRecord record;
   if (o.transfer) {
@@ -318,6 +337,34 @@ int cmd_fit(const std::vector<std::string>& args) {
       std::fprintf(stderr, "hpsweep: warning: the fit was not stored: %s\n", e.what());
     }
   }
+  return 0;
+}
+
+int cmd_report(const std::vector<std::string>& args) {
+  std::string path;
+  bool no_png = false;
+  ReportOptions o;
+  FitArgs fit;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
+      "out,o", po::value(&o.out_dir)->required(), "report folder (created; open OUT/index.html in a browser)")(
+      "gnuplot", po::value(&o.gnuplot)->default_value("gnuplot"), "gnuplot program (name in PATH, or a path)")(
+      "no-png", po::bool_switch(&no_png), "render SVG only (no PNG copies for slides)");
+  fit.add_to(d);
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "report");
+  o.fit = fit.parsed();
+  o.png = !no_png;
+  const SweepLog log = load_sweep(path);
+  const ReportResult r = write_report(log, path, o);
+  for (const auto& p : r.problems) std::fprintf(stderr, "hpsweep: warning: %s\n", p.c_str());
+  if (!r.gnuplot_found)
+    std::fprintf(stderr,
+                 "hpsweep: warning: figures were not rendered: '%s' was not found (install gnuplot-nox, or give "
+                 "--gnuplot PATH); the scripts and data are in %s/figures\n",
+                 o.gnuplot.c_str(), o.out_dir.c_str());
+  std::printf("%s: %zu of %zu figures rendered; open %s\n", o.out_dir.c_str(), r.rendered, r.figures, r.index_path.c_str());
   return 0;
 }
 
@@ -508,6 +555,7 @@ int main(int argc, char** argv) {
     if (command == "export") return cmd_export(args);
     if (command == "fit") return cmd_fit(args);
     if (command == "predict") return cmd_predict(args);
+    if (command == "report") return cmd_report(args);
     if (command == "replay") return cmd_replay(args);
     if (command == "transfer") return cmd_transfer(args);
     if (command == "coordcheck") return cmd_coordcheck(args);
