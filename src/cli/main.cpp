@@ -369,7 +369,7 @@ int cmd_report(const std::vector<std::string>& args) {
 }
 
 int cmd_replay(const std::vector<std::string>& args) {
-  std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64";
+  std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64", variant;
   bool refit = false, timeline = false, whatif = false;
   int steps = 10, resamples = 200;
   po::options_description d("options (default: all three parts)");
@@ -378,6 +378,7 @@ int cmd_replay(const std::vector<std::string>& args) {
       "timeline", po::bool_switch(&timeline), "how the laws and the prediction evolved over the sweep")(
       "what-if", po::bool_switch(&whatif), "simulate the recorded trial durations on other rank counts")(
       "select", po::value(&select)->default_value("within:0.25%"), "timeline: per-cell selection")(
+      "variant", po::value(&variant)->default_value(""), "timeline: the [variants] row to fit")(
       "steps", po::value(&steps)->default_value(10), "timeline: checkpoints (10 = every 10% of the trials)")(
       "resamples", po::value(&resamples)->default_value(200), "timeline: bootstrap resamples per checkpoint")(
       "ranks", po::value(&ranks_text)->default_value("2,4,8,16,32,64"), "what-if: rank counts (master included)");
@@ -398,6 +399,7 @@ int cmd_replay(const std::vector<std::string>& args) {
     FitOptions o;
     o.selection = parse_selection(select);
     o.bootstrap.resamples = resamples;
+    o.variant = variant;
     std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
   }
   if (whatif) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <set>
 
 #include "hpsweep/util/error.hpp"
@@ -16,10 +17,11 @@ const CellPoint& Cell::best() const {
 }
 
 std::vector<Cell> collect_cells(const SweepLog& log) {
-  std::map<std::pair<double, double>, Cell> cells;
+  std::map<std::tuple<std::string, double, double>, Cell> cells;
   for (const auto& [id, r] : log.latest_by_id()) {
     const TrialPoint& p = r->trial.point;
-    Cell& c = cells[{p.params, p.tokens}];
+    Cell& c = cells[{p.variant, p.params, p.tokens}];
+    c.variant = p.variant;
     c.params = p.params;
     c.tokens = p.tokens;
     if (!r->finished) continue;  // an ingested run that stopped early says little about its optimum

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "hpsweep/backends/coordcheck.hpp"
@@ -81,8 +82,8 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
   Timeline t;
   FitOptions o = options;
   // Final per-cell argmin, to see when each cell's optimum settled.
-  std::map<std::pair<double, double>, TrialId> final_best;
-  for (const auto& c : collect_cells(log)) final_best[{c.params, c.tokens}] = c.best().id;
+  std::map<std::tuple<std::string, double, double>, TrialId> final_best;
+  for (const auto& c : collect_cells(log)) final_best[{c.variant, c.params, c.tokens}] = c.best().id;
   for (int s = 1; s <= steps; ++s) {
     TimelinePoint p;
     p.fraction = static_cast<double>(s) / steps;
@@ -91,7 +92,7 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
     const auto cells = collect_cells(part);
     p.cells = cells.size();
     for (const auto& c : cells) {
-      auto it = final_best.find({c.params, c.tokens});
+      auto it = final_best.find({c.variant, c.params, c.tokens});
       if (it != final_best.end() && c.points.size() >= 3 && c.best().id == it->second) ++p.cells_at_final_optimum;
     }
     try {
@@ -110,8 +111,9 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
         p.lr = r.prediction->lr;
         p.batch_tokens = r.prediction->batch_tokens;
       }
-    } catch (const Error&) {
-      p.fitted = false;  // too few cells so far
+    } catch (const Error& e) {
+      p.fitted = false;  // usually too few cells so far
+      p.why_not = e.what();
     }
     t.points.push_back(p);
   }
@@ -198,7 +200,7 @@ std::string format_timeline(const Timeline& t) {
                   p.cells_at_final_optimum);
     out += buf;
     if (!p.fitted) {
-      out += "  (too few cells to fit)\n";
+      out += "  (no fit: " + (p.why_not.size() > 90 ? p.why_not.substr(0, 87) + "..." : p.why_not) + ")\n";
       continue;
     }
     std::snprintf(buf, sizeof buf, "%10.4f %10.4f %11.4f", p.lr_n_exp, p.lr_d_exp, p.batch_d_exp);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "hpsweep/reports/status.hpp"
+#include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"
@@ -209,8 +210,29 @@ ReportSection summary_section(const ReportInput& in) {
   s.id = "summary";
   s.title = "Summary";
   std::string& h = s.html;
+  if (in.transfer) {
+    // A width sweep's headline: how the optimal learning rate moves with width.
+    h += "<h3>Transfer across widths</h3>\n<ul>\n";
+    for (const auto& g : in.transfer->groups) {
+      h += "<li>" + html_escape(g.variant.empty() ? g.parametrization : g.variant + " (" + g.parametrization + ")") + ": ";
+      if (!g.lr_law) {
+        h += "no exponent (fewer than 2 widths with an optimum)</li>\n";
+        continue;
+      }
+      const Interval& k = g.lr_law->coefs[1];
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "η* ∝ w<sup>κ</sup> with κ = %.3f [%.3f, %.3f]", k.estimate, k.lo, k.hi);
+      h += buf;
+      if (!g.verdict.empty()) h += " — theory " + format_short(g.theory_kappa) + ": " + html_escape(g.verdict.substr(g.verdict.rfind(": ") + 2));
+      if (in.transfer->target_width > 0)
+        h += "; at the target width " + format_short(in.transfer->target_width) + ": η* = " +
+             format_short(g.lr_law->predict(in.transfer->target_width, 1));
+      h += "</li>\n";
+    }
+    h += "</ul>\n";
+  }
   if (!in.fit) {
-    h += "<p class=\"missing\">No fit, so no prediction: " + html_escape(in.fit_error) + ".</p>\n";
+    h += "<p class=\"missing\">No scaling-law fit, so no prediction: " + html_escape(in.fit_error) + ".</p>\n";
     return s;
   }
   const FitReport& r = *in.fit;
@@ -286,8 +308,8 @@ ReportSection health_section(const ReportInput& in) {
 }
 
 std::vector<SectionBuilder> default_sections() {
-  // A new section (e.g. transfer across widths) is one more builder here.
-  return {summary_section, cells_section, laws_section, loss_section, health_section};
+  // A new section is one more builder here.
+  return {summary_section, cells_section, laws_section, loss_section, transfer_section, health_section};
 }
 
 namespace {
@@ -360,7 +382,33 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
   } catch (const Error& e) {
     fit_error = e.what();
   }
-  ReportInput in{log, sweep_path, options, collect_cells(log), fit ? &*fit : nullptr, fit_error};
+  const SweepLog variant_log = options.fit.variant.empty() ? SweepLog{} : select_variant(log, options.fit.variant);
+  ReportInput in{log, sweep_path, options, collect_cells(options.fit.variant.empty() ? log : variant_log),
+                 fit ? &*fit : nullptr, fit_error, nullptr, "", nullptr};
+
+  // Transfer across widths: for sweeps that vary the width on purpose.
+  std::optional<TransferReport> transfer;
+  bool width_sweep = sweep_variants(log).size() > 1;
+  try {
+    width_sweep = width_sweep || parse_job(log.job_text, "<job stored in the sweep file>").backend_kind == "mlp";
+  } catch (const InputError&) {  // ingested sweeps store no job
+  }
+  if (!width_sweep) {
+    in.transfer_error = "not a width sweep (no [variants] and not the mlp backend); see jobs/mup-transfer.ini";
+  } else {
+    try {
+      FitOptions t = options.fit;
+      t.variant.clear();
+      t.transfer = true;
+      t.bootstrap.resamples = std::min(t.bootstrap.resamples, 400);
+      transfer = fit_transfer(log, t);
+      in.transfer = &*transfer;
+    } catch (const Error& e) {
+      in.transfer_error = e.what();
+    }
+  }
+  for (const auto& f : log.fits)
+    if (f.name == "coordcheck" || f.options.rfind("coordcheck;", 0) == 0) in.coordcheck = &f;
 
   ReportResult result;
   std::vector<ReportSection> sections;

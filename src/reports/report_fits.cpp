@@ -56,13 +56,13 @@ struct TrialXY {
 };
 
 // Runs that ended without a usable loss, per (N, D), as collect_cells counts them.
-std::map<std::pair<double, double>, std::vector<TrialXY>> unusable_runs(const SweepLog& log) {
-  std::map<std::pair<double, double>, std::vector<TrialXY>> out;
+std::map<std::tuple<std::string, double, double>, std::vector<TrialXY>> unusable_runs(const SweepLog& log) {
+  std::map<std::tuple<std::string, double, double>, std::vector<TrialXY>> out;
   for (const auto& [id, r] : log.latest_by_id()) {
     if (!r->finished || !is_terminal(r->outcome.state)) continue;
     if (r->outcome.state == TrialState::Done && std::isfinite(r->outcome.smooth_loss)) continue;
     const TrialPoint& p = r->trial.point;
-    out[{p.params, p.tokens}].push_back(TrialXY{p.lr, p.batch_tokens(), p.wd});
+    out[{p.variant, p.params, p.tokens}].push_back(TrialXY{p.lr, p.batch_tokens(), p.wd});
   }
   for (auto& [k, v] : out)
     std::sort(v.begin(), v.end(), [](auto& a, auto& b) {
@@ -131,7 +131,7 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   const double cb_hi = std::max(std::min(lmax, lmin * 1.10), lmin * 1.0005);
   const bool clipped = lmax > cb_hi;
   const bool edge = has_opt && !opt.edges.empty();
-  f.title = cell_label(cell.params, cell.tokens);
+  f.title = (cell.variant.empty() ? "" : cell.variant + ": ") + cell_label(cell.params, cell.tokens);
   const std::string eps = format_short(selection.eps * 100) + "%";
 
   std::string& s = f.plot;
@@ -423,7 +423,7 @@ ReportSection cells_section(const ReportInput& in) {
   const auto unusable = unusable_runs(in.log);
   for (std::size_t i = 0; i < in.cells.size(); ++i) {
     const Cell& c = in.cells[i];
-    auto it = unusable.find({c.params, c.tokens});
+    auto it = unusable.find({c.variant, c.params, c.tokens});
     s.figures.push_back(cell_figure(i, c, it == unusable.end() ? std::vector<TrialXY>{} : it->second, in.options.fit.selection));
   }
   s.html = "<p>Smoothed final loss over learning rate and batch size, one map per cell (one panel per weight decay when "

@@ -4,10 +4,12 @@ under mpirun; every trial carries its variant and the per-group hyperparameters 
 (read back with h5py); `hpsweep fit --transfer` separates SP (kappa clearly negative) from muP
 (kappa near 0) with intervals; `coordcheck` on the sweep file stores its slopes; `replay`
 re-fits both stored results bit for bit; a scaling-law fit on the mixed sweep is refused with a
-clear message."""
+clear message; `hpsweep report` draws the transfer section."""
 import json
 import os
+import shutil
 import sys
+import xml.etree.ElementTree as ET
 
 import h5py
 
@@ -65,5 +67,18 @@ with h5py.File(out, "r") as f:
 
 rep = hpsweep("replay", out, "--refit")
 expect("transfer: identical, bit for bit" in rep.stdout and "coordcheck: identical, bit for bit" in rep.stdout, rep.stdout)
+# The report shows the transfer: optimum vs width with the fitted kappa, the curves, the coord check.
+report = os.path.join(d, "report")
+hpsweep("report", out, "--out", report, "--resamples", "100")
+html = open(os.path.join(report, "index.html"), encoding="utf-8").read()
+expect("Transfer across widths" in html and "κ = " in html, "the report has no transfer section")
+for name in ["transfer_lr_vs_width", "transfer_curves_sp", "transfer_curves_mup", "coordcheck_sp", "coordcheck_mup"]:
+    base = os.path.join(report, "figures", name)
+    expect(os.path.isfile(base + ".gp") and os.path.isfile(base + ".dat"), f"{name}: no script or data")
+    if shutil.which("gnuplot"):
+        root = ET.parse(base + ".svg").getroot()
+        expect(root.tag.endswith("svg"), f"{name}.svg is not SVG")
+        expect(f"figures/{name}.svg" in html, f"index.html does not show {name}")
+
 print(f"ok: kappa SP {sp['estimate']:.3f} [{sp['lo']:.3f}, {sp['hi']:.3f}], "
       f"muP {mup['estimate']:.3f} [{mup['lo']:.3f}, {mup['hi']:.3f}]; {checked} trials' group lrs checked")

@@ -15,6 +15,7 @@ struct CellPoint {
 };
 
 struct Cell {
+  std::string variant;  // [variants] name: cells of different variants are never mixed
   double params = 0, tokens = 0;
   std::vector<CellPoint> points;  // DONE trials with a finite smoothed loss (latest attempt)
   std::size_t diverged = 0;       // DIVERGED/FAILED trials, never fitted

@@ -12,6 +12,7 @@
 
 #include "hpsweep/reducer/cells.hpp"
 #include "hpsweep/reducer/fit.hpp"
+#include "hpsweep/reducer/transfer_fit.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {
@@ -50,17 +51,23 @@ struct ReportInput {
   std::vector<Cell> cells;
   const FitReport* fit = nullptr;
   std::string fit_error;
+  // Width sweeps (mlp backend or [variants]): the transfer fit, or why there is none.
+  const TransferReport* transfer = nullptr;
+  std::string transfer_error;
+  const FitRecord* coordcheck = nullptr;  // the latest stored `hpsweep coordcheck`, if any
 };
 
 using SectionBuilder = std::function<ReportSection(const ReportInput&)>;
 
-// Summary (prediction, laws, warnings), per-cell landscapes, laws, loss law, sweep health.
+// Summary (prediction, laws, warnings), per-cell landscapes, laws, loss law, transfer across
+// widths, sweep health.
 std::vector<SectionBuilder> default_sections();
 ReportSection summary_section(const ReportInput& in);
 ReportSection cells_section(const ReportInput& in);
 ReportSection laws_section(const ReportInput& in);
 ReportSection loss_section(const ReportInput& in);
 ReportSection health_section(const ReportInput& in);
+ReportSection transfer_section(const ReportInput& in);
 
 struct ReportResult {
   std::string index_path;
