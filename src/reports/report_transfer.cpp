@@ -134,8 +134,10 @@ ReportFigure optimum_figure(const TransferReport& r) {
   }
   if (widths.empty()) return f;
   f.data = data.text();
-  f.plot = "set title " + quote(f.title) + "\nset key bottom left box opaque font \",11\"\n" + width_axis(widths) +
-           gnuplot::log_axis("y", ylo, yhi, "optimal peak learning rate η*", 1.4) + gnuplot::plot_command(el);
+  // Room under the lowest optimum for the key, so it covers no point or line.
+  f.plot = "set title " + quote(f.title) + "\nset key bottom left samplen 3 box opaque font \",11\"\n" + width_axis(widths) +
+           gnuplot::log_axis("y", ylo / 3.5, yhi * 1.5, "optimal peak learning rate η*", 1.0) + gnuplot::plot_command(el);
+  f.height = 540;
   f.width = 700;
   f.caption = "Each width's optimal learning rate with its 95% interval over seed resamples, and the fitted η* = c·w^κ "
               "(dashed). Under μP the optimum should not move with width (κ ≈ 0); under SP with Adam it falls about as "
