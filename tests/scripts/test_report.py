@@ -23,9 +23,9 @@ import xml.etree.ElementTree as ET
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import SOURCE_DIR, expect, hpsweep, tempdir, write  # noqa: E402
+from e2e import STEPLAW_CSV, SOURCE_DIR, expect, hpsweep, tempdir, write  # noqa: E402
 
-CSV = os.path.join(SOURCE_DIR, "..", "shared", "data", "steplaw", "dense_lr_bs_loss.csv")
+CSV = STEPLAW_CSV
 MAP = "lr=lr,batch=bs,loss=smooth loss,final_loss=loss,params=N,tokens=D,steps=ti"
 GNUPLOT = shutil.which("gnuplot")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

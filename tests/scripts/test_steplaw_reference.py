@@ -24,14 +24,14 @@ _ROOT = os.environ.get("SOURCE_DIR", os.path.dirname(os.path.dirname(_HERE)))
 os.environ.setdefault("HPSWEEP", os.path.join(_ROOT, "build", "release", "hpsweep"))
 
 sys.path.insert(0, _HERE)
-from e2e import SOURCE_DIR, expect, hpsweep, tempdir  # noqa: E402
+from e2e import STEPLAW_CSV, SOURCE_DIR, expect, hpsweep, tempdir  # noqa: E402
 
 try:
     import numpy as np  # Debian python3-numpy
 except ImportError:  # pragma: no cover
     sys.exit("this test needs numpy: apt-get install python3-numpy, and run it with /usr/bin/python3")
 
-CSV = os.path.join(SOURCE_DIR, "..", "shared", "data", "steplaw", "dense_lr_bs_loss.csv")
+CSV = STEPLAW_CSV
 SEQ_LEN = 2048          # README: bs is in sequences of 2,048 tokens
 EPS = 0.0025            # within:0.25%
 DIVERGED_RATIO = 1.5    # hpsweep ingest default --diverged-ratio
