@@ -21,8 +21,11 @@ echo "== hpsweep fit $out --select bowl   (laws, 95% intervals, prediction for t
 echo "   the surrogate's truth: lr* = 1.79 N^-0.713 D^0.307, B* = 0.58 D^0.571 tokens"
 build/release/hpsweep fit "$out" --select bowl
 echo
+echo "== hpsweep report $out --out build/quickstart/report --select bowl   (figures and index.html)"
+build/release/hpsweep report "$out" --out build/quickstart/report --select bowl
+echo
 echo "== what next"
 echo "  build/release/hpsweep status $out          # states, best loss per (N, D) cell, launches"
 echo "  build/release/hpsweep export $out --csv    # every trial, for pandas"
-echo "  build/release/hpsweep report $out --out build/quickstart/report   # figures + index.html"
+echo "  open build/quickstart/report/index.html   # loss maps, laws, loss law, sweep health"
 echo "  h5dump -H $out                             # the HDF5 layout (docs/schema.md)"
