@@ -85,7 +85,14 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
   r.options = o;
   std::vector<double> widths(o.widths.begin(), o.widths.end());
   for (const auto& name : o.parametrizations) {
+    // The job's own settings for this parametrization: a [variants] row that selects it, else
+    // the [mlp] section with only the parametrization changed.
     std::map<std::string, std::string> options = job.backend_options;
+    for (const auto& v : job.variants)
+      if (v.backend_options.at("parametrization") == name) {
+        options = v.backend_options;
+        break;
+      }
     options["parametrization"] = name;
     MlpSettings s;
     try {
@@ -108,20 +115,22 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
       CoordCheckSeries series;
       series.parametrization = name;
       series.width = w;
-      series.mean_abs.assign(static_cast<std::size_t>(o.steps), std::vector<double>(static_cast<std::size_t>(s.depth) + 2, 0.0));
-      std::int64_t steps_seen = o.steps;
+      // Row k: the forward pass after k updates (row 0: at initialisation).
+      const std::int64_t rows = o.steps + 1;
+      series.mean_abs.assign(static_cast<std::size_t>(rows), std::vector<double>(static_cast<std::size_t>(s.depth) + 2, 0.0));
+      std::int64_t steps_seen = rows;
       for (int seed = 0; seed < o.seeds; ++seed) {
         Trial t;
         t.id = 0xC00DC4EC0000ull + static_cast<std::uint64_t>(seed);  // the same data and init stream at every width
-        t.point = TrialPoint{0, static_cast<double>(o.steps * o.batch), o.lr, o.batch, 1, 0, seed, ""};
-        const auto trace = backend.activation_trace(t, o.steps);
+        t.point = TrialPoint{0, static_cast<double>(rows * o.batch), o.lr, o.batch, 1, 0, seed, ""};
+        const auto trace = backend.activation_trace(t, rows);
         steps_seen = std::min<std::int64_t>(steps_seen, static_cast<std::int64_t>(trace.size()));
         for (std::size_t k = 0; k < trace.size(); ++k)
           for (std::size_t l = 0; l < trace[k].size(); ++l) series.mean_abs[k][l] += trace[k][l] / o.seeds;
       }
-      if (steps_seen < o.steps) {
-        r.notes.push_back(name + " width " + std::to_string(w) + ": the loss became non-finite at step " +
-                          std::to_string(steps_seen + 1) + "; its rows stop there");
+      if (steps_seen < rows) {
+        r.notes.push_back(name + " width " + std::to_string(w) + ": the loss became non-finite after " +
+                          std::to_string(steps_seen - 1) + " updates; its rows stop there");
         series.mean_abs.resize(static_cast<std::size_t>(steps_seen));
       }
       last_by_width.push_back(series.mean_abs.empty() ? std::vector<double>() : series.mean_abs.back());
@@ -148,11 +157,11 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
 std::string format_coord_check(const CoordCheckResult& r) {
   std::string out;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "coordinate check: %lld steps at constant lr %s, batch %lld, mean over %d seeds\n",
+  std::snprintf(buf, sizeof buf, "coordinate check: %lld updates at constant lr %s, batch %lld, mean over %d seeds\n",
                 static_cast<long long>(r.options.steps), format_short(r.options.lr).c_str(),
                 static_cast<long long>(r.options.batch), r.options.seeds);
   out += buf;
-  out += "mean |activation| per layer at the last step, and its slope in log width (muP: ~0; SP: > 0)\n";
+  out += "mean |activation| per layer after the last update, and its slope in log width (muP: ~0; SP: > 0)\n";
   for (std::size_t p = 0; p < r.options.parametrizations.size(); ++p) {
     out += "\n" + r.options.parametrizations[p] + "\n  layer     ";
     for (auto w : r.options.widths) {

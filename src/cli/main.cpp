@@ -45,6 +45,7 @@ const char* kUsage =
     "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
     "  fit FILE.h5 [--target-params N --target-tokens D]\n"
     "                              fit the hyperparameter laws and predict for the target\n"
+    "  report FILE.h5 --out DIR    figures and index.html: loss maps, laws, transfer, sweep health\n"
     "  replay FILE.h5              re-fit stored fits, timeline of the laws, what-if scheduling\n"
     "  fit FILE.h5 --transfer      transfer exponents eta*(w) = c w^kappa per parametrization\n"
     "  transfer --width W ...      per-group hyperparameters of the target under muP/SP/u-muP rules\n"
@@ -400,7 +401,11 @@ int cmd_replay(const std::vector<std::string>& args) {
     o.selection = parse_selection(select);
     o.bootstrap.resamples = resamples;
     o.variant = variant;
-    std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
+    if (variant.empty() && sweep_variants(log).size() > 1)
+      std::cout << "timeline: skipped, the sweep runs " << sweep_variants(log).size()
+                << " variants; choose one with --variant NAME\n\n";
+    else
+      std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
   }
   if (whatif) {
     double first = 0, last = 0;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include <boost/math/distributions/students_t.hpp>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -97,20 +98,24 @@ Slices slices(const Runs& runs, const std::map<std::tuple<double, std::int64_t, 
 
 struct GroupInput {
   std::string variant, parametrization, width_source;
+  double tokens = 0;  // set when the variant is split by token budget
   std::map<double, Runs> by_width;
   bool mlp = false;
   MlpSettings mlp_settings;
 };
 
 // Width of a trial's model: the mlp's actual width, the job's shapes, or sqrt(N) at fixed depth.
-std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job) {
-  std::map<std::string, GroupInput> groups;
+// One group per variant; a variant whose widths were each trained on several token budgets is
+// split into one group per budget, since kappa compares widths at the same data.
+std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, std::vector<std::string>* warnings) {
+  std::map<std::string, GroupInput> variants;                                  // settings per variant
+  std::map<std::string, std::map<std::pair<double, double>, Runs>> by_point;   // variant -> (N, D) -> runs
   std::map<double, double> shape_width;
   if (job)
     for (const auto& sh : job->shapes) shape_width[sh.params()] = static_cast<double>(sh.hidden);
   for (const auto& r : log.results) {
     const TrialPoint& p = r.trial.point;
-    auto [it, fresh] = groups.try_emplace(p.variant);
+    auto [it, fresh] = variants.try_emplace(p.variant);
     GroupInput& g = it->second;
     if (fresh) {
       g.variant = p.variant;
@@ -126,28 +131,46 @@ std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job) {
       }
       if (g.parametrization.empty()) g.parametrization = "(sweep)";
     }
-    double width = std::sqrt(p.params);
-    if (g.mlp) width = static_cast<double>(mlp_shape(p, g.mlp_settings).width);
-    else if (auto s = shape_width.find(p.params); s != shape_width.end()) width = s->second;
     if (!r.finished) continue;
     double loss;
     if (r.outcome.state == TrialState::Done && std::isfinite(r.outcome.smooth_loss)) loss = r.outcome.smooth_loss;
     else if (r.outcome.state == TrialState::Diverged) loss = kInf;
     else continue;  // FAILED, TIMEOUT, LOST say nothing about the landscape
-    Runs& runs = g.by_width[width];
-    runs.width = width;
+    Runs& runs = by_point[p.variant][{p.params, p.tokens}];
+    runs.width = std::sqrt(p.params);
+    if (g.mlp) runs.width = static_cast<double>(mlp_shape(p, g.mlp_settings).width);
+    else if (auto s = shape_width.find(p.params); s != shape_width.end()) runs.width = s->second;
     runs.params = p.params;
     runs.tokens = p.tokens;
     auto& seeds = runs.losses[{p.lr, p.batch, p.wd}];
-    if (seeds.size() <= static_cast<std::size_t>(p.repeat)) seeds.resize(static_cast<std::size_t>(p.repeat) + 1, std::numeric_limits<double>::quiet_NaN());
+    if (seeds.size() <= static_cast<std::size_t>(p.repeat))
+      seeds.resize(static_cast<std::size_t>(p.repeat) + 1, std::numeric_limits<double>::quiet_NaN());
     seeds[static_cast<std::size_t>(p.repeat)] = loss;  // a rerun's later record replaces the earlier
   }
   std::vector<GroupInput> out;
-  for (auto& [name, g] : groups) {
-    // Drop seed slots never filled (NaN) so means count only runs that exist.
-    for (auto& [w, runs] : g.by_width)
-      for (auto& [k, v] : runs.losses) v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-    out.push_back(std::move(g));
+  for (auto& [name, settings] : variants) {
+    auto& points = by_point[name];
+    std::map<double, std::set<double>> budgets_of_n;
+    std::set<double> budgets;
+    for (const auto& [nd, runs] : points) budgets_of_n[nd.first].insert(nd.second), budgets.insert(nd.second);
+    bool split = false;
+    for (const auto& [n, b] : budgets_of_n) split = split || b.size() > 1;
+    for (double d : split ? budgets : std::set<double>{0.0}) {
+      GroupInput g = settings;
+      g.tokens = split ? d : 0;
+      for (auto& [nd, runs] : points) {
+        if (split && nd.second != d) continue;
+        // Drop seed slots never filled (NaN) so means count only runs that exist.
+        for (auto& [k, v] : runs.losses)
+          v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+        auto [slot, added] = g.by_width.emplace(runs.width, runs);
+        if (!added && warnings)
+          warnings->push_back("N = " + format_short(runs.params) + " and N = " + format_short(slot->second.params) +
+                              " have the same width " + format_short(runs.width) + "; only N = " +
+                              format_short(slot->second.params) + " is used");
+      }
+      out.push_back(std::move(g));
+    }
   }
   return out;
 }
@@ -189,19 +212,29 @@ std::optional<PowerLaw> width_law(const std::string& name, const std::vector<dou
     law.coefs.push_back(summarize(law.beta(1), s1));
     *method = "bootstrap over seeds";
   } else {
-    // One seed: the OLS interval (normal approximation; with few widths it is optimistic).
+    // No seeds to resample: the OLS interval with Student-t quantiles (n - 2 degrees of freedom);
+    // two widths determine the line exactly and give no interval at all.
+    const std::size_t dof = pts.size() - 2;
+    const double t = dof > 0 ? boost::math::quantile(boost::math::complement(boost::math::students_t(static_cast<double>(dof)), 0.025))
+                             : std::numeric_limits<double>::quiet_NaN();
     for (int c = 0; c < 2; ++c) {
       const double b = law.beta(c), se = c < static_cast<int>(law.ols_se.size()) ? law.ols_se[static_cast<std::size_t>(c)] : 0;
-      Interval iv{b, b, b, b - 1.96 * se, b + 1.96 * se};
-      if (c == 0) iv = Interval{std::exp(b), std::exp(b), std::exp(b), std::exp(b - 1.96 * se), std::exp(b + 1.96 * se)};
+      Interval iv{b, b, b, b - t * se, b + t * se};
+      if (c == 0) iv = Interval{std::exp(b), std::exp(b), std::exp(b), std::exp(b - t * se), std::exp(b + t * se)};
       law.coefs.push_back(iv);
     }
-    *method = "OLS standard error (one seed per point: run repeats >= 2 for a bootstrap over seeds)";
+    *method = dof > 0 ? "OLS with Student-t quantiles (no seed bootstrap: it needs repeats >= 2 and --resamples > 0)"
+                      : "none: two widths fit the line exactly";
   }
   return law;
 }
 
 }  // namespace
+
+std::string transfer_group_name(const TransferGroup& g) {
+  return (g.variant.empty() ? std::string("the sweep") : "variant " + g.variant) +
+         (g.tokens > 0 ? " at D = " + format_short(g.tokens) : "");
+}
 
 TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, double target_width) {
   const SweepLog selected = options.variant.empty() ? SweepLog{} : select_variant(all, options.variant);
@@ -215,7 +248,7 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
     } catch (const InputError&) {
     }
   }
-  std::vector<GroupInput> inputs = group_trials(log, job ? &*job : nullptr);
+  std::vector<GroupInput> inputs = group_trials(log, job ? &*job : nullptr, &rep.warnings);
   if (target_width <= 0 && job && job->target_params > 0) {
     if (job->backend_kind == "mlp" && !inputs.empty() && inputs.front().mlp) {
       TrialPoint t;
@@ -232,6 +265,7 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
   for (const auto& in : inputs) {
     TransferGroup g;
     g.variant = in.variant;
+    g.tokens = in.tokens;
     g.parametrization = in.parametrization;
     g.width_source = in.width_source;
     if (g.parametrization == "mup" || g.parametrization == "umup") g.theory_kappa = 0, g.has_theory = true;
@@ -268,11 +302,12 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
       g.widths.push_back(o);
     }
     if (tokens.size() > 1)
-      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) +
-                             " has several token budgets across widths: kappa mixes width and data effects");
+      rep.warnings.push_back(transfer_group_name(g) + " has a different token budget at each width: kappa mixes width "
+                                                      "and data effects");
 
-    // Seed bootstrap: every setting's seeds drawn with replacement, the same draw for all widths'
-    // estimators of one resample (deterministic by resample index, whatever the thread count).
+    // Seed bootstrap: per resample and width, one draw of seed indices applied to every setting
+    // (seeds are the unit: under shared seeding a seed's runs are paired across learning rates);
+    // deterministic by (resample, width), whatever the thread count.
     std::vector<std::vector<double>> boot_lr, boot_wd;
     if (max_seeds >= 2 && resamples > 0) {
       boot_lr.assign(static_cast<std::size_t>(resamples), std::vector<double>(widths.size()));
@@ -281,9 +316,15 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
         for (int b = range.begin(); b < range.end(); ++b)
           for (std::size_t i = 0; i < widths.size(); ++i) {
             std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>> picks;
+            std::size_t seeds = 0;
+            for (const auto& [key, v] : runs_of[i]->losses) seeds = std::max(seeds, v.size());
+            const std::uint64_t width_seed = options.bootstrap.seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
+            const auto draw = bootstrap_indices(seeds, width_seed, b);
             std::uint64_t k = 0;
-            for (const auto& [key, v] : runs_of[i]->losses)
-              picks[key] = bootstrap_indices(v.size(), options.bootstrap.seed ^ (0x9E37ull * (i + 1)) ^ (++k << 20), b);
+            for (const auto& [key, v] : runs_of[i]->losses) {
+              ++k;  // a setting with fewer seeds (some failed) gets its own draw
+              picks[key] = v.size() == seeds ? draw : bootstrap_indices(v.size(), width_seed + k * 0x94D049BB133111EBull, b);
+            }
             const Slices s = slices(*runs_of[i], &picks);
             const auto bi = static_cast<std::size_t>(b);
             boot_lr[bi][i] = s.lr.size() >= 3 && std::isfinite(s.best_loss) ? curve_optimum(s.lr, nullptr)
@@ -308,9 +349,9 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
     std::string wd_method;
     g.wd_law = width_law("wd", widths, wd_star, boot_wd, &wd_method);
     if (!g.lr_law) {
-      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) +
+      rep.warnings.push_back(transfer_group_name(g) +
                              ": fewer than 2 widths with an optimum, no exponent");
-    } else if (g.has_theory) {
+    } else if (g.has_theory && std::isfinite(g.lr_law->coefs[1].lo)) {
       const Interval& k = g.lr_law->coefs[1];
       const bool covers = k.lo <= g.theory_kappa && g.theory_kappa <= k.hi;
       char buf[200];
@@ -321,7 +362,7 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
     std::size_t edges = 0;
     for (const auto& o : g.widths) edges += o.lr_edge ? 1 : 0;
     if (edges)
-      rep.warnings.push_back(std::string(g.variant.empty() ? "the sweep" : "variant " + g.variant) + ": " +
+      rep.warnings.push_back(transfer_group_name(g) + ": " +
                              std::to_string(edges) + " widths have their best learning rate at the grid's edge");
 
     // muP-type groups transfer: per-group values at the target width from the base width's optimum.
@@ -331,7 +372,16 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, doub
       base.width = s.base_width;
       base.depth = static_cast<double>(s.depth);
       base.lr = g.lr_law->predict(s.base_width, 1);
-      base.wd = std::isfinite(g.widths.back().wd) ? g.widths.back().wd : 0;
+      // The optimum weight decay at the base width: the fitted law, else the nearest swept width's.
+      base.wd = 0;
+      if (g.wd_law) {
+        base.wd = g.wd_law->predict(s.base_width, 1);
+      } else {
+        double best = HUGE_VAL;
+        for (const auto& o : g.widths)
+          if (std::isfinite(o.wd) && std::fabs(std::log(o.width / s.base_width)) < best)
+            best = std::fabs(std::log(o.width / s.base_width)), base.wd = o.wd;
+      }
       base.init_std = s.init_std / std::sqrt(s.base_width);
       base.eps = s.eps;
       base.input_multiplier = s.input_mult;
@@ -366,8 +416,7 @@ std::string format_transfer_fit(const TransferReport& r) {
                 r.groups.size(), r.options.bootstrap.resamples);
   out += buf;
   for (const auto& g : r.groups) {
-    out += "\n" + (g.variant.empty() ? std::string("sweep") : "variant " + g.variant) + " (" + g.parametrization +
-           "); widths from " + g.width_source + "\n";
+    out += "\n" + transfer_group_name(g) + " (" + g.parametrization + "); widths from " + g.width_source + "\n";
     out += "  width        N          lr*  [2.5%, 97.5%]              wd*      loss  \n";
     for (const auto& o : g.widths) {
       std::snprintf(buf, sizeof buf, "  %5s  %9s  %9s  [%9s, %9s]  %9s  %8.5f%s%s\n", format_short(o.width).c_str(),
@@ -447,7 +496,7 @@ std::string transfer_fit_json(const TransferReport& r) {
   j.key("groups").begin_array();
   for (const auto& g : r.groups) {
     j.begin_object();
-    j.key("variant").value(g.variant).key("parametrization").value(g.parametrization);
+    j.key("variant").value(g.variant).key("parametrization").value(g.parametrization).key("tokens").value(g.tokens);
     j.key("width_source").value(g.width_source).key("interval_method").value(g.interval_method);
     j.key("theory_kappa");
     if (g.has_theory) j.value(g.theory_kappa);
@@ -488,7 +537,8 @@ FitRecord to_fit_record(const TransferReport& r, const std::string& name, std::u
   f.json = transfer_fit_json(r);
   f.results = results;
   for (const auto& g : r.groups) {
-    const std::string law = "transfer." + (g.variant.empty() ? g.parametrization : g.variant);
+    const std::string law = "transfer." + (g.variant.empty() ? g.parametrization : g.variant) +
+                            (g.tokens > 0 ? "@D=" + format_double(g.tokens) : "");
     auto add = [&](const std::optional<PowerLaw>& pl, const std::string& what) {
       if (!pl) return;
       for (std::size_t k = 0; k < pl->coefs.size(); ++k) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 
+#include "hpsweep/backends/coordcheck.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"
@@ -408,7 +409,7 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
     }
   }
   for (const auto& f : log.fits)
-    if (f.name == "coordcheck" || f.options.rfind("coordcheck;", 0) == 0) in.coordcheck = &f;
+    if (is_coord_check_options(f.options)) in.coordcheck = &f;
 
   ReportResult result;
   std::vector<ReportSection> sections;

@@ -28,7 +28,8 @@ namespace {
 
 std::string group_label(const TransferGroup& g) {
   std::string p = g.parametrization == "mup" ? "μP" : g.parametrization == "umup" ? "u-μP" : g.parametrization == "sp" ? "SP" : g.parametrization;
-  return g.variant.empty() || g.variant == g.parametrization ? p : g.variant + " (" + p + ")";
+  return (g.variant.empty() || g.variant == g.parametrization ? p : g.variant + " (" + p + ")") +
+         (g.tokens > 0 ? ", D = " + format_short(g.tokens) : "");
 }
 
 std::string kappa_text(const TransferGroup& g) {
@@ -54,9 +55,10 @@ std::string width_axis(const std::set<double>& widths) {
   return s + ")\nset mxtics default\nset xlabel \"width\"\n";
 }
 
-ReportFigure curves_figure(const TransferGroup& g) {
+ReportFigure curves_figure(const TransferGroup& g, std::size_t index) {
   ReportFigure f;
-  f.name = stem("transfer_curves", g.variant.empty() ? g.parametrization : g.variant);
+  // The index keeps names unique when two variants differ only in case or punctuation.
+  f.name = stem("transfer_curves_" + std::to_string(index + 1), g.variant.empty() ? g.parametrization : g.variant);
   f.title = group_label(g) + ": loss against learning rate per width";
   DataBlocks data;
   std::vector<std::string> el;
@@ -145,18 +147,23 @@ ReportFigure optimum_figure(const TransferReport& r) {
   return f;
 }
 
-// The coordinate check stored in /fits/coordcheck: mean |activation| at the last step vs width.
+// The coordinate check stored in /fits/coordcheck: mean |activation| after the last update vs width.
+std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::property_tree::ptree& root);
 std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, std::string* problem) {
-  std::vector<ReportFigure> out;
   namespace pt = boost::property_tree;
-  pt::ptree root;
   try {
+    pt::ptree root;
     std::istringstream in(rec.json);
     pt::read_json(in, root);
-  } catch (const pt::json_parser_error& e) {
-    *problem = std::string("the stored coordinate check is not valid JSON: ") + e.what();
-    return out;
+    return coordcheck_figures(rec, root);
+  } catch (const pt::ptree_error& e) {
+    *problem = "the stored coordinate check /fits/" + rec.name + " cannot be read: " + e.what();
+    return {};
   }
+}
+
+std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::property_tree::ptree& root) {
+  std::vector<ReportFigure> out;
   std::vector<std::string> layers;
   for (const auto& l : root.get_child("layers")) layers.push_back(l.second.get_value<std::string>());
   // parametrization -> width -> last step's values
@@ -170,10 +177,9 @@ std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, std::string* 
     for (const auto& v : steps.back().second) row.push_back(v.second.get_value_optional<double>().value_or(NAN));
     last[p][w] = row;
   }
-  std::map<std::string, double> slopes_max;
   for (const auto& [param, by_width] : last) {
     ReportFigure f;
-    f.name = stem("coordcheck", param);
+    f.name = stem("coordcheck_" + std::to_string(out.size() + 1), param);
     const std::string label = param == "mup" ? "μP" : param == "umup" ? "u-μP" : param == "sp" ? "SP" : param;
     f.title = "Coordinate check, " + label;
     DataBlocks data;
@@ -249,8 +255,8 @@ ReportSection transfer_section(const ReportInput& in) {
   for (const auto& w : r.warnings) s.html += "<p class=\"warning\">" + html_escape(w) + "</p>\n";
   ReportFigure opt = optimum_figure(r);
   if (!opt.data.empty()) s.figures.push_back(std::move(opt));
-  for (const auto& g : r.groups) {
-    ReportFigure f = curves_figure(g);
+  for (std::size_t i = 0; i < r.groups.size(); ++i) {
+    ReportFigure f = curves_figure(r.groups[i], i);
     if (!f.data.empty()) s.figures.push_back(std::move(f));
   }
   if (in.coordcheck) {

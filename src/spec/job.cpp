@@ -328,6 +328,7 @@ class JobParser {
       Variant v;
       v.name = e.key;
       for (const auto& item : split(e.value, ',')) {
+        if (trim(item).empty() && trim(e.value).empty()) continue;  // `base =`: the section's own settings
         const auto eq = item.find('=');
         const std::string key = to_lower(trim(item.substr(0, eq)));
         if (eq == std::string::npos || key.empty())

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/version.hpp"
 
 namespace hpsweep {
 
@@ -78,6 +79,9 @@ JournalContents read_journal(const std::string& path) {
       switch (static_cast<JournalRecordType>(type)) {
         case JournalRecordType::Header:
           log.schema_version = r.get<std::int32_t>();
+          if (log.schema_version > kSchemaVersion)
+            throw Error("schema version " + std::to_string(log.schema_version) + " is newer than this hpsweep understands (" +
+                        std::to_string(kSchemaVersion) + ")");
           log.tool_version = r.get_string();
           log.created = r.get<double>();
           log.job_path = r.get_string();

@@ -57,6 +57,10 @@ bool contains(const std::vector<std::string>& v, const std::string& k) {
   return std::find(v.begin(), v.end(), k) != v.end();
 }
 
+// Keys whose change adds or removes trials rather than changing existing ones: the grid, and the
+// [variants] rows (a variant's settings are part of its own trials' ids).
+bool is_grid_key(const std::string& key) { return contains(kGridKeys, key) || key.rfind("variants.", 0) == 0; }
+
 }  // namespace
 
 std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, bool extend,
@@ -73,7 +77,7 @@ std::string explain_incompatibility(const std::string& stored_job_text, const Jo
   std::map<std::string, std::string> keys = old.canonical;
   for (const auto& [k, v] : job.canonical) keys.emplace(k, v);
   for (const auto& [k, unused] : keys) {
-    if (contains(kGridKeys, k) || contains(kCosmeticKeys, k)) continue;
+    if (is_grid_key(k) || contains(kCosmeticKeys, k)) continue;
     const auto a = old.canonical.count(k) ? old.canonical.at(k) : "(unset)";
     const auto b = job.canonical.count(k) ? job.canonical.at(k) : "(unset)";
     if (a != b) diff += "\n  " + k + ": stored " + a + ", now " + b;
@@ -91,9 +95,12 @@ std::string explain_incompatibility(const std::string& stored_job_text, const Jo
   for (TrialId id : new_ids)
     if (!old_ids.count(id)) ++added;
   std::string grid_diff;
-  for (const auto& k : kGridKeys)
-    if (old.canonical.at(k) != job.canonical.at(k))
-      grid_diff += "\n  " + k + ": stored " + old.canonical.at(k) + ", now " + job.canonical.at(k);
+  for (const auto& [k, unused] : keys) {
+    if (!is_grid_key(k)) continue;
+    const auto a = old.canonical.count(k) ? old.canonical.at(k) : "(unset)";
+    const auto b = job.canonical.count(k) ? job.canonical.at(k) : "(unset)";
+    if (a != b) grid_diff += "\n  " + k + ": stored " + a + ", now " + b;
+  }
   if (removed > 0)
     return "the job removes " + std::to_string(removed) + " grid points of the stored sweep:" + grid_diff +
            "\n  (use a new output file for a different grid)";

@@ -72,7 +72,7 @@ report = os.path.join(d, "report")
 hpsweep("report", out, "--out", report, "--resamples", "100")
 html = open(os.path.join(report, "index.html"), encoding="utf-8").read()
 expect("Transfer across widths" in html and "κ = " in html, "the report has no transfer section")
-for name in ["transfer_lr_vs_width", "transfer_curves_sp", "transfer_curves_mup", "coordcheck_sp", "coordcheck_mup"]:
+for name in ["transfer_lr_vs_width", "transfer_curves_1_mup", "transfer_curves_2_sp", "coordcheck_1_mup", "coordcheck_2_sp"]:
     base = os.path.join(report, "figures", name)
     expect(os.path.isfile(base + ".gp") and os.path.isfile(base + ".dat"), f"{name}: no script or data")
     if shutil.which("gnuplot"):

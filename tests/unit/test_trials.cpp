@@ -91,3 +91,32 @@ TEST(TrialState, TerminalStatesAreNeverRerunByDefault) {
   EXPECT_FALSE(is_terminal(TrialState::Running));
   EXPECT_FALSE(is_terminal(TrialState::Pending));
 }
+
+TEST(TrialIds, IdsOfAJobWithoutVariantsAreThoseTheFirstReleaseWrote) {
+  // jobs/example.ini as the first release ran it; the ids below were read back from the sweep file
+  // that release wrote. Adding variants (or any later feature) must not change them, or resuming
+  // an existing sweep would run everything again.
+  const JobSpec job = parse_job(R"([sweep]
+name = example
+seed = 1234
+[scales]
+params = 2e7, 5e7, 1.2e8, 3e8
+tokens_per_param = 10, 30, 90
+seq_len = 2048
+[grid]
+lr = log:2.5e-4:4e-2:15
+batch = 8, 16, 32, 64, 128, 256, 512, 1024
+wd = 0.1
+[backend]
+kind = surrogate
+[surrogate]
+noise = 0.001
+wd_curvature = 0
+curve_points = 64
+sleep_per_pflop = 3e-6
+)", "example.ini");
+  std::set<std::string> ids;
+  for (const auto& t : expand_grid(job)) ids.insert(hex64(t.id));
+  EXPECT_EQ(ids.size(), 1440u);
+  for (const char* id : {"05ff332310a31c09", "01877e551ca7e5d7", "02ceabf2b24b1ff3"}) EXPECT_EQ(ids.count(id), 1u) << id;
+}

@@ -27,7 +27,8 @@ struct CoordCheckOptions {
 struct CoordCheckSeries {
   std::string parametrization;
   std::int64_t width = 0;
-  // mean over seeds of mean |h|: [step][layer], layers = input, block0..block{L-1}, logits
+  // mean over seeds of mean |h|: [k][layer] after k updates (k = 0..steps), layers = input,
+  // block0..block{L-1}, logits
   std::vector<std::vector<double>> mean_abs;
 };
 
@@ -35,7 +36,7 @@ struct CoordCheckResult {
   CoordCheckOptions options;
   std::vector<std::string> layers;
   std::vector<CoordCheckSeries> series;
-  // slope of log mean|h| in log width at the last step: [parametrization][layer]
+  // slope of log mean|h| in log width after the last update: [parametrization][layer]
   std::vector<std::vector<double>> slopes;
   std::vector<std::string> notes;
 };

@@ -35,6 +35,7 @@ struct WidthOptimum {
 struct TransferGroup {
   std::string variant;          // "" when the sweep has no [variants]
   std::string parametrization;  // sp | mup | umup for the mlp backend, else the variant name
+  double tokens = 0;            // the token budget, when the variant ran several and was split by it
   std::string width_source;     // how widths were obtained
   std::vector<WidthOptimum> widths;
   std::optional<PowerLaw> lr_law, wd_law;  // coefs: c, kappa
@@ -55,6 +56,8 @@ struct TransferReport {
 // Throws Error when no group has 2 widths with an optimum.
 TransferReport fit_transfer(const SweepLog& log, const FitOptions& options, double target_width = 0);
 std::string format_transfer_fit(const TransferReport& r);
+// "variant mup", "the sweep", "variant sp at D = 1e6".
+std::string transfer_group_name(const TransferGroup& g);
 std::string transfer_fit_json(const TransferReport& r);
 FitRecord to_fit_record(const TransferReport& r, const std::string& name, std::uint64_t results);
 
