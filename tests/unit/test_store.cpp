@@ -289,3 +289,31 @@ TEST_F(SweepStoreTest, JournalRecordsWrittenBeforeVariantsExistedStillDecode) {
   EXPECT_EQ(back.trial.point.variant, "");
   EXPECT_EQ(back.outcome.details, "");
 }
+
+TEST_F(SweepStoreTest, AnotherVariantExtendsTheSweepAndChangingOneIsRefused) {
+  const std::string with_one = kJob + "[variants]\nsteep = lr_n_exp=-1\n";
+  {
+    SweepStore s = open(parse_job(with_one, "v1.ini"));
+    for (const auto& t : std::vector<Trial>(s.to_run())) s.record_result(run_one(t));
+    s.finish("completed");
+  }
+  const std::string with_two = with_one + "flat = lr_n_exp=0\n";
+  try {
+    open(parse_job(with_two, "v2.ini"));
+    FAIL() << "a new variant without --extend must be refused";
+  } catch (const StoreRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("adds 12 grid points"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("variants.flat"), std::string::npos) << e.what();
+  }
+  StoreOptions o;
+  o.extend = true;
+  {
+    SweepStore s = open(parse_job(with_two, "v2.ini"), o);
+    EXPECT_EQ(s.to_run().size(), 12u);  // only the new variant's trials
+    for (const auto& t : s.to_run()) EXPECT_EQ(t.point.variant, "flat");
+  }
+  // Changing a variant's settings would orphan its finished trials: refused like a removed grid point.
+  std::string changed = with_one;
+  changed.replace(changed.find("lr_n_exp=-1"), 11, "lr_n_exp=-2");
+  EXPECT_THROW(open(parse_job(changed, "v3.ini"), o), StoreRefused);
+}
