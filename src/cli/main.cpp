@@ -317,10 +317,12 @@ int cmd_fit(const std::vector<std::string>& args) {
     throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
   FitOptions o = fit.parsed();
   o.transfer = transfer;
+  if (target_width < 0) throw InputError("--target-width must not be negative");
+  o.target_width = target_width;
   const SweepLog log = load_sweep(path);
   FitRecord record;
   if (o.transfer) {
-    const TransferReport r = fit_transfer(log, o, target_width);
+    const TransferReport r = fit_transfer(log, o);
     std::cout << (json ? transfer_fit_json(r) + "\n" : format_transfer_fit(r));
     record = to_fit_record(r, name, log.results.size());
   } else {

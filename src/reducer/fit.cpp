@@ -26,7 +26,7 @@ std::string FitOptions::text() const {
          ";flops_per_token=" + format_double(flops_per_token) + ";holdout=" + (holdout_largest ? "largest" : "none") +
          ";target_params=" + format_double(target_params) + ";target_tokens=" + format_double(target_tokens) +
          ";seq_len=" + std::to_string(seq_len) + (variant.empty() ? "" : ";variant=" + variant) +
-         (transfer ? ";transfer=1" : "");
+         (transfer ? ";transfer=1" : "") + (target_width > 0 ? ";target_width=" + format_double(target_width) : "");
 }
 
 FitOptions FitOptions::parse(const std::string& text) {
@@ -47,6 +47,7 @@ FitOptions FitOptions::parse(const std::string& text) {
     else if (k == "seq_len") o.seq_len = std::stoll(v);
     else if (k == "variant") o.variant = v;
     else if (k == "transfer") o.transfer = v == "1";
+    else if (k == "target_width") o.target_width = std::stod(v);
     else throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
   }
   return o;

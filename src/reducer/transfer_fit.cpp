@@ -236,7 +236,8 @@ std::string transfer_group_name(const TransferGroup& g) {
          (g.tokens > 0 ? " at D = " + format_short(g.tokens) : "");
 }
 
-TransferReport fit_transfer(const SweepLog& all, const FitOptions& options, double target_width) {
+TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
+  double target_width = options.target_width;
   const SweepLog selected = options.variant.empty() ? SweepLog{} : select_variant(all, options.variant);
   const SweepLog& log = options.variant.empty() ? all : selected;
   TransferReport rep;

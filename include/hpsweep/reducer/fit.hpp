@@ -22,6 +22,7 @@ struct FitOptions {
   bool holdout_largest = false;
   std::string variant;    // fit only this [variants] row ("" : the sweep must have at most one)
   bool transfer = false;  // a transfer-exponent fit (transfer_fit.hpp) rather than the scaling laws
+  double target_width = 0;  // transfer: width to carry the optimum to (0: from the job's [target])
   std::string text() const;  // canonical options, stored with the fit (exact: replay re-fits from it)
   static FitOptions parse(const std::string& text);
 };

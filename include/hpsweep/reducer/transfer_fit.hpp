@@ -54,7 +54,8 @@ struct TransferReport {
 };
 
 // Throws Error when no group has 2 widths with an optimum.
-TransferReport fit_transfer(const SweepLog& log, const FitOptions& options, double target_width = 0);
+// options.target_width: where to carry the optimum (0: the width of the job's [target] params).
+TransferReport fit_transfer(const SweepLog& log, const FitOptions& options);
 std::string format_transfer_fit(const TransferReport& r);
 // "variant mup", "the sweep", "variant sp at D = 1e6".
 std::string transfer_group_name(const TransferGroup& g);
