@@ -36,16 +36,17 @@ JournalWriter create_journal(const std::string& jpath, const SweepLog& log) {
   return w;
 }
 
-std::optional<std::int64_t> stored_journal_records(const std::string& path) {
+std::optional<std::int64_t> stored_int_attr(const std::string& path, const char* name) {
   if (!file_exists(path) || !h5::is_hdf5_file(path)) return std::nullopt;
   try {
     h5::Id f = h5::open_file(path, false);
-    if (!h5::has_attr(f, "journal_records")) return std::nullopt;
-    return h5::read_int_attr(f, "journal_records", path);
+    if (!h5::has_attr(f, name)) return std::nullopt;
+    return h5::read_int_attr(f, name, path);
   } catch (const Hdf5Error&) {
     return std::nullopt;
   }
 }
+std::optional<std::int64_t> stored_journal_records(const std::string& path) { return stored_int_attr(path, "journal_records"); }
 
 const std::vector<std::string> kGridKeys = {"scales.params", "scales.tokens", "scales.tokens_per_param",
                                             "grid.lr",       "grid.batch",    "grid.wd",
@@ -155,6 +156,9 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
     if (log.created == 0) log.created = unix_now();
     o.journal.emplace(create_journal(jpath, log));
     notes.push_back("rebuilt the journal '" + jpath + "' from '" + path + "'");
+    if (log.schema_version < kSchemaVersion)
+      notes.push_back("rewrote '" + path + "' in the layout of schema " + std::to_string(kSchemaVersion) +
+                      " (it was written by an older hpsweep; nothing is lost)");
     o.rebuild = true;
   } else {
     JournalContents contents = read_journal(jpath);
@@ -178,8 +182,14 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
       o.rebuild = true;
       notes.push_back("the previous run stopped before it could close the file; rebuilt '" + path +
                       "' from the journal (nothing finished is lost)");
+    } else if (stored_int_attr(path, "schema_version").value_or(kSchemaVersion) < kSchemaVersion) {
+      o.rebuild = true;
+      notes.push_back("rewrote '" + path + "' in the layout of schema " + std::to_string(kSchemaVersion) +
+                      " (it was written by an older hpsweep; nothing is lost)");
     }
   }
+  // A rebuilt file is written in the current layout, whatever version wrote the records.
+  if (o.rebuild) log.schema_version = kSchemaVersion;
   // Launches that never recorded their end were killed.
   for (auto& l : log.launches)
     if (l.ended == "running") {
