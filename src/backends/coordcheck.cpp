@@ -107,7 +107,6 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
     s.final_lr_frac = 1;
     s.diverge_factor = 1e300;  // only non-finite losses stop the trace
     s.max_steps = std::max(s.max_steps, o.steps);
-    std::vector<double> last(static_cast<std::size_t>(s.depth) + 2, 0.0);
     std::vector<std::vector<double>> last_by_width;
     for (std::int64_t w : o.widths) {
       s.width = w;

@@ -293,6 +293,25 @@ struct FitArgs {
   }
 };
 
+// Results stored in the sweep file under /fits/NAME (fit, fit --transfer, coordcheck).
+void check_result_name(const std::string& name) {
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
+    throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
+}
+
+// A sweep another run holds is not an error for a read-only analysis: warn and go on.
+void store_result(const std::string& path, FitRecord record, bool quiet, const char* what) {
+  const std::string name = record.name;
+  try {
+    SweepStore store = SweepStore::open_for_update(path, std::nullopt);
+    store.record_fit(std::move(record));
+    store.finish("completed");
+    if (!quiet) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
+  } catch (const StoreRefused& e) {
+    std::fprintf(stderr, "hpsweep: warning: the %s was not stored: %s\n", what, e.what());
+  }
+}
+
 int cmd_fit(const std::vector<std::string>& args) {
   std::string path, name;
   bool json = false, no_store = false;
@@ -313,8 +332,7 @@ int cmd_fit(const std::vector<std::string>& args) {
   pos.add("file", 1);
   parse(d, pos, args, "fit");
   if (name.empty()) name = transfer ? "transfer" : "latest";
-  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
-    throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
+  check_result_name(name);
   FitOptions o = fit.parsed();
   o.transfer = transfer;
   if (target_width < 0) throw InputError("--target-width must not be negative");
@@ -330,16 +348,7 @@ int cmd_fit(const std::vector<std::string>& args) {
     std::cout << (json ? fit_json(r) : format_fit(r));
     record = to_fit_record(r, name, log.results.size());
   }
-  if (!no_store) {
-    try {
-      SweepStore store = SweepStore::open_for_update(path, std::nullopt);
-      store.record_fit(std::move(record));
-      store.finish("completed");
-      if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
-    } catch (const StoreRefused& e) {
-      std::fprintf(stderr, "hpsweep: warning: the fit was not stored: %s\n", e.what());
-    }
-  }
+  if (!no_store) store_result(path, std::move(record), json, "fit");
   return 0;
 }
 
@@ -440,10 +449,10 @@ int cmd_coordcheck(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, args, "coordcheck");
+  check_result_name(name);
   o.widths.clear();
-  for (const auto& w : split(widths, ',')) {
-    const double v = parse_number(w, "--widths");
-    if (v != std::floor(v)) throw InputError("--widths: '" + trim(w) + "' is not a whole number");
+  for (const double v : parse_number_list(widths, "--widths")) {
+    if (v != std::floor(v)) throw InputError("--widths: '" + format_short(v) + "' is not a whole number");
     o.widths.push_back(static_cast<std::int64_t>(v));
   }
   o.parametrizations.clear();
@@ -452,16 +461,7 @@ int cmd_coordcheck(const std::vector<std::string>& args) {
   const JobSpec job = sweep_file ? parse_job(load_sweep(path).job_text, path + " (stored job)") : load_job(path);
   const CoordCheckResult r = coord_check(job, o);
   std::cout << (json ? coord_check_json(r) + "\n" : format_coord_check(r));
-  if (sweep_file && !no_store) {
-    try {
-      SweepStore store = SweepStore::open_for_update(path, std::nullopt);
-      store.record_fit(to_fit_record(r, name));
-      store.finish("completed");
-      if (!json) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
-    } catch (const StoreRefused& e) {
-      std::fprintf(stderr, "hpsweep: warning: the coordinate check was not stored: %s\n", e.what());
-    }
-  }
+  if (sweep_file && !no_store) store_result(path, to_fit_record(r, name), json, "coordinate check");
   return 0;
 }
 

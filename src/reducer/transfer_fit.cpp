@@ -71,26 +71,23 @@ struct Slices {
 
 Slices slices(const Runs& runs, const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
   Slices s;
-  std::map<std::tuple<double, std::int64_t, double>, double> mean;
+  std::map<std::tuple<double, std::int64_t, double>, CurvePoint> points;  // x filled in below
   for (const auto& [key, v] : runs.losses) {
     const auto* pick = picks ? &picks->at(key) : nullptr;
-    const double m = mean_finite(v, pick, nullptr);
-    mean[key] = m;
+    std::size_t ok = 0;
+    const double m = mean_finite(v, pick, &ok);
+    const std::size_t seeds = pick ? pick->size() : v.size();
+    points[key] = CurvePoint{0, m, seeds, seeds - ok};
     if (m < s.best_loss) s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
   }
   if (!std::isfinite(s.best_loss)) return s;
-  for (const auto& [key, v] : runs.losses) {
-    std::size_t ok = 0;
-    const auto* pick = picks ? &picks->at(key) : nullptr;
-    mean_finite(v, pick, &ok);
-    const CurvePoint p{0, mean[key], pick ? pick->size() : v.size(), (pick ? pick->size() : v.size()) - ok};
-    if (std::get<1>(key) != s.best_batch) continue;
-    if (std::get<2>(key) == s.best_wd) s.lr.push_back({std::get<0>(key), p.loss, p.seeds, p.diverged});
-    if (std::get<0>(key) == s.best_lr) s.wd.push_back({std::get<2>(key), p.loss, p.seeds, p.diverged});
+  // The map is ordered by (lr, batch, wd), so both slices come out sorted by their x.
+  for (const auto& [key, p] : points) {
+    const auto [lr, batch, wd] = key;
+    if (batch != s.best_batch) continue;
+    if (wd == s.best_wd) s.lr.push_back({lr, p.loss, p.seeds, p.diverged});
+    if (lr == s.best_lr) s.wd.push_back({wd, p.loss, p.seeds, p.diverged});
   }
-  auto by_x = [](const CurvePoint& a, const CurvePoint& b) { return a.x < b.x; };
-  std::sort(s.lr.begin(), s.lr.end(), by_x);
-  std::sort(s.wd.begin(), s.wd.end(), by_x);
   // wd = 0 has no log; the wd curve is only used when every swept value is positive.
   if (s.wd.size() < 3 || s.wd.front().x <= 0) s.wd.clear();
   return s;

@@ -26,8 +26,12 @@ using gnuplot::quote;
 
 namespace {
 
+std::string parametrization_label(const std::string& p) {
+  return p == "mup" ? "μP" : p == "umup" ? "u-μP" : p == "sp" ? "SP" : p;
+}
+
 std::string group_label(const TransferGroup& g) {
-  std::string p = g.parametrization == "mup" ? "μP" : g.parametrization == "umup" ? "u-μP" : g.parametrization == "sp" ? "SP" : g.parametrization;
+  const std::string p = parametrization_label(g.parametrization);
   return (g.variant.empty() || g.variant == g.parametrization ? p : g.variant + " (" + p + ")") +
          (g.tokens > 0 ? ", D = " + format_short(g.tokens) : "");
 }
@@ -180,8 +184,7 @@ std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::
   for (const auto& [param, by_width] : last) {
     ReportFigure f;
     f.name = stem("coordcheck_" + std::to_string(out.size() + 1), param);
-    const std::string label = param == "mup" ? "μP" : param == "umup" ? "u-μP" : param == "sp" ? "SP" : param;
-    f.title = "Coordinate check, " + label;
+    f.title = "Coordinate check, " + parametrization_label(param);
     DataBlocks data;
     std::vector<std::string> el;
     std::set<double> widths;

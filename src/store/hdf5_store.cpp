@@ -32,7 +32,7 @@ struct TrialRow {
   std::uint64_t curve_offset, curve_length;
   const char* source;
   std::uint8_t finished;
-  const char* variant;  // from here on: added after the first release (see row_type_extended)
+  const char* variant;  // from here on: schema 2 (see row_type_extended)
   const char* details;
 };
 
@@ -85,8 +85,9 @@ void insert_point_fields(hid_t t, hid_t hex) {
 #undef F
 }
 
-// Files written before `variant` and `details` existed lack those members; reading them with a
-// memory type that has them is not a defined conversion, so readers ask for the older layout.
+// Schema-1 files lack `variant` and `details`; reading them with a memory type that has them is
+// not a defined conversion, so readers ask for the older layout. Writers never meet it: opening a
+// schema-1 file for writing rewrites it in the current layout first (sweep_store.cpp).
 bool row_type_extended(hid_t dataset) {
   h5::Id type(H5Dget_type(dataset), H5Tclose);
   return H5Tget_member_index(type, "variant") >= 0;
@@ -138,13 +139,13 @@ h5::Id launch_row_type() {
   return t;
 }
 
-h5::Id grid_row_type(bool extended = true) {
+h5::Id grid_row_type() {
   h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(GridRow)), H5Tclose);
   h5::Id hex = h5::fixed_string_type(17), vstr = h5::variable_string_type();
 #define F(name, type) H5Tinsert(t, #name, HOFFSET(GridRow, name), type)
   insert_point_fields<GridRow>(t, hex);
   F(compute, H5T_NATIVE_DOUBLE);
-  if (extended) F(variant, vstr);
+  F(variant, vstr);
 #undef F
   return t;
 }
@@ -316,7 +317,7 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
   }
   h5::append(steps, H5T_NATIVE_INT64, all_steps.data(), all_steps.size(), path_);
   h5::append(losses, H5T_NATIVE_DOUBLE, all_losses.data(), all_losses.size(), path_);
-  h5::append(trials, trial_row_type(row_type_extended(trials)), rows.data(), rows.size(), path_);
+  h5::append(trials, trial_row_type(), rows.data(), rows.size(), path_);
 }
 
 void Hdf5Store::write_launches(const std::vector<LaunchRecord>& launches) {
@@ -337,7 +338,7 @@ void Hdf5Store::write_grid(const std::vector<Trial>& grid) {
     g.variant = grid[i].point.variant.c_str();
   }
   h5::Id ds = h5::open_dataset(file_, "grid", path_);
-  h5::overwrite(ds, grid_row_type(row_type_extended(ds)), rows.data(), rows.size(), path_);
+  h5::overwrite(ds, grid_row_type(), rows.data(), rows.size(), path_);
 }
 
 void Hdf5Store::flush() { h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush", path_); }
