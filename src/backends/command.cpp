@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 

@@ -9,7 +9,7 @@
 #include <new>
 #include <random>
 
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/json.hpp"
 #include "hpsweep/util/text.hpp"

@@ -6,7 +6,7 @@
 #include <random>
 #include <thread>
 
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 

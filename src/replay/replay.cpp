@@ -7,8 +7,8 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "hpsweep/backends/coordcheck.hpp"
-#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/scheduler/scheduler.hpp"
 #include "hpsweep/scheduler/simulated_comm.hpp"

@@ -12,7 +12,7 @@
 #include <optional>
 #include <set>
 
-#include "hpsweep/backends/coordcheck.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"

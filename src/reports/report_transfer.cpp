@@ -13,7 +13,7 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
-#include "hpsweep/backends/coordcheck.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/reports/report.hpp"
 #include "hpsweep/util/text.hpp"
 #include "reports/gnuplot.hpp"

@@ -1,7 +1,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "hpsweep/store/hdf5.hpp"
+#include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/util/error.hpp"
 
 namespace hpsweep::h5 {

@@ -9,7 +9,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HPSWEEP=$(realpath "${1:-$HERE/../../build/release/hpsweep}")
-CSV=$(realpath "$HERE/../../../shared/data/steplaw/dense_lr_bs_loss.csv")
+CSV=${HPSWEEP_STEPLAW_CSV:-$(realpath "$HERE/../../data/steplaw/dense_lr_bs_loss.csv")}
 PY=/usr/bin/python3
 REPEATS=${BENCH_REPEATS:-5}
 TMP=$(mktemp -d -t hpsweep-fitbench.XXXXXX)

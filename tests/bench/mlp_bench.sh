@@ -30,7 +30,7 @@ mkdir -p "$OUT"
 
 echo "building the driver (-O3 -march=$MARCH) in $OUT ..." >&2
 g++ -std=c++20 -O3 -march="$MARCH" -DNDEBUG -I"$ROOT/include" -isystem /usr/include/eigen3 \
-  "$ROOT/tests/bench/mlp_bench.cpp" "$ROOT/src/backends/mlp.cpp" "$ROOT/src/reducer/smoothing.cpp" \
+  "$ROOT/tests/bench/mlp_bench.cpp" "$ROOT/src/backends/mlp.cpp" "$ROOT/src/trials/smoothing.cpp" \
   "$ROOT"/src/util/*.cpp "$ROOT/src/trials/trial.cpp" -o "$OUT/mlp_bench"
 
 echo "hpsweep mlp ..." >&2

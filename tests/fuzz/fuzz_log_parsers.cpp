@@ -1,4 +1,4 @@
-// libFuzzer target for the run-directory parsers (hpsweep/backends/log_ingest.hpp).
+// libFuzzer target for the run-directory parsers (hpsweep/ingest/log_ingest.hpp).
 // The input is split by parse_fuzz_input (byte 0: layout; then log \0 config \0 run name), so the
 // unit test LogIngest.FuzzRegressionsParseWithoutCrashing replays crashers exactly. Besides
 // crashes and undefined behaviour, a result that breaks the parsers' promises (check_parsed_run:
@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "hpsweep/backends/log_ingest.hpp"
+#include "hpsweep/ingest/log_ingest.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the run-directory parsers (src/backends/log_ingest.cpp) with libFuzzer + ASan + UBSan.
+# Fuzzes the run-directory parsers (src/ingest/log_ingest.cpp) with libFuzzer + ASan + UBSan.
 #
 #   tests/fuzz/run_fuzz.sh [SECONDS]      # default 180
 #
@@ -20,9 +20,9 @@ CXX=${CXX_FUZZ:-clang++-14}
 JOBS=${FUZZ_JOBS:-1}
 
 SOURCES=(
-  src/backends/log_ingest.cpp
-  src/backends/csv_ingest.cpp
-  src/reducer/smoothing.cpp
+  src/ingest/log_ingest.cpp
+  src/ingest/csv_ingest.cpp
+  src/trials/smoothing.cpp
   src/util/text.cpp
   src/util/error.cpp
   src/trials/trial.cpp
@@ -40,7 +40,7 @@ for src in "${SOURCES[@]}"; do
     # clang 14 lacks some C++20 (e.g. lambdas capturing structured bindings, used in
     # csv_ingest.cpp). A helper source it cannot compile is built by g++ without instrumentation:
     # the parsers under test are always built by clang with the sanitizers.
-    if [ "$src" = src/backends/log_ingest.cpp ]; then cat "$obj.err" >&2; exit 2; fi
+    if [ "$src" = src/ingest/log_ingest.cpp ]; then cat "$obj.err" >&2; exit 2; fi
     echo "   $src: not compilable by $CXX ($(grep -m1 'error:' "$obj.err" | sed 's/.*error: //')); using g++ -O1 uninstrumented"
     g++ -std=c++20 -g -O1 -I"$ROOT/include" -c "$ROOT/$src" -o "$obj"
   fi

@@ -17,9 +17,9 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("these tests need h5py: apt-get install python3-h5py, and run them with /usr/bin/python3")
 
-# The released Step Law sweep, beside the repository (../shared); HPSWEEP_STEPLAW_CSV overrides.
+# The released Step Law sweep, shipped in data/steplaw; HPSWEEP_STEPLAW_CSV overrides.
 STEPLAW_CSV = os.environ.get("HPSWEEP_STEPLAW_CSV") or os.path.join(
-    SOURCE_DIR, "..", "shared", "data", "steplaw", "dense_lr_bs_loss.csv")
+    SOURCE_DIR, "data", "steplaw", "dense_lr_bs_loss.csv")
 
 STATES = {0: "PENDING", 1: "RUNNING", 2: "DONE", 3: "DIVERGED", 4: "FAILED", 5: "LOST", 6: "TIMEOUT"}
 

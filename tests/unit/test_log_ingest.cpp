@@ -1,5 +1,5 @@
-// Tests of hpsweep/backends/log_ingest.hpp: the run-directory parsers (JSON lines, Megatron logs).
-#include "hpsweep/backends/log_ingest.hpp"
+// Tests of hpsweep/ingest/log_ingest.hpp: the run-directory parsers (JSON lines, Megatron logs).
+#include "hpsweep/ingest/log_ingest.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "hpsweep/backends/csv_ingest.hpp"
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/ingest/csv_ingest.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "test_helpers.hpp"
 

@@ -5,10 +5,10 @@
 #include <random>
 #include <set>
 
-#include "hpsweep/backends/coordcheck.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "hpsweep/backends/surrogate.hpp"
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 
 using namespace hpsweep;
 

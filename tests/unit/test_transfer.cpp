@@ -17,9 +17,9 @@
 
 #include <tbb/global_control.h>
 
-#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
-#include "hpsweep/reducer/transfer.hpp"
+#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/util/error.hpp"
 
 using namespace hpsweep;

@@ -3,7 +3,7 @@
 // (later: mlp), the user's own training command (later: command). Workers own one backend.
 #include <memory>
 
-#include "hpsweep/store/records.hpp"
+#include "hpsweep/trials/outcome.hpp"
 
 namespace hpsweep {
 

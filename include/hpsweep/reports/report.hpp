@@ -12,7 +12,7 @@
 
 #include "hpsweep/reducer/cells.hpp"
 #include "hpsweep/reducer/fit.hpp"
-#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {

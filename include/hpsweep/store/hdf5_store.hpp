@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "hpsweep/store/hdf5.hpp"
+#include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {

@@ -7,26 +7,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hpsweep/trials/outcome.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/serialize.hpp"
 
 namespace hpsweep {
-
-struct LossCurve {
-  std::vector<std::int64_t> step;
-  std::vector<double> loss;
-};
-
-// What a backend reports for one trial.
-struct TrialOutcome {
-  TrialState state = TrialState::Done;
-  double final_loss = std::numeric_limits<double>::quiet_NaN();
-  double smooth_loss = std::numeric_limits<double>::quiet_NaN();
-  std::int64_t steps = 0;
-  LossCurve curve;
-  std::string error;    // FAILED/DIVERGED: what happened
-  std::string details;  // backend-specific JSON object, e.g. the mlp's applied per-group hyperparameters
-};
 
 // One row of the trial table: one attempt of one trial and how it ended.
 struct TrialRecord {

@@ -1,4 +1,4 @@
-#include "hpsweep/backends/coordcheck.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "hpsweep/backends/csv_ingest.hpp"
+#include "hpsweep/ingest/csv_ingest.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "hpsweep/reducer/transfer_fit.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "hpsweep/reducer/transfer.hpp"
+#include "hpsweep/parametrization/rules.hpp"
 
 #include <algorithm>
 #include <cmath>

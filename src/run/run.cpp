@@ -1,4 +1,4 @@
-#include "hpsweep/run.hpp"
+#include "hpsweep/run/run.hpp"
 
 #include <sys/resource.h>
 

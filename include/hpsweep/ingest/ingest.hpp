@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "hpsweep/backends/csv_ingest.hpp"
-#include "hpsweep/backends/log_ingest.hpp"
+#include "hpsweep/ingest/csv_ingest.hpp"
+#include "hpsweep/ingest/log_ingest.hpp"
 
 namespace hpsweep {
 

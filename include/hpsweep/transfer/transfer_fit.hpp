@@ -10,7 +10,7 @@
 
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/reducer/laws.hpp"
-#include "hpsweep/reducer/transfer.hpp"
+#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {

@@ -1,4 +1,4 @@
-#include "hpsweep/ingest.hpp"
+#include "hpsweep/ingest/ingest.hpp"
 
 #include <chrono>
 #include <deque>

@@ -1,4 +1,4 @@
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "hpsweep/backends/log_ingest.hpp"
+#include "hpsweep/ingest/log_ingest.hpp"
 
 #include <algorithm>
 #ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
@@ -17,8 +17,8 @@
 #include <set>
 #include <sstream>
 
-#include "hpsweep/backends/csv_ingest.hpp"
-#include "hpsweep/reducer/smoothing.hpp"
+#include "hpsweep/ingest/csv_ingest.hpp"
+#include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 
