@@ -42,7 +42,8 @@ const std::vector<BackendKind>& backend_kinds() {
       {"command",
        true,
        {
-           {"argv", "", true, "the training command; {lr} {batch} {wd} {params} {tokens} {seed} {trial_dir} ... are filled in", true},
+           {"argv", "", true,
+            "the training command; {lr} {batch} {wd} {params} {tokens} {seed} {trial_dir} ... are filled in", true},
            {"timeout", "0", false, "seconds before a trial is killed and recorded TIMEOUT (0: no limit)"},
            {"result", "stdout", false, "stdout (last JSON line) or file ({trial_dir}/metrics.json)", true},
        },
@@ -66,7 +67,8 @@ namespace {
 
 std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<std::string, std::string>& options,
                                              const std::string& trial_root) {
-  if (job.backend_kind == "surrogate") return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(options));
+  if (job.backend_kind == "surrogate")
+    return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(options));
   if (job.backend_kind == "mlp") return make_mlp_backend(options, job.seed);
   if (job.backend_kind == "command")
     return std::make_unique<CommandBackend>(CommandSettings::from_options(options, trial_root), job.seed);

@@ -6,16 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -47,8 +47,10 @@ std::vector<std::string> split_command_line(const std::string& text) {
   char quote = 0;
   for (char c : text) {
     if (quote) {
-      if (c == quote) quote = 0;
-      else cur += c;
+      if (c == quote)
+        quote = 0;
+      else
+        cur += c;
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
@@ -68,12 +70,17 @@ std::vector<std::string> expand_argv(const std::vector<std::string>& templ, cons
                                      const std::string& trial_dir) {
   const TrialPoint& p = t.point;
   const std::map<std::string, std::string> values = {
-      {"lr", format_double(p.lr)},           {"batch", std::to_string(p.batch)},
-      {"batch_tokens", format_double(p.batch_tokens())}, {"wd", format_double(p.wd)},
-      {"params", format_double(p.params)},   {"tokens", format_double(p.tokens)},
-      {"seq_len", std::to_string(p.seq_len)}, {"steps", std::to_string(p.steps())},
+      {"lr", format_double(p.lr)},
+      {"batch", std::to_string(p.batch)},
+      {"batch_tokens", format_double(p.batch_tokens())},
+      {"wd", format_double(p.wd)},
+      {"params", format_double(p.params)},
+      {"tokens", format_double(p.tokens)},
+      {"seq_len", std::to_string(p.seq_len)},
+      {"steps", std::to_string(p.steps())},
       {"seed", std::to_string(seed + static_cast<std::uint64_t>(p.repeat))},
-      {"repeat", std::to_string(p.repeat)},  {"id", hex64(t.id)},
+      {"repeat", std::to_string(p.repeat)},
+      {"id", hex64(t.id)},
       {"trial_dir", trial_dir}};
   std::vector<std::string> out;
   for (const auto& arg : templ) {
@@ -140,12 +147,16 @@ bool parse_command_result(const std::string& text, bool whole_text_is_json, Tria
           return false;
         }
       }
-      if (auto s = tree.get_optional<std::string>("smooth_loss")) out.smooth_loss = num(*s);
+      if (auto s = tree.get_optional<std::string>("smooth_loss"))
+        out.smooth_loss = num(*s);
       else if (!out.curve.loss.empty() && std::isfinite(out.final_loss))
         out.smooth_loss = smoothed_final_loss(out.curve.step, out.curve.loss);
-      else out.smooth_loss = out.final_loss;
-      if (auto s = tree.get_optional<long long>("steps")) out.steps = *s;
-      else if (!out.curve.step.empty()) out.steps = out.curve.step.back();
+      else
+        out.smooth_loss = out.final_loss;
+      if (auto s = tree.get_optional<long long>("steps"))
+        out.steps = *s;
+      else if (!out.curve.step.empty())
+        out.steps = out.curve.step.back();
       const bool diverged = tree.get<bool>("diverged", false);
       out.state = diverged || !std::isfinite(out.final_loss) ? TrialState::Diverged : TrialState::Done;
       if (out.state == TrialState::Diverged) out.error = "the training program reported a diverged run";
@@ -187,10 +198,14 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
   cargv.push_back(nullptr);
   const TrialPoint& p = trial.point;
   const std::vector<std::pair<std::string, std::string>> env = {
-      {"HPSWEEP_TRIAL_ID", hex64(trial.id)}, {"HPSWEEP_TRIAL_DIR", dir},
-      {"HPSWEEP_LR", format_double(p.lr)},   {"HPSWEEP_BATCH", std::to_string(p.batch)},
-      {"HPSWEEP_WD", format_double(p.wd)},   {"HPSWEEP_PARAMS", format_double(p.params)},
-      {"HPSWEEP_TOKENS", format_double(p.tokens)}, {"HPSWEEP_SEQ_LEN", std::to_string(p.seq_len)},
+      {"HPSWEEP_TRIAL_ID", hex64(trial.id)},
+      {"HPSWEEP_TRIAL_DIR", dir},
+      {"HPSWEEP_LR", format_double(p.lr)},
+      {"HPSWEEP_BATCH", std::to_string(p.batch)},
+      {"HPSWEEP_WD", format_double(p.wd)},
+      {"HPSWEEP_PARAMS", format_double(p.params)},
+      {"HPSWEEP_TOKENS", format_double(p.tokens)},
+      {"HPSWEEP_SEQ_LEN", std::to_string(p.seq_len)},
       {"HPSWEEP_SEED", std::to_string(sweep_seed_ + static_cast<std::uint64_t>(p.repeat))}};
 
   const pid_t pid = fork();
@@ -226,7 +241,8 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
       std::thread([pid] {  // escalate if the program ignores SIGTERM
         std::this_thread::sleep_for(std::chrono::seconds(3));
         kill(-pid, SIGKILL);
-      }).detach();
+      })
+          .detach();
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));

@@ -22,33 +22,45 @@ namespace hpsweep {
 
 const char* to_string(MlpParametrization p) {
   switch (p) {
-    case MlpParametrization::SP: return "sp";
-    case MlpParametrization::MuP: return "mup";
-    case MlpParametrization::UMuP: return "umup";
+    case MlpParametrization::SP:
+      return "sp";
+    case MlpParametrization::MuP:
+      return "mup";
+    case MlpParametrization::UMuP:
+      return "umup";
   }
   return "?";
 }
 const char* to_string(MlpSchedule s) {
   switch (s) {
-    case MlpSchedule::Cosine: return "cosine";
-    case MlpSchedule::Wsd: return "wsd";
-    case MlpSchedule::Constant: return "constant";
+    case MlpSchedule::Cosine:
+      return "cosine";
+    case MlpSchedule::Wsd:
+      return "wsd";
+    case MlpSchedule::Constant:
+      return "constant";
   }
   return "?";
 }
 const char* to_string(MlpWdMode m) {
   switch (m) {
-    case MlpWdMode::Coupled: return "coupled";
-    case MlpWdMode::Decoupled: return "decoupled";
-    case MlpWdMode::L2: return "l2";
+    case MlpWdMode::Coupled:
+      return "coupled";
+    case MlpWdMode::Decoupled:
+      return "decoupled";
+    case MlpWdMode::L2:
+      return "l2";
   }
   return "?";
 }
 const char* to_string(MlpWdWidthRule r) {
   switch (r) {
-    case MlpWdWidthRule::None: return "none";
-    case MlpWdWidthRule::Linear: return "linear";
-    case MlpWdWidthRule::Sqrt: return "sqrt";
+    case MlpWdWidthRule::None:
+      return "none";
+    case MlpWdWidthRule::Linear:
+      return "linear";
+    case MlpWdWidthRule::Sqrt:
+      return "sqrt";
   }
   return "?";
 }
@@ -56,7 +68,8 @@ const char* to_string(MlpWdWidthRule r) {
 const std::vector<BackendOption>& mlp_backend_options() {
   static const std::vector<BackendOption> options = {
       // model
-      {"width", "0", true, "hidden width; 0: derived from N at fixed depth, w = sqrt(N / (2 ffn_mult depth)) rounded to a multiple of 8"},
+      {"width", "0", true,
+       "hidden width; 0: derived from N at fixed depth, w = sqrt(N / (2 ffn_mult depth)) rounded to a multiple of 8"},
       {"depth", "4", true, "residual blocks"},
       {"ffn_mult", "4", true, "FFN width = ffn_mult * width"},
       {"activation", "gelu", true, "gelu (tanh form) or relu", true},
@@ -66,7 +79,8 @@ const std::vector<BackendOption>& mlp_backend_options() {
       {"base_depth", "4", true, "depth of the base model (m_L = depth / base_depth)"},
       {"depth_alpha", "0", true, "residual branch multiplier m_L^-alpha; 0, or 0.5 (Depth-muP) to 1 (CompleteP)"},
       {"input_mult", "1", true, "forward multiplier of the input projection (alpha_in)"},
-      {"output_mult", "1", true, "forward multiplier of the logits (alpha_out; divided by m under mup, by width under umup)"},
+      {"output_mult", "1", true,
+       "forward multiplier of the logits (alpha_out; divided by m under mup, by width under umup)"},
       {"init_std", "1", true, "sigma: weights are N(0, sigma^2 / fan_in) (sp, mup) or N(0, sigma^2) (umup)"},
       {"output_init", "auto", true, "auto (zero under mup, normal otherwise), zero or normal", true},
       // optimizer
@@ -74,10 +88,12 @@ const std::vector<BackendOption>& mlp_backend_options() {
       {"beta2", "0.95", true, "Adam beta2"},
       {"eps", "1e-08", true, "Adam epsilon (scaled per group under mup)"},
       {"grad_clip", "0", true, "global gradient norm clip; 0: off"},
-      {"wd_mode", "coupled", true, "coupled (p -= lr_t*wd*p, PyTorch AdamW), decoupled (p -= s_t*wd*p) or l2 (wd*p added to the gradient)", true},
+      {"wd_mode", "coupled", true,
+       "coupled (p -= lr_t*wd*p, PyTorch AdamW), decoupled (p -= s_t*wd*p) or l2 (wd*p added to the gradient)", true},
       {"wd_width_rule", "none", true, "hidden-matrix weight decay times 1 (none), m (linear) or sqrt(m) (sqrt)", true},
       // schedule
-      {"schedule", "cosine", true, "cosine, wsd (constant then 1-sqrt cooldown) or constant (constant then linear cooldown)", true},
+      {"schedule", "cosine", true,
+       "cosine, wsd (constant then 1-sqrt cooldown) or constant (constant then linear cooldown)", true},
       {"warmup_frac", "0.05", true, "linear warmup, fraction of the steps"},
       {"decay_frac", "0.2", true, "wsd/constant: cooldown, fraction of the steps"},
       {"final_lr_frac", "0.1", true, "final lr as a fraction of the peak"},
@@ -92,8 +108,10 @@ const std::vector<BackendOption>& mlp_backend_options() {
       {"max_steps", "1e+05", true, "cap on the steps of one trial"},
       {"curve_points", "64", true, "points of the stored loss curve"},
       {"diverge_factor", "3", true, "DIVERGED when a step's loss exceeds diverge_factor x the first step's loss"},
-      {"seeding", "trial", true, "trial (init and data from the trial id) or shared (from sweep seed and repeat: common random numbers)", true},
-      {"fit_loss", "heldout", true, "what smooth_loss holds: heldout (final held-out loss) or curve (Step-Law smoothing of the curve)", true},
+      {"seeding", "trial", true,
+       "trial (init and data from the trial id) or shared (from sweep seed and repeat: common random numbers)", true},
+      {"fit_loss", "heldout", true,
+       "what smooth_loss holds: heldout (final held-out loss) or curve (Step-Law smoothing of the curve)", true},
   };
   return options;
 }
@@ -156,10 +174,13 @@ MlpSettings MlpSettings::from_options(const std::map<std::string, std::string>& 
   s.width = whole(o, "width", s.width, 0, 65536);
   s.depth = whole(o, "depth", s.depth, 1, 1024);
   pos("ffn_mult", s.ffn_mult);
-  s.activation = parse_word(o, "activation", "gelu", {"gelu", "relu"}) == "gelu" ? MlpActivation::Gelu : MlpActivation::Relu;
+  s.activation =
+      parse_word(o, "activation", "gelu", {"gelu", "relu"}) == "gelu" ? MlpActivation::Gelu : MlpActivation::Relu;
 
   const std::string p = parse_word(o, "parametrization", "sp", {"sp", "mup", "umup"});
-  s.parametrization = p == "sp" ? MlpParametrization::SP : p == "mup" ? MlpParametrization::MuP : MlpParametrization::UMuP;
+  s.parametrization = p == "sp"    ? MlpParametrization::SP
+                      : p == "mup" ? MlpParametrization::MuP
+                                   : MlpParametrization::UMuP;
   pos("base_width", s.base_width);
   pos("base_depth", s.base_depth);
   num("depth_alpha", s.depth_alpha, 0, 1, "0 or in [0.5, 1]");
@@ -177,7 +198,9 @@ MlpSettings MlpSettings::from_options(const std::map<std::string, std::string>& 
   const std::string wm = parse_word(o, "wd_mode", "coupled", {"coupled", "decoupled", "l2"});
   s.wd_mode = wm == "coupled" ? MlpWdMode::Coupled : wm == "decoupled" ? MlpWdMode::Decoupled : MlpWdMode::L2;
   const std::string wr = parse_word(o, "wd_width_rule", "none", {"none", "linear", "sqrt"});
-  s.wd_width_rule = wr == "none" ? MlpWdWidthRule::None : wr == "linear" ? MlpWdWidthRule::Linear : MlpWdWidthRule::Sqrt;
+  s.wd_width_rule = wr == "none"     ? MlpWdWidthRule::None
+                    : wr == "linear" ? MlpWdWidthRule::Linear
+                                     : MlpWdWidthRule::Sqrt;
 
   const std::string sc = parse_word(o, "schedule", "cosine", {"cosine", "wsd", "constant"});
   s.schedule = sc == "cosine" ? MlpSchedule::Cosine : sc == "wsd" ? MlpSchedule::Wsd : MlpSchedule::Constant;
@@ -198,12 +221,16 @@ MlpSettings MlpSettings::from_options(const std::map<std::string, std::string>& 
   s.max_steps = whole(o, "max_steps", s.max_steps, 1, 1e12);
   s.curve_points = whole(o, "curve_points", s.curve_points, 1, 1e7);
   num("diverge_factor", s.diverge_factor, 1.000001, kBig, "above 1");
-  s.seeding = parse_word(o, "seeding", "trial", {"trial", "shared"}) == "trial" ? MlpSeeding::Trial : MlpSeeding::Shared;
-  s.fit_loss = parse_word(o, "fit_loss", "heldout", {"heldout", "curve"}) == "heldout" ? MlpFitLoss::Heldout : MlpFitLoss::Curve;
+  s.seeding =
+      parse_word(o, "seeding", "trial", {"trial", "shared"}) == "trial" ? MlpSeeding::Trial : MlpSeeding::Shared;
+  s.fit_loss =
+      parse_word(o, "fit_loss", "heldout", {"heldout", "curve"}) == "heldout" ? MlpFitLoss::Heldout : MlpFitLoss::Curve;
   return s;
 }
 
-void validate_mlp_options(const std::map<std::string, std::string>& options) { (void)MlpSettings::from_options(options); }
+void validate_mlp_options(const std::map<std::string, std::string>& options) {
+  (void)MlpSettings::from_options(options);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shape, schedule, per-group hyperparameters
@@ -257,7 +284,8 @@ double mlp_lr_factor(const MlpSettings& s, std::int64_t step, std::int64_t steps
   const double start = T - decay;
   if (decay <= 0 || t <= start) return 1.0;
   const double progress = std::min(1.0, (t - start) / decay);
-  return s.schedule == MlpSchedule::Wsd ? f + (1.0 - f) * (1.0 - std::sqrt(progress)) : f + (1.0 - f) * (1.0 - progress);
+  return s.schedule == MlpSchedule::Wsd ? f + (1.0 - f) * (1.0 - std::sqrt(progress))
+                                        : f + (1.0 - f) * (1.0 - progress);
 }
 
 namespace {
@@ -279,9 +307,12 @@ GroupTable group_table(const MlpSettings& s, const MlpShape& sh, double lr, doub
   const double sigma = s.init_std, eps = s.eps;
   auto rule = [&](double mm) {
     switch (s.wd_width_rule) {
-      case MlpWdWidthRule::None: return 1.0;
-      case MlpWdWidthRule::Linear: return mm;
-      case MlpWdWidthRule::Sqrt: return std::sqrt(mm);
+      case MlpWdWidthRule::None:
+        return 1.0;
+      case MlpWdWidthRule::Linear:
+        return mm;
+      case MlpWdWidthRule::Sqrt:
+        return std::sqrt(mm);
     }
     return 1.0;
   };
@@ -369,7 +400,8 @@ std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const MlpS
   return std::vector<AppliedGroup>(t.g, t.g + kGroups);
 }
 
-std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const std::map<std::string, std::string>& options) {
+std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial,
+                                                  const std::map<std::string, std::string>& options) {
   return applied_hyperparameters(trial, MlpSettings::from_options(options));
 }
 
@@ -388,12 +420,16 @@ std::string applied_hyperparameters_json(const Trial& trial, const MlpSettings& 
   j.key("width").value(static_cast<long long>(sh.width)).key("depth").value(static_cast<long long>(sh.depth));
   j.key("ffn").value(static_cast<long long>(sh.ffn)).key("params").value(sh.params());
   j.key("total_params").value(sh.total_params());
-  j.key("batch_samples").value(static_cast<long long>(trial.point.batch)).key("steps").value(static_cast<long long>(steps));
+  j.key("batch_samples")
+      .value(static_cast<long long>(trial.point.batch))
+      .key("steps")
+      .value(static_cast<long long>(steps));
   j.key("schedule").value(to_string(s.schedule));
   j.key("warmup_steps").value(static_cast<long long>(std::round(s.warmup_frac * T)));
   j.key("decay_steps")
-      .value(static_cast<long long>(s.schedule == MlpSchedule::Cosine ? steps - static_cast<std::int64_t>(std::round(s.warmup_frac * T))
-                                                                      : static_cast<std::int64_t>(std::round(s.decay_frac * T))));
+      .value(static_cast<long long>(s.schedule == MlpSchedule::Cosine
+                                        ? steps - static_cast<std::int64_t>(std::round(s.warmup_frac * T))
+                                        : static_cast<std::int64_t>(std::round(s.decay_frac * T))));
   j.key("final_lr_frac").value(s.final_lr_frac);
   j.key("wd_mode").value(to_string(s.wd_mode)).key("wd_width_rule").value(to_string(s.wd_width_rule));
   j.key("depth_alpha").value(s.depth_alpha).key("residual_mult").value(t.residual);
@@ -447,8 +483,8 @@ class NormalSource {
     reserve(n);
     for (Index i = 0; i < half; ++i) {
       const std::uint64_t x = rng_();
-      u1_[i] = (static_cast<float>(x >> 40) + 0.5f) * 0x1.0p-24f;              // (0, 1)
-      u2_[i] = static_cast<float>((x >> 16) & 0xFFFFFFu) * 0x1.0p-24f;          // [0, 1)
+      u1_[i] = (static_cast<float>(x >> 40) + 0.5f) * 0x1.0p-24f;       // (0, 1)
+      u2_[i] = static_cast<float>((x >> 16) & 0xFFFFFFu) * 0x1.0p-24f;  // [0, 1)
     }
     auto u1 = u1_.head(half), u2 = u2_.head(half), r = r_.head(half);
     r = (-2.0f * u1.log()).sqrt();
@@ -492,19 +528,19 @@ struct Net {
   S in_mult, w1_mult, w2_mult, res, out_mult;
   Index w, f, L, max_cols;
 
-  Mat w_in, w_out, g_f;               // g_f: w x 1
-  std::vector<Mat> w1, w2, g;         // g[l]: w x 1
+  Mat w_in, w_out, g_f;        // g_f: w x 1
+  std::vector<Mat> w1, w2, g;  // g[l]: w x 1
   Mat d_w_in, d_w_out, d_g_f;
   std::vector<Mat> d_w1, d_w2, d_g;
   std::vector<Tensor> tensors;
 
-  std::vector<Mat> xs;    // L+1 residual stream states, w x n
-  std::vector<Row> rinv;  // L+1 inverse rms per sample (last: final norm)
-  std::vector<Mat> xn;    // L+1 normalised inputs of W1 (last: of W_out), w x n
-  std::vector<Mat> a, da; // L activations and activation derivatives, f x n
-  Mat u;                  // f x n pre-activation scratch
-  Mat logits;             // classes x n
-  Mat dx, dxn, du, xhat;  // backward scratch
+  std::vector<Mat> xs;     // L+1 residual stream states, w x n
+  std::vector<Row> rinv;   // L+1 inverse rms per sample (last: final norm)
+  std::vector<Mat> xn;     // L+1 normalised inputs of W1 (last: of W_out), w x n
+  std::vector<Mat> a, da;  // L activations and activation derivatives, f x n
+  Mat u;                   // f x n pre-activation scratch
+  Mat logits;              // classes x n
+  Mat dx, dxn, du, xhat;   // backward scratch
   Row dot;
 
   Net(const MlpSettings& s, const MlpShape& shape, Index cols) : sh(shape), act(s.activation) {
@@ -594,7 +630,8 @@ struct Net {
 
   // y = g * x / rms(x), per column.
   void norm_forward(const Mat& x, const Mat& gain, Row& r, Mat& y, Index n) {
-    r.head(n) = ((x.leftCols(n).colwise().squaredNorm() / static_cast<S>(w)).array() + static_cast<S>(kNormEps)).rsqrt();
+    r.head(n) =
+        ((x.leftCols(n).colwise().squaredNorm() / static_cast<S>(w)).array() + static_cast<S>(kNormEps)).rsqrt();
     y.leftCols(n).noalias() = gain.col(0).asDiagonal() * x.leftCols(n) * r.head(n).asDiagonal();
   }
 
@@ -608,9 +645,11 @@ struct Net {
     d.noalias() = gain.col(0).asDiagonal() * d;  // coefficient-wise: safe in place
     dot.head(n).noalias() = (d.array() * xh.array()).matrix().colwise().sum() / static_cast<S>(w);
     if (accumulate)
-      dx_out.leftCols(n).array() += (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
+      dx_out.leftCols(n).array() +=
+          (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
     else
-      dx_out.leftCols(n).array() = (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
+      dx_out.leftCols(n).array() =
+          (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
   }
 
   void activation(Index l, Index n) {
@@ -751,7 +790,9 @@ struct AdamState {
 // lse (log-sum-exp of z per column).
 template <class Z, class Q, class R>
 double soft_cross_entropy(const Z& z, const Q& q, const R& lse, Index n) {
-  const double total = (lse.head(n).array() - (q.leftCols(n).array() * z.leftCols(n).array()).colwise().sum()).template cast<double>().sum();
+  const double total = (lse.head(n).array() - (q.leftCols(n).array() * z.leftCols(n).array()).colwise().sum())
+                           .template cast<double>()
+                           .sum();
   return total / static_cast<double>(n);
 }
 
@@ -777,8 +818,9 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
   const Index E = s_.eval_size;
   const Index cols = std::max<Index>(B, std::min<Index>(E, 256));  // eval runs in chunks of cols
 
-  const std::uint64_t base =
-      s_.seeding == MlpSeeding::Trial ? trial.id : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
+  const std::uint64_t base = s_.seeding == MlpSeeding::Trial
+                                 ? trial.id
+                                 : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
   NormalSource init_rng(mix(base, 1)), data_rng(mix(base, 2));
 
   // Everything the step loop touches is allocated here, once.
@@ -801,8 +843,9 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
   } catch (const std::bad_alloc&) {
     throw Error("mlp: out of memory for width " + std::to_string(sh.width) + ", depth " + std::to_string(sh.depth) +
                 ", batch " + std::to_string(B) + " (about " +
-                format_short(4.0 * (4.0 * sh.total_params() + static_cast<double>(cols) * static_cast<double>(sh.depth) *
-                                                                  (3.0 * static_cast<double>(sh.width) + 2.0 * static_cast<double>(sh.ffn)))) +
+                format_short(4.0 * (4.0 * sh.total_params() +
+                                    static_cast<double>(cols) * static_cast<double>(sh.depth) *
+                                        (3.0 * static_cast<double>(sh.width) + 2.0 * static_cast<double>(sh.ffn)))) +
                 " bytes)");
   }
   Net<float>& net = *net_ptr;
@@ -860,9 +903,10 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
       out.curve.loss.push_back(std::isfinite(loss) ? loss : std::numeric_limits<double>::infinity());
       out.final_loss = out.curve.loss.back();
       out.error = "loss diverged at step " + std::to_string(step) + " of " + std::to_string(steps) + ": " +
-                  format_short(loss) + (std::isfinite(loss) ? " > " + format_short(s_.diverge_factor) + " x the first step's " +
-                                                                 format_short(initial)
-                                                           : "") +
+                  format_short(loss) +
+                  (std::isfinite(loss)
+                       ? " > " + format_short(s_.diverge_factor) + " x the first step's " + format_short(initial)
+                       : "") +
                   " (lr " + format_short(pt.lr) + ")";
       break;
     }
@@ -907,8 +951,10 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
       V = static_cast<float>(b2) * V + static_cast<float>(1 - b2) * G.square();
       const double lr_t = grp.lr * sched;
       double decay = 0;
-      if (s_.wd_mode == MlpWdMode::Coupled) decay = lr_t * grp.wd;
-      else if (s_.wd_mode == MlpWdMode::Decoupled) decay = sched * grp.wd;
+      if (s_.wd_mode == MlpWdMode::Coupled)
+        decay = lr_t * grp.wd;
+      else if (s_.wd_mode == MlpWdMode::Decoupled)
+        decay = sched * grp.wd;
       const float step_size = static_cast<float>(lr_t / bc1);
       const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
       const float eps = static_cast<float>(grp.eps);
@@ -942,8 +988,8 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
     out.smooth_loss = std::isfinite(out.final_loss) ? out.final_loss : std::numeric_limits<double>::infinity();
   } else {
     out.state = TrialState::Done;
-    out.smooth_loss = s_.fit_loss == MlpFitLoss::Heldout ? out.final_loss
-                                                         : smoothed_final_loss(out.curve.step, out.curve.loss);
+    out.smooth_loss =
+        s_.fit_loss == MlpFitLoss::Heldout ? out.final_loss : smoothed_final_loss(out.curve.step, out.curve.loss);
   }
   out.details = applied_hyperparameters_json(trial, s_);
   const auto t3 = clock::now();

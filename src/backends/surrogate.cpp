@@ -17,13 +17,25 @@ SurrogateParams SurrogateParams::from_options(const std::map<std::string, std::s
   auto get = [&](const char* k, double& dst) {
     if (auto it = o.find(k); it != o.end()) dst = std::stod(it->second);
   };
-  get("E", p.E); get("A", p.A); get("alpha", p.alpha); get("B", p.B); get("beta", p.beta);
-  get("lr_coef", p.lr_coef); get("lr_n_exp", p.lr_n_exp); get("lr_d_exp", p.lr_d_exp);
-  get("batch_coef", p.batch_coef); get("batch_d_exp", p.batch_d_exp);
-  get("tau_coef", p.tau_coef); get("tau_exp", p.tau_exp);
-  get("lr_curvature", p.lr_curvature); get("lr_high_asymmetry", p.lr_high_asymmetry);
-  get("batch_curvature", p.batch_curvature); get("wd_curvature", p.wd_curvature);
-  get("diverge_factor", p.diverge_factor); get("noise", p.noise); get("fail_probability", p.fail_probability);
+  get("E", p.E);
+  get("A", p.A);
+  get("alpha", p.alpha);
+  get("B", p.B);
+  get("beta", p.beta);
+  get("lr_coef", p.lr_coef);
+  get("lr_n_exp", p.lr_n_exp);
+  get("lr_d_exp", p.lr_d_exp);
+  get("batch_coef", p.batch_coef);
+  get("batch_d_exp", p.batch_d_exp);
+  get("tau_coef", p.tau_coef);
+  get("tau_exp", p.tau_exp);
+  get("lr_curvature", p.lr_curvature);
+  get("lr_high_asymmetry", p.lr_high_asymmetry);
+  get("batch_curvature", p.batch_curvature);
+  get("wd_curvature", p.wd_curvature);
+  get("diverge_factor", p.diverge_factor);
+  get("noise", p.noise);
+  get("fail_probability", p.fail_probability);
   get("sleep_per_pflop", p.sleep_per_pflop);
   double points = p.curve_points;
   get("curve_points", points);
@@ -136,7 +148,8 @@ TrialOutcome SurrogateBackend::run(const Trial& trial) {
     out.smooth_loss = out.final_loss;
   } else {
     out.final_loss = out.curve.loss.back();
-    out.smooth_loss = std::isfinite(out.final_loss) ? smoothed_final_loss(out.curve.step, out.curve.loss) : out.final_loss;
+    out.smooth_loss =
+        std::isfinite(out.final_loss) ? smoothed_final_loss(out.curve.step, out.curve.loss) : out.final_loss;
   }
   if (pen.diverges || !std::isfinite(out.final_loss)) {
     out.state = TrialState::Diverged;

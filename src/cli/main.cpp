@@ -11,11 +11,9 @@
 #include <fstream>
 #include <thread>
 
-#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/ingest/ingest.hpp"
-#include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/parametrization/rules.hpp"
-#include "hpsweep/transfer/transfer_fit.hpp"
+#include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
 #include "hpsweep/reports/report.hpp"
@@ -25,6 +23,8 @@
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/store/sweep_store.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -87,12 +87,11 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
       "out,o", po::value(&o.out_path)->required(), "sweep file (HDF5); resumed if it exists")(
       "extend", po::bool_switch(&o.extend), "accept a job that adds grid points to the stored sweep")(
       "retry-failed", po::bool_switch(&o.retry_failed), "rerun FAILED and TIMEOUT trials")(
-      "workers,j", po::value(&o.local_workers)->default_value(1),
-      "worker threads when run without an MPI launcher")(
+      "workers,j", po::value(&o.local_workers)->default_value(1), "worker threads when run without an MPI launcher")(
       "progress", po::value(&o.progress)->default_value("auto"), "auto | tty | lines | none")(
       "flush-interval", po::value(&o.fold_interval_s)->default_value(2.0),
-      "seconds between folds of the journal into the HDF5 file")(
-      "prefetch", po::value(&o.prefetch)->default_value(2), "trials queued per worker")(
+      "seconds between folds of the journal into the HDF5 file")("prefetch", po::value(&o.prefetch)->default_value(2),
+                                                                 "trials queued per worker")(
       "grace", po::value(&o.grace_s)->default_value(60),
       "after SIGTERM/SIGUSR1/SIGINT, seconds that trials in flight may finish before they are recorded LOST")(
       "drain-before-limit", po::value(&o.drain_before_limit_s)->default_value(0),
@@ -105,8 +104,9 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
   if (!(o.fold_interval_s >= 0)) throw InputError("hpsweep run: --flush-interval must be >= 0");
   if (!(o.grace_s >= 0)) throw InputError("hpsweep run: --grace must be >= 0");
   if (o.drain_before_limit_s > 0 && !std::getenv("SLURM_JOB_ID"))
-    throw InputError("hpsweep run: --drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); "
-                     "run it under sbatch or salloc, or drop the option");
+    throw InputError(
+        "hpsweep run: --drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); "
+        "run it under sbatch or salloc, or drop the option");
   o.command_line = joined_command(argc, argv);
 
   if (!launched_by_mpi()) return run_local(o);
@@ -170,7 +170,8 @@ void print_log_ingest_summary(const std::string& root, const std::string& into, 
   for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "bad run %s\n", s.bad[i].c_str());
   if (s.bad.size() > show) std::fprintf(stderr, "... and %zu more bad runs\n", s.bad.size() - show);
   std::printf("%s: %zu run directories; %zu imported (%zu unfinished, %zu DIVERGED), %zu already in %s, %zu bad\n",
-              root.c_str(), s.runs, s.imported, s.unfinished, s.diverged, s.already_present, into.c_str(), s.bad.size());
+              root.c_str(), s.runs, s.imported, s.unfinished, s.diverged, s.already_present, into.c_str(),
+              s.bad.size());
   std::printf("read %s MB in %.2f s on %d worker%s: %.0f runs/s, %.1f MB/s\n", format_short(s.bytes / 1e6).c_str(),
               s.seconds, s.workers, s.workers == 1 ? "" : "s", s.seconds > 0 ? s.runs / s.seconds : 0,
               s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0);
@@ -178,7 +179,8 @@ void print_log_ingest_summary(const std::string& root, const std::string& into, 
 
 // `hpsweep ingest DIR --layout ...`: run directories parsed by MPI workers (or worker threads).
 int ingest_directory(const std::string& root, const std::string& into, const std::string& layout_name,
-                     const LogIngestOptions& lo, int local_workers, const std::string& command, int& argc, char**& argv) {
+                     const LogIngestOptions& lo, int local_workers, const std::string& command, int& argc,
+                     char**& argv) {
   auto master = [&](Comm& comm) {
     try {
       if (layout_name != "auto") parse_layout(layout_name);  // a bad name is an input error here
@@ -206,8 +208,10 @@ int ingest_directory(const std::string& root, const std::string& into, const std
   MpiComm comm;
   if (comm.size() == 1) throw InputError("hpsweep ingest under MPI needs at least 2 ranks (1 master + workers)");
   try {
-    if (comm.rank() == 0) master(comm);
-    else run_ingest_worker(comm);
+    if (comm.rank() == 0)
+      master(comm);
+    else
+      run_ingest_worker(comm);
   } catch (const Error& e) {
     std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
     return e.exit_code();
@@ -221,7 +225,7 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   int workers = 1;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(),
-                                               "results: a CSV file, or a directory of run directories (with --layout)")(
+                                              "results: a CSV file, or a directory of run directories (with --layout)")(
       "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
       "layout", po::value(&layout), "run directories: auto (default) | jsonl | megatron (examples/ingest/README.md)")(
       "workers,j", po::value(&workers)->default_value(1), "run directories without MPI: parser threads")(
@@ -245,9 +249,12 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
     lo.wd = o.wd;
     return ingest_directory(csv, into, layout, lo, workers, joined_command(argc, argv), argc, argv);
   }
-  if (!layout.empty()) throw InputError("hpsweep ingest: --layout is for a directory of runs; '" + csv + "' is not a directory");
-  if (map.empty()) throw InputError("hpsweep ingest: a CSV needs --map FIELD=COLUMN,... (lr, batch, loss, params, tokens)");
-  if (unit != "sequences" && unit != "tokens") throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
+  if (!layout.empty())
+    throw InputError("hpsweep ingest: --layout is for a directory of runs; '" + csv + "' is not a directory");
+  if (map.empty())
+    throw InputError("hpsweep ingest: a CSV needs --map FIELD=COLUMN,... (lr, batch, loss, params, tokens)");
+  if (unit != "sequences" && unit != "tokens")
+    throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
   if (o.seq_len < 1) throw InputError("--seq-len must be >= 1");
   o.batch_in_tokens = unit == "tokens";
   o.columns = parse_column_map(map);
@@ -256,8 +263,9 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   const std::size_t show = std::min<std::size_t>(s.skipped.size(), 10);
   for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "skipped %s\n", s.skipped[i].c_str());
   if (s.skipped.size() > show) std::fprintf(stderr, "... and %zu more skipped rows\n", s.skipped.size() - show);
-  std::printf("%s: %zu rows read; %zu imported (%zu marked DIVERGED), %zu already in %s, %zu duplicate rows, %zu skipped\n",
-              csv.c_str(), s.rows, s.imported, s.diverged, s.already_present, into.c_str(), s.duplicates, s.skipped.size());
+  std::printf(
+      "%s: %zu rows read; %zu imported (%zu marked DIVERGED), %zu already in %s, %zu duplicate rows, %zu skipped\n",
+      csv.c_str(), s.rows, s.imported, s.diverged, s.already_present, into.c_str(), s.duplicates, s.skipped.size());
   return 0;
 }
 
@@ -274,8 +282,10 @@ struct FitArgs {
         "resample", po::value(&resample)->default_value("points"), "points (Step Law procedure) | cells")(
         "batch-n-term", po::bool_switch(&options.batch_n_term), "add an N term to the batch-size law")(
         "flops-per-token", po::value(&options.flops_per_token)->default_value(0), "compute form: C = M*D (0: C = 6ND)")(
-        "target-params", po::value(&options.target_params)->default_value(0), "N of the run to plan (default: job [target])")(
-        "target-tokens", po::value(&options.target_tokens)->default_value(0), "D of the run to plan (default: job [target])")(
+        "target-params", po::value(&options.target_params)->default_value(0),
+        "N of the run to plan (default: job [target])")("target-tokens",
+                                                        po::value(&options.target_tokens)->default_value(0),
+                                                        "D of the run to plan (default: job [target])")(
         "seq-len", po::value(&options.seq_len)->default_value(0), "sequence length for batch sizes in sequences")(
         "holdout", po::value(&holdout)->default_value("none"), "largest: validate on the largest-compute cells")(
         "variant", po::value(&options.variant)->default_value(""), "fit only this [variants] row of the job");
@@ -295,7 +305,8 @@ struct FitArgs {
 
 // Results stored in the sweep file under /fits/NAME (fit, fit --transfer, coordcheck).
 void check_result_name(const std::string& name) {
-  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
+  if (name.empty() ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
 }
 
@@ -376,7 +387,8 @@ int cmd_report(const std::vector<std::string>& args) {
                  "hpsweep: warning: figures were not rendered: '%s' was not found (install gnuplot-nox, or give "
                  "--gnuplot PATH); the scripts and data are in %s/figures\n",
                  o.gnuplot.c_str(), o.out_dir.c_str());
-  std::printf("%s: %zu of %zu figures rendered; open %s\n", o.out_dir.c_str(), r.rendered, r.figures, r.index_path.c_str());
+  std::printf("%s: %zu of %zu figures rendered; open %s\n", o.out_dir.c_str(), r.rendered, r.figures,
+              r.index_path.c_str());
   return 0;
 }
 
@@ -435,8 +447,9 @@ int cmd_coordcheck(const std::vector<std::string>& args) {
   bool json = false, no_store = false;
   CoordCheckOptions o;
   po::options_description d("options");
-  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(),
-                                               "job file (mlp backend), or a sweep file: its job is used and the result stored in it")(
+  d.add_options()("help,h", "show this help")(
+      "file", po::value(&path)->required(),
+      "job file (mlp backend), or a sweep file: its job is used and the result stored in it")(
       "widths", po::value(&widths)->default_value(widths), "comma-separated widths")(
       "parametrization", po::value(&params)->default_value(params), "comma-separated: sp, mup, umup")(
       "steps", po::value(&o.steps)->default_value(10), "training steps per width")(
@@ -474,8 +487,9 @@ int cmd_transfer(const std::vector<std::string>& args) {
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("param", po::value(&param)->default_value("mup"), "sp | mup | umup")(
       "wd-rule", po::value(&wd_rule)->default_value("none"), "hidden weight decay vs width: none | linear | sqrt")(
-      "depth-alpha", po::value(&t.depth_alpha)->default_value(0), "0 (no depth rule), 0.5 (Depth-muP) ... 1 (CompleteP)")(
-      "base-width", po::value(&base.width)->default_value(256), "the tuned proxy's width (d_model)")(
+      "depth-alpha", po::value(&t.depth_alpha)->default_value(0),
+      "0 (no depth rule), 0.5 (Depth-muP) ... 1 (CompleteP)")("base-width", po::value(&base.width)->default_value(256),
+                                                              "the tuned proxy's width (d_model)")(
       "base-depth", po::value(&base.depth)->default_value(4), "the tuned proxy's depth (blocks)")(
       "base-ffn", po::value(&base.ffn_width)->default_value(0), "the proxy's FFN width (0: 4 x width)")(
       "lr", po::value(&base.lr)->default_value(1e-3), "tuned Adam learning rate")(
@@ -504,11 +518,12 @@ int cmd_predict(const std::vector<std::string>& args) {
   std::int64_t seq_len = 2048;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("law", po::value(&law)->required(), "steplaw | deepseek")(
-      "params", po::value(&n)->required(), "N, non-embedding parameters")(
-      "tokens", po::value(&tokens)->required(), "D, training tokens")(
+      "params", po::value(&n)->required(), "N, non-embedding parameters")("tokens", po::value(&tokens)->required(),
+                                                                          "D, training tokens")(
       "seq-len", po::value(&seq_len)->default_value(2048), "tokens per sequence");
   parse(d, po::positional_options_description(), args, "predict");
-  if (!(n > 0) || !(tokens > 0) || seq_len < 1) throw InputError("predict: --params, --tokens and --seq-len must be positive");
+  if (!(n > 0) || !(tokens > 0) || seq_len < 1)
+    throw InputError("predict: --params, --tokens and --seq-len must be positive");
   double lr = 0, b = 0;
   if (law == "steplaw") {
     lr = steplaw_lr(n, tokens);
@@ -539,11 +554,12 @@ int cmd_validate(const std::vector<std::string>& args) {
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
   std::string variants;
   for (const auto& v : job.variants) variants += (variants.empty() ? "" : ", ") + v.name;
-  std::printf("  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n",
-              job.params.size(), job.tokens.empty() ? job.tokens_per_param.size() : job.tokens.size(), job.lr.size(),
-              job.batch.size(), job.wd.size(), job.repeats,
-              variants.empty() ? "" : (" x " + std::to_string(job.variants.size()) + " variants (" + variants + ")").c_str(),
-              grid.size());
+  std::printf(
+      "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n",
+      job.params.size(), job.tokens.empty() ? job.tokens_per_param.size() : job.tokens.size(), job.lr.size(),
+      job.batch.size(), job.wd.size(), job.repeats,
+      variants.empty() ? "" : (" x " + std::to_string(job.variants.size()) + " variants (" + variants + ")").c_str(),
+      grid.size());
   std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(flops).c_str());
   return 0;
 }

@@ -32,10 +32,12 @@ std::map<std::string, std::string> parse_column_map(const std::string& text) {
     if (eq == std::string::npos) throw InputError("--map: expected FIELD=COLUMN, got '" + item + "'");
     const std::string field = trim(item.substr(0, eq));
     std::string column = trim(item.substr(eq + 1));
-    if (column.size() >= 2 && column.front() == '"' && column.back() == '"') column = column.substr(1, column.size() - 2);
+    if (column.size() >= 2 && column.front() == '"' && column.back() == '"')
+      column = column.substr(1, column.size() - 2);
     if (std::find(valid.begin(), valid.end(), field) == valid.end()) {
       const std::string guess = closest_match(field, valid);
-      throw InputError("--map: unknown field '" + field + "'" + (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+      throw InputError("--map: unknown field '" + field + "'" +
+                       (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
     }
     out[field] = column;
   }
@@ -140,7 +142,8 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
     const double batch = o.batch_in_tokens ? v["batch"] / static_cast<double>(p.seq_len) : v["batch"];
     p.batch = static_cast<std::int64_t>(std::llround(batch));
     if (p.batch < 1) {
-      bad("batch of " + format_short(v["batch"]) + (o.batch_in_tokens ? " tokens" : " sequences") + " is below one sequence");
+      bad("batch of " + format_short(v["batch"]) + (o.batch_in_tokens ? " tokens" : " sequences") +
+          " is below one sequence");
       continue;
     }
     p.wd = v.count("wd") ? v["wd"] : o.wd;
@@ -170,10 +173,11 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
     const double loss = r.outcome.smooth_loss;
     if (!std::isfinite(loss)) continue;
     const double cell_best = best[{r.trial.point.params, r.trial.point.tokens}];
-    if ((o.diverged_above > 0 && loss > o.diverged_above) || (o.diverged_ratio > 0 && loss > o.diverged_ratio * cell_best)) {
+    if ((o.diverged_above > 0 && loss > o.diverged_above) ||
+        (o.diverged_ratio > 0 && loss > o.diverged_ratio * cell_best)) {
       r.outcome.state = TrialState::Diverged;
-      r.outcome.error = "loss " + format_short(loss, 4) + " above the divergence rule (cell best " +
-                        format_short(cell_best, 4) + ")";
+      r.outcome.error =
+          "loss " + format_short(loss, 4) + " above the divergence rule (cell best " + format_short(cell_best, 4) + ")";
     }
   }
   return result;

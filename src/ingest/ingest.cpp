@@ -154,7 +154,8 @@ LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std:
   for (int w = 1; w < comm.size(); ++w) comm.send(w, protocol::kJob, job);
   Message msg;
   for (int answered = 0; answered < comm.size() - 1;) {
-    if (!comm.receive(msg, std::chrono::milliseconds(60000))) throw CommError("ingest workers did not start within 60 s");
+    if (!comm.receive(msg, std::chrono::milliseconds(60000)))
+      throw CommError("ingest workers did not start within 60 s");
     if (msg.tag == protocol::kReady) ++answered;
   }
   std::size_t next = 0, in_flight = 0;

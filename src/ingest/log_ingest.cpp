@@ -34,7 +34,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // every product and cast below is exact and defined.
 constexpr double kMaxWhole = 9007199254740992.0;  // 2^53
 constexpr std::int64_t kMaxWholeInt = std::int64_t{1} << 53;
-constexpr int kMaxJsonDepth = 64;                 // boost's JSON parser recurses per level
+constexpr int kMaxJsonDepth = 64;  // boost's JSON parser recurses per level
 
 // A bad run. Thrown inside this file only; every public parser turns it into ok = false.
 struct BadRun {
@@ -157,9 +157,12 @@ bool prepare_json(std::string_view in, std::string& out, std::string& why) {
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       out += c;
       continue;
     }
@@ -172,7 +175,8 @@ bool prepare_json(std::string_view in, std::string& out, std::string& why) {
       }
     } else if (c == '}' || c == ']') {
       --depth;
-    } else if ((c == 'N' || c == 'I' || c == 'n' || c == 'i' || c == '-' || c == '+') && (i == 0 || !word_char(in[i - 1]))) {
+    } else if ((c == 'N' || c == 'I' || c == 'n' || c == 'i' || c == '-' || c == '+') &&
+               (i == 0 || !word_char(in[i - 1]))) {
       bool replaced = false;
       for (const char* w : kWords) {
         const std::string_view word(w);
@@ -239,13 +243,15 @@ struct Hyper {
 };
 
 void check_positive(double v, const std::string& what, const std::string& where, std::size_t line) {
-  if (!(v > 0) || !std::isfinite(v)) fail(where, line, what + " must be positive and finite, got " + format_short(v, 6));
+  if (!(v > 0) || !std::isfinite(v))
+    fail(where, line, what + " must be positive and finite, got " + format_short(v, 6));
 }
 
 void check_options(const LogIngestOptions& o, const std::string& where) {
   if (o.seq_len < 1 || o.seq_len > kMaxWholeInt)
     fail(where, 0, "the default seq_len " + std::to_string(o.seq_len) + " must be a positive whole number");
-  if (!(o.wd >= 0) || !std::isfinite(o.wd)) fail(where, 0, "the default wd " + format_short(o.wd) + " must be zero or positive");
+  if (!(o.wd >= 0) || !std::isfinite(o.wd))
+    fail(where, 0, "the default wd " + format_short(o.wd) + " must be zero or positive");
 }
 
 Hyper parse_config(std::string_view text, const std::string& where, const LogIngestOptions& o) {
@@ -263,7 +269,8 @@ Hyper parse_config(std::string_view text, const std::string& where, const LogIng
       if (required) fail(where, 0, "missing \"" + key + "\" (" + meaning + ")");
       return false;
     }
-    if (!parse_double(s, out)) fail(where, line_of(text, "\"" + key + "\""), "\"" + key + "\" is not a number: " + shown(s));
+    if (!parse_double(s, out))
+      fail(where, line_of(text, "\"" + key + "\""), "\"" + key + "\" is not a number: " + shown(s));
     return true;
   };
   auto whole = [&](const std::string& key, bool required, const std::string& meaning, std::int64_t& out) {
@@ -310,8 +317,9 @@ Hyper hyper_from_run_name(const std::string& name, const std::string& where, con
     for (const std::string& moe : {std::string("moeh"), std::string("nume")}) {
       std::int64_t v = 0;
       if (tok.size() > moe.size() && tok.compare(0, moe.size(), moe) == 0 && parse_digits(tok.substr(moe.size()), v))
-        fail(where, 0, "run name " + shown(name) + " is a mixture-of-experts run (_" + tok +
-                           "): N cannot be derived from the name; give \"params\" in config.json");
+        fail(where, 0,
+             "run name " + shown(name) + " is a mixture-of-experts run (_" + tok +
+                 "): N cannot be derived from the name; give \"params\" in config.json");
     }
     for (const auto& key : keys) {
       if (tok.size() <= key.size() || tok.compare(0, key.size(), key) != 0) continue;
@@ -328,7 +336,8 @@ Hyper hyper_from_run_name(const std::string& name, const std::string& where, con
   auto need = [&](const std::string& key, const std::string& meaning) -> const std::string& {
     const auto it = found.find(key);
     if (it == found.end())
-      fail(where, 0, "no config.json and the run name " + shown(name) + " has no _" + key + "<number> (" + meaning + ")");
+      fail(where, 0,
+           "no config.json and the run name " + shown(name) + " has no _" + key + "<number> (" + meaning + ")");
     return it->second.text;
   };
   auto whole = [&](const std::string& key, const std::string& meaning) {
@@ -345,14 +354,16 @@ Hyper hyper_from_run_name(const std::string& name, const std::string& where, con
   const std::int64_t ffn = whole("ffnh", "FFN hidden size");
   const std::int64_t layers = whole("numl", "number of layers");
   const std::string& lr_text = need("lr", "peak learning rate");
-  if (!parse_double(lr_text, h.lr)) fail(where, 0, "run name " + shown(name) + ": _lr is not a number: " + shown(lr_text));
+  if (!parse_double(lr_text, h.lr))
+    fail(where, 0, "run name " + shown(name) + ": _lr is not a number: " + shown(lr_text));
   check_positive(h.lr, "run name " + shown(name) + ": _lr", where, 0);
   h.batch = whole("bs", "batch size in sequences");
   if (found.count("ti")) {
     h.train_steps = whole("ti", "training iterations");
     if (log_target > 0 && h.train_steps != log_target)
-      fail(where, log_target_line, "the log's target iteration count " + std::to_string(log_target) +
-                                       " disagrees with _ti" + std::to_string(h.train_steps) + " in the run name");
+      fail(where, log_target_line,
+           "the log's target iteration count " + std::to_string(log_target) + " disagrees with _ti" +
+               std::to_string(h.train_steps) + " in the run name");
   } else {
     h.train_steps = log_target;
   }
@@ -376,8 +387,9 @@ struct Point {
 
 void append_point(std::vector<Point>& curve, const Point& p, const std::string& where) {
   if (!curve.empty() && p.step <= curve.back().step)
-    fail(where, p.line, "step " + std::to_string(p.step) + " does not come after step " + std::to_string(curve.back().step) +
-                            " of line " + std::to_string(curve.back().line) + " (steps must increase)");
+    fail(where, p.line,
+         "step " + std::to_string(p.step) + " does not come after step " + std::to_string(curve.back().step) +
+             " of line " + std::to_string(curve.back().line) + " (steps must increase)");
   curve.push_back(p);
 }
 
@@ -428,7 +440,8 @@ ParsedRun build_run(const std::vector<Point>& curve, const std::string& curve_wh
   out.steps = curve.back().step;
   if (first_bad < curve.size()) {
     out.state = TrialState::Diverged;
-    out.error = "loss became " + format_short(curve[first_bad].loss) + " at step " + std::to_string(curve[first_bad].step);
+    out.error =
+        "loss became " + format_short(curve[first_bad].loss) + " at step " + std::to_string(curve[first_bad].step);
   } else if (out.final_loss > kLogIngestDivergedAbove) {
     out.state = TrialState::Diverged;
     out.error = "last loss " + format_short(out.final_loss, 4) + " is above " + format_short(kLogIngestDivergedAbove);
@@ -477,8 +490,10 @@ std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& 
     p.line = l.number;
     if (!parse_whole(step_text, p.step))
       fail(where, l.number, "\"step\" must be a whole number from 0 to 2^53, got " + shown(step_text));
-    if (to_lower(trim(loss_text)) == "null") p.loss = kNaN;
-    else if (!parse_double(loss_text, p.loss)) fail(where, l.number, "\"loss\" is not a number: " + shown(loss_text));
+    if (to_lower(trim(loss_text)) == "null")
+      p.loss = kNaN;
+    else if (!parse_double(loss_text, p.loss))
+      fail(where, l.number, "\"loss\" is not a number: " + shown(loss_text));
     append_point(curve, p, where);
   }
   return curve;
@@ -556,8 +571,9 @@ MegatronCurve read_megatron_curve(const std::string& text, const std::string& wh
       out.target = m;
       out.target_line = l.number;
     } else if (m != out.target) {
-      fail(where, l.number, "target iteration count " + std::to_string(m) + " differs from " + std::to_string(out.target) +
-                                " on line " + std::to_string(out.target_line));
+      fail(where, l.number,
+           "target iteration count " + std::to_string(m) + " differs from " + std::to_string(out.target) + " on line " +
+               std::to_string(out.target_line));
     }
     append_point(out.curve, Point{n, loss, l.number}, where);
   }
@@ -707,7 +723,8 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
       std::vector<std::string> logs;
       for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         std::error_code fec;
-        if (it->path().extension() == ".log" && it->is_regular_file(fec)) logs.push_back(it->path().filename().string());
+        if (it->path().extension() == ".log" && it->is_regular_file(fec))
+          logs.push_back(it->path().filename().string());
       }
       if (ec) return failed(dir + ":0: cannot list the directory: " + ec.message(), 0);
       std::sort(logs.begin(), logs.end());
@@ -715,7 +732,8 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
       if (logs.size() > 1) {
         std::string list;
         for (const auto& l : logs) list += (list.empty() ? "" : ", ") + l;
-        return failed(dir + ":0: " + std::to_string(logs.size()) + " *.log files and none is train.log (" + list + ")", 0);
+        return failed(dir + ":0: " + std::to_string(logs.size()) + " *.log files and none is train.log (" + list + ")",
+                      0);
       }
       log_path = prefix + logs.front();
     }
@@ -813,11 +831,13 @@ std::string check_parsed_run(const ParsedRun& run) {
   for (std::size_t i = 0; i < o.curve.step.size(); ++i) {
     if (o.curve.step[i] < 0) return "negative step";
     if (i > 0 && o.curve.step[i] <= o.curve.step[i - 1]) return "steps do not increase";
-    if (i > 0 && !std::isfinite(o.curve.loss[i - 1]) && std::isfinite(o.curve.loss[i])) return "finite loss after a non-finite one";
+    if (i > 0 && !std::isfinite(o.curve.loss[i - 1]) && std::isfinite(o.curve.loss[i]))
+      return "finite loss after a non-finite one";
   }
   if (o.steps != o.curve.step.back()) return "steps is not the last logged step";
   if (!same(o.final_loss, o.curve.loss.back())) return "final_loss is not the last logged loss";
-  if (!same(o.smooth_loss, smoothed_final_loss(o.curve.step, o.curve.loss))) return "smooth_loss is not the smoothed curve";
+  if (!same(o.smooth_loss, smoothed_final_loss(o.curve.step, o.curve.loss)))
+    return "smooth_loss is not the smoothed curve";
   const bool diverged = !std::isfinite(o.final_loss) || o.final_loss > kLogIngestDivergedAbove;
   if (diverged != (o.state == TrialState::Diverged)) return "state does not follow the divergence rule";
   if (o.state != TrialState::Done && o.state != TrialState::Diverged) return "state is neither DONE nor DIVERGED";

@@ -32,18 +32,24 @@ WdRule parse_wd_rule(const std::string& name) {
 
 const char* to_string(Parametrization p) {
   switch (p) {
-    case Parametrization::SP: return "sp";
-    case Parametrization::MuP: return "mup";
-    case Parametrization::UMuP: return "umup";
+    case Parametrization::SP:
+      return "sp";
+    case Parametrization::MuP:
+      return "mup";
+    case Parametrization::UMuP:
+      return "umup";
   }
   return "?";
 }
 
 const char* to_string(WdRule r) {
   switch (r) {
-    case WdRule::Unchanged: return "none";
-    case WdRule::Linear: return "linear";
-    case WdRule::Sqrt: return "sqrt";
+    case WdRule::Unchanged:
+      return "none";
+    case WdRule::Linear:
+      return "linear";
+    case WdRule::Sqrt:
+      return "sqrt";
   }
   return "?";
 }
@@ -62,14 +68,22 @@ enum class Group { Embedding, Hidden, FfnDown, NormsBiases, FinalNorm, Output, A
 
 const char* group_name(Group g) {
   switch (g) {
-    case Group::Embedding: return "input/embedding";
-    case Group::Hidden: return "hidden matrices";
-    case Group::FfnDown: return "FFN down-projection";
-    case Group::NormsBiases: return "norms and biases";
-    case Group::FinalNorm: return "final norm";
-    case Group::Output: return "output/unembedding";
-    case Group::AttentionLogits: return "attention logits";
-    case Group::Residual: return "residual branches";
+    case Group::Embedding:
+      return "input/embedding";
+    case Group::Hidden:
+      return "hidden matrices";
+    case Group::FfnDown:
+      return "FFN down-projection";
+    case Group::NormsBiases:
+      return "norms and biases";
+    case Group::FinalNorm:
+      return "final norm";
+    case Group::Output:
+      return "output/unembedding";
+    case Group::AttentionLogits:
+      return "attention logits";
+    case Group::Residual:
+      return "residual branches";
   }
   return "?";
 }
@@ -91,9 +105,12 @@ Ratios ratios(const Shape& base, const Shape& at) {
 // coupled-AdamW timescale 1/(η·λ) (Wang & Aitchison); "sqrt" matches top singular values (Fan et al.).
 double wd_scale(WdRule rule, double r) {
   switch (rule) {
-    case WdRule::Unchanged: return 1;
-    case WdRule::Linear: return r;
-    case WdRule::Sqrt: return std::sqrt(r);
+    case WdRule::Unchanged:
+      return 1;
+    case WdRule::Linear:
+      return r;
+    case WdRule::Sqrt:
+      return std::sqrt(r);
   }
   return 1;
 }
@@ -101,14 +118,20 @@ double wd_scale(WdRule rule, double r) {
 // SP: the proxy's hyperparameters at any size; only the architecture's own 1/√d_head follows the shape.
 GroupValues sp_values(Group g, const BaseModel& b, const Shape& at) {
   switch (g) {
-    case Group::Embedding: return {b.init_std, b.input_multiplier, b.lr, b.wd, b.eps};
+    case Group::Embedding:
+      return {b.init_std, b.input_multiplier, b.lr, b.wd, b.eps};
     case Group::Hidden:
-    case Group::FfnDown: return {b.init_std, 1, b.lr, b.wd, b.eps};
+    case Group::FfnDown:
+      return {b.init_std, 1, b.lr, b.wd, b.eps};
     case Group::NormsBiases:
-    case Group::FinalNorm: return {kNone, 1, b.lr, b.norm_bias_wd, b.eps};
-    case Group::Output: return {b.init_std, b.output_multiplier, b.lr, b.wd, b.eps};
-    case Group::AttentionLogits: return {kNone, 1 / std::sqrt(at.head_dim), kNone, kNone, kNone};
-    case Group::Residual: return {kNone, 1, kNone, kNone, kNone};
+    case Group::FinalNorm:
+      return {kNone, 1, b.lr, b.norm_bias_wd, b.eps};
+    case Group::Output:
+      return {b.init_std, b.output_multiplier, b.lr, b.wd, b.eps};
+    case Group::AttentionLogits:
+      return {kNone, 1 / std::sqrt(at.head_dim), kNone, kNone, kNone};
+    case Group::Residual:
+      return {kNone, 1, kNone, kNone, kNone};
   }
   return {};
 }
@@ -119,21 +142,27 @@ GroupValues sp_values(Group g, const BaseModel& b, const Shape& at) {
 GroupValues mup_values(Group g, const BaseModel& b, const TransferOptions& o, const Ratios& r, const Shape& at) {
   const double a = o.depth_alpha;
   const double depth_lr = a > 0 ? std::pow(r.m_L, a - 1) : 1;  // everything inside the blocks
-  const double branch = a > 0 ? std::pow(r.m_L, -a) : 1;      // residual multiplier; also the blocks' gradient scale
+  const double branch = a > 0 ? std::pow(r.m_L, -a) : 1;       // residual multiplier; also the blocks' gradient scale
   const double eps_outer = b.eps / r.m, eps_block = b.eps / r.m * branch;
   switch (g) {
-    case Group::Embedding: return {b.init_std, b.input_multiplier, b.lr, b.wd, eps_outer};
+    case Group::Embedding:
+      return {b.init_std, b.input_multiplier, b.lr, b.wd, eps_outer};
     case Group::Hidden:
       return {b.init_std / std::sqrt(r.m), 1, b.lr * depth_lr / r.m, b.wd * wd_scale(o.wd_rule, r.m), eps_block};
     // Init and LR follow the fan-in (d_ffn); ε follows the gradient scale, set by the 1/m readout.
     case Group::FfnDown:
       return {b.init_std / std::sqrt(r.m_ffn), 1, b.lr * depth_lr / r.m_ffn, b.wd * wd_scale(o.wd_rule, r.m_ffn),
               eps_block};
-    case Group::NormsBiases: return {kNone, 1, b.lr * depth_lr, b.norm_bias_wd, eps_block};
-    case Group::FinalNorm: return {kNone, 1, b.lr, b.norm_bias_wd, eps_outer};
-    case Group::Output: return {b.init_std, b.output_multiplier / r.m, b.lr, b.wd, eps_outer};
-    case Group::AttentionLogits: return {kNone, 1 / at.head_dim, kNone, kNone, kNone};
-    case Group::Residual: return {kNone, branch, kNone, kNone, kNone};
+    case Group::NormsBiases:
+      return {kNone, 1, b.lr * depth_lr, b.norm_bias_wd, eps_block};
+    case Group::FinalNorm:
+      return {kNone, 1, b.lr, b.norm_bias_wd, eps_outer};
+    case Group::Output:
+      return {b.init_std, b.output_multiplier / r.m, b.lr, b.wd, eps_outer};
+    case Group::AttentionLogits:
+      return {kNone, 1 / at.head_dim, kNone, kNone, kNone};
+    case Group::Residual:
+      return {kNone, branch, kNone, kNone, kNone};
   }
   return {};
 }
@@ -147,15 +176,22 @@ GroupValues umup_values(Group g, const BaseModel& b, const TransferOptions& o, c
   const double depth = 1 / std::sqrt(r.m_L);
   const double input_lr = b.input_is_embedding ? b.lr / std::sqrt(r.m) : b.lr;
   switch (g) {
-    case Group::Embedding: return {1, b.input_multiplier, input_lr, b.wd, b.eps};
-    case Group::Hidden: return {1, 1, b.lr / std::sqrt(r.m) * depth, b.wd * wd_scale(o.wd_rule, r.m), b.eps};
+    case Group::Embedding:
+      return {1, b.input_multiplier, input_lr, b.wd, b.eps};
+    case Group::Hidden:
+      return {1, 1, b.lr / std::sqrt(r.m) * depth, b.wd * wd_scale(o.wd_rule, r.m), b.eps};
     case Group::FfnDown:
       return {1, 1, b.lr / std::sqrt(r.m_ffn) * depth, b.wd * wd_scale(o.wd_rule, r.m_ffn), b.eps};
-    case Group::NormsBiases: return {kNone, 1, b.lr * depth, b.norm_bias_wd, b.eps};
-    case Group::FinalNorm: return {kNone, 1, b.lr, b.norm_bias_wd, b.eps};
-    case Group::Output: return {1, b.output_multiplier, b.lr, b.wd, b.eps};
-    case Group::AttentionLogits: return {kNone, 1 / at.head_dim, kNone, kNone, kNone};
-    case Group::Residual: return {kNone, kNone, kNone, kNone, kNone};
+    case Group::NormsBiases:
+      return {kNone, 1, b.lr * depth, b.norm_bias_wd, b.eps};
+    case Group::FinalNorm:
+      return {kNone, 1, b.lr, b.norm_bias_wd, b.eps};
+    case Group::Output:
+      return {1, b.output_multiplier, b.lr, b.wd, b.eps};
+    case Group::AttentionLogits:
+      return {kNone, 1 / at.head_dim, kNone, kNone, kNone};
+    case Group::Residual:
+      return {kNone, kNone, kNone, kNone, kNone};
   }
   return {};
 }
@@ -163,9 +199,12 @@ GroupValues umup_values(Group g, const BaseModel& b, const TransferOptions& o, c
 GroupValues values_at(Group g, const BaseModel& b, const TransferOptions& o, const Shape& base, const Shape& at) {
   const Ratios r = ratios(base, at);
   switch (o.param) {
-    case Parametrization::SP: return sp_values(g, b, at);
-    case Parametrization::MuP: return mup_values(g, b, o, r, at);
-    case Parametrization::UMuP: return umup_values(g, b, o, r, at);
+    case Parametrization::SP:
+      return sp_values(g, b, at);
+    case Parametrization::MuP:
+      return mup_values(g, b, o, r, at);
+    case Parametrization::UMuP:
+      return umup_values(g, b, o, r, at);
   }
   return {};
 }
@@ -178,12 +217,15 @@ std::string group_note(Group g, const BaseModel& b, const TransferOptions& o) {
       if (o.param != Parametrization::UMuP) return "";
       return b.input_is_embedding ? "LR x m^-1/2: an embedding's fan-in is its d_model side (unit_scaling)"
                                   : "dense input layer: fan-in d_in is fixed, so its LR is too";
-    case Group::Hidden: return "fan-in d_model: attention q/k/v/o, FFN up/gate";
-    case Group::FfnDown: return sp ? "fan-in d_ffn" : "fan-in d_ffn: init and LR follow m_ffn";
+    case Group::Hidden:
+      return "fan-in d_model: attention q/k/v/o, FFN up/gate";
+    case Group::FfnDown:
+      return sp ? "fan-in d_ffn" : "fan-in d_ffn: init and LR follow m_ffn";
     case Group::NormsBiases:
       return std::string("gains (init 1) and biases (init 0) in the blocks; weight decay usually 0") +
              (depth || o.param == Parametrization::UMuP ? "; LR scaled with depth" : "");
-    case Group::FinalNorm: return "before the unembedding; no depth rule";
+    case Group::FinalNorm:
+      return "before the unembedding; no depth rule";
     case Group::Output:
       if (mup) return "zero init recommended; logits x alpha_out*base_width/width (MuReadout)";
       if (o.param == Parametrization::UMuP) return "the u-muP readout applies 1/fan_in from the shape";
@@ -214,7 +256,8 @@ void require_positive(double v, const std::string& what) {
 }
 
 void require_non_negative(double v, const std::string& what) {
-  if (!(std::isfinite(v) && v >= 0)) throw InputError(what + " must be zero or positive (got " + format_double(v) + ")");
+  if (!(std::isfinite(v) && v >= 0))
+    throw InputError(what + " must be zero or positive (got " + format_double(v) + ")");
 }
 
 void validate(const BaseModel& b, const TargetModel& t, const TransferOptions& o) {
@@ -232,8 +275,8 @@ void validate(const BaseModel& b, const TargetModel& t, const TransferOptions& o
     throw InputError("base attention head dim " + format_double(b.attention_head_dim) + " exceeds the base width " +
                      format_double(b.width));
   if (t.attention_head_dim > t.width)
-    throw InputError("target attention head dim " + format_double(t.attention_head_dim) +
-                     " exceeds the target width " + format_double(t.width));
+    throw InputError("target attention head dim " + format_double(t.attention_head_dim) + " exceeds the target width " +
+                     format_double(t.width));
   require_positive(b.lr, "base learning rate");
   require_non_negative(b.wd, "base weight decay");
   require_non_negative(b.norm_bias_wd, "base weight decay of norms and biases");
@@ -247,7 +290,8 @@ void validate(const BaseModel& b, const TargetModel& t, const TransferOptions& o
     throw InputError("depth alpha must be 0 (no depth scaling) or in [0.5, 1] (0.5 Depth-muP, 1 CompleteP); got " +
                      format_double(a));
   if (o.param == Parametrization::SP && a != 0)
-    throw InputError("depth alpha " + format_double(a) + " is a muP depth rule; SP keeps every hyperparameter (use mup)");
+    throw InputError("depth alpha " + format_double(a) +
+                     " is a muP depth rule; SP keeps every hyperparameter (use mup)");
   if (o.param == Parametrization::UMuP && a != 0)
     throw InputError("depth alpha " + format_double(a) +
                      " applies to mup only; u-muP has its own depth rule (LR x depth^-1/2, as Depth-muP)");
@@ -258,7 +302,8 @@ void validate(const BaseModel& b, const TargetModel& t, const TransferOptions& o
 
 std::string wd_rule_note(const TransferOptions& o) {
   switch (o.wd_rule) {
-    case WdRule::Unchanged: return "weight decay rule 'none': lambda of hidden matrices unchanged";
+    case WdRule::Unchanged:
+      return "weight decay rule 'none': lambda of hidden matrices unchanged";
     case WdRule::Linear:
       return "weight decay rule 'linear': lambda_hidden x m, keeps the coupled-AdamW timescale 1/(eta*lambda) "
              "(Wang & Aitchison 2025); Fan et al. (arXiv 2510.15262) argue for 'sqrt' instead";
@@ -297,13 +342,14 @@ std::vector<std::string> table_notes(const TransferTable& t) {
   if (o.param == Parametrization::UMuP && o.wd_rule == WdRule::Linear && !b.decoupled_wd)
     notes.push_back("u-muP's hidden LR falls as m^-1/2, so the coupled timescale is kept by 'sqrt', not 'linear'");
   if (o.param == Parametrization::MuP && o.depth_alpha > 0 && o.wd_rule != WdRule::Linear)
-    notes.push_back("CompleteP's reference implementation (nanoGPT-mup) pairs depth scaling with 'linear' (lambda x m)");
+    notes.push_back(
+        "CompleteP's reference implementation (nanoGPT-mup) pairs depth scaling with 'linear' (lambda x m)");
   if (o.param == Parametrization::MuP && o.depth_alpha == 0 && t.depth_ratio != 1)
     notes.push_back("depth changes (m_L = " + format_short(t.depth_ratio, 4) +
                     ") without a depth rule: muP alone does not transfer across depth (depth alpha 1: CompleteP)");
   if (o.param != Parametrization::SP && t.ffn_ratio != t.width_ratio)
-    notes.push_back("d_ffn scales by m_ffn = " + format_short(t.ffn_ratio, 4) + ", not m = " +
-                    format_short(t.width_ratio, 4) + ": the FFN down-projection follows m_ffn");
+    notes.push_back("d_ffn scales by m_ffn = " + format_short(t.ffn_ratio, 4) +
+                    ", not m = " + format_short(t.width_ratio, 4) + ": the FFN down-projection follows m_ffn");
   return notes;
 }
 
@@ -343,8 +389,8 @@ TransferTable transfer(const BaseModel& base, const TargetModel& target, const T
   t.depth_ratio = r.m_L;
   t.ffn_ratio = r.m_ffn;
 
-  std::vector<Group> groups = {Group::Embedding,   Group::Hidden,    Group::FfnDown, Group::NormsBiases,
-                               Group::FinalNorm,   Group::Output};
+  std::vector<Group> groups = {Group::Embedding,   Group::Hidden,    Group::FfnDown,
+                               Group::NormsBiases, Group::FinalNorm, Group::Output};
   if (base.attention_head_dim > 0) groups.push_back(Group::AttentionLogits);
   groups.push_back(Group::Residual);
   for (Group g : groups)
@@ -358,11 +404,11 @@ TransferTable transfer(const BaseModel& base, const TargetModel& target, const T
 std::string format_transfer(const TransferTable& t) {
   const char* names[] = {"SP", "muP", "u-muP"};
   std::string out = std::string("transfer (") + names[static_cast<int>(t.options.param)] + "): width " +
-                    format_short(t.base.width) + " -> " + format_short(t.target.width) + " (m = " +
-                    format_short(t.width_ratio, 4) + "), depth " + format_short(t.base.depth) + " -> " +
+                    format_short(t.base.width) + " -> " + format_short(t.target.width) +
+                    " (m = " + format_short(t.width_ratio, 4) + "), depth " + format_short(t.base.depth) + " -> " +
                     format_short(t.target.depth) + " (m_L = " + format_short(t.depth_ratio, 4) + "), d_ffn " +
-                    format_short(t.base.ffn_width) + " -> " + format_short(t.target.ffn_width) + " (m_ffn = " +
-                    format_short(t.ffn_ratio, 4) + ")\n";
+                    format_short(t.base.ffn_width) + " -> " + format_short(t.target.ffn_width) +
+                    " (m_ffn = " + format_short(t.ffn_ratio, 4) + ")\n";
   out += std::string("  weight decay rule ") + to_string(t.options.wd_rule) + ", " +
          (t.base.decoupled_wd ? "decoupled" : "coupled (AdamW eta*lambda)") + "; depth alpha " +
          format_double(t.options.depth_alpha) + "\n\n";

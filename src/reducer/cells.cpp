@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <tuple>
 #include <set>
+#include <tuple>
 
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -41,9 +41,12 @@ std::vector<Cell> collect_cells(const SweepLog& log) {
 
 std::string Selection::text() const {
   switch (kind) {
-    case SelectKind::Within: return "within:" + format_short(eps * 100) + "%";
-    case SelectKind::Argmin: return "argmin";
-    case SelectKind::Bowl: return "bowl:" + format_short(eps * 100) + "%";
+    case SelectKind::Within:
+      return "within:" + format_short(eps * 100) + "%";
+    case SelectKind::Argmin:
+      return "argmin";
+    case SelectKind::Bowl:
+      return "bowl:" + format_short(eps * 100) + "%";
   }
   return "?";
 }
@@ -52,10 +55,14 @@ Selection parse_selection(const std::string& text) {
   Selection s;
   const auto colon = text.find(':');
   const std::string kind = to_lower(text.substr(0, colon));
-  if (kind == "within") s.kind = SelectKind::Within;
-  else if (kind == "argmin") s.kind = SelectKind::Argmin;
-  else if (kind == "bowl") s.kind = SelectKind::Bowl;
-  else throw InputError("--select: unknown method '" + kind + "' (use within:EPS, argmin or bowl[:EPS])");
+  if (kind == "within")
+    s.kind = SelectKind::Within;
+  else if (kind == "argmin")
+    s.kind = SelectKind::Argmin;
+  else if (kind == "bowl")
+    s.kind = SelectKind::Bowl;
+  else
+    throw InputError("--select: unknown method '" + kind + "' (use within:EPS, argmin or bowl[:EPS])");
   if (colon != std::string::npos) {
     std::string v = trim(text.substr(colon + 1));
     const bool percent = !v.empty() && v.back() == '%';
@@ -167,8 +174,10 @@ void flag_edges(const Cell& cell, const CellPoint& best, CellOptimum& out) {
   }
   auto check = [&](const std::set<double>& values, double v, const char* name) {
     if (values.size() < 2) return;
-    if (v == *values.begin()) out.edges.push_back(std::string(name) + " at the lowest swept value: extend the grid downwards");
-    if (v == *values.rbegin()) out.edges.push_back(std::string(name) + " at the highest swept value: extend the grid upwards");
+    if (v == *values.begin())
+      out.edges.push_back(std::string(name) + " at the lowest swept value: extend the grid downwards");
+    if (v == *values.rbegin())
+      out.edges.push_back(std::string(name) + " at the highest swept value: extend the grid upwards");
   };
   check(lrs, best.lr, "lr");
   check(bs, best.batch_tokens, "batch");

@@ -19,7 +19,9 @@ double deepseek_lr(double C) { return 0.3118 * std::pow(C, -0.1250); }
 double deepseek_batch_tokens(double C) { return 0.2920 * std::pow(C, 0.3271); }
 
 std::string FitOptions::text() const {
-  const char* kind = selection.kind == SelectKind::Within ? "within" : selection.kind == SelectKind::Argmin ? "argmin" : "bowl";
+  const char* kind = selection.kind == SelectKind::Within   ? "within"
+                     : selection.kind == SelectKind::Argmin ? "argmin"
+                                                            : "bowl";
   return std::string("select=") + kind + ":" + format_double(selection.eps) +
          ";resamples=" + std::to_string(bootstrap.resamples) + ";seed=" + std::to_string(bootstrap.seed) +
          ";resample=" + (bootstrap.by_cell ? "cells" : "points") + ";batch_n_term=" + (batch_n_term ? "1" : "0") +
@@ -35,20 +37,34 @@ FitOptions FitOptions::parse(const std::string& text) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) continue;
     const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
-    if (k == "select") o.selection = parse_selection(v);
-    else if (k == "resamples") o.bootstrap.resamples = std::stoi(v);
-    else if (k == "seed") o.bootstrap.seed = std::stoull(v);
-    else if (k == "resample") o.bootstrap.by_cell = v == "cells";
-    else if (k == "batch_n_term") o.batch_n_term = v == "1";
-    else if (k == "flops_per_token") o.flops_per_token = std::stod(v);
-    else if (k == "holdout") o.holdout_largest = v == "largest";
-    else if (k == "target_params") o.target_params = std::stod(v);
-    else if (k == "target_tokens") o.target_tokens = std::stod(v);
-    else if (k == "seq_len") o.seq_len = std::stoll(v);
-    else if (k == "variant") o.variant = v;
-    else if (k == "transfer") o.transfer = v == "1";
-    else if (k == "target_width") o.target_width = std::stod(v);
-    else throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
+    if (k == "select")
+      o.selection = parse_selection(v);
+    else if (k == "resamples")
+      o.bootstrap.resamples = std::stoi(v);
+    else if (k == "seed")
+      o.bootstrap.seed = std::stoull(v);
+    else if (k == "resample")
+      o.bootstrap.by_cell = v == "cells";
+    else if (k == "batch_n_term")
+      o.batch_n_term = v == "1";
+    else if (k == "flops_per_token")
+      o.flops_per_token = std::stod(v);
+    else if (k == "holdout")
+      o.holdout_largest = v == "largest";
+    else if (k == "target_params")
+      o.target_params = std::stod(v);
+    else if (k == "target_tokens")
+      o.target_tokens = std::stod(v);
+    else if (k == "seq_len")
+      o.seq_len = std::stoll(v);
+    else if (k == "variant")
+      o.variant = v;
+    else if (k == "transfer")
+      o.transfer = v == "1";
+    else if (k == "target_width")
+      o.target_width = std::stod(v);
+    else
+      throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
   }
   return o;
 }
@@ -89,7 +105,8 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   std::string lr_formula = "lr = lr_coef";
   if (use_n) lr_names.push_back("lr_n_exp"), lr_formula += " * N^lr_n_exp";
   if (use_d) lr_names.push_back("lr_d_exp"), lr_formula += " * D^lr_d_exp";
-  s.lr = fit_power_law("lr", lr_formula, lr_names, pts, [](const LawPoint& p) { return p.lr; }, lr_features, o.bootstrap);
+  s.lr = fit_power_law(
+      "lr", lr_formula, lr_names, pts, [](const LawPoint& p) { return p.lr; }, lr_features, o.bootstrap);
 
   const bool b_n = o.batch_n_term && use_n;
   auto b_features = [use_d, b_n](double N, double D) {
@@ -104,8 +121,8 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   std::string b_formula = "B (tokens) = batch_coef";
   if (use_d) b_names.push_back("batch_d_exp"), b_formula += " * D^batch_d_exp";
   if (b_n) b_names.push_back("batch_n_exp"), b_formula += " * N^batch_n_exp";
-  s.batch = fit_power_law("batch", b_formula, b_names, pts, [](const LawPoint& p) { return p.B; }, b_features,
-                          o.bootstrap);
+  s.batch = fit_power_law(
+      "batch", b_formula, b_names, pts, [](const LawPoint& p) { return p.B; }, b_features, o.bootstrap);
 
   const double m = o.flops_per_token;
   auto c_features = [m](double N, double D) {
@@ -117,11 +134,12 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   for (const auto& p : pts) cs.insert(m > 0 ? m * p.D : 6 * p.N * p.D);
   if (cs.size() >= 2) {
     const std::string c = m > 0 ? "C = " + format_short(m) + " * D" : "C = 6ND";
-    s.lr_c = fit_power_law("lr_compute", "lr = lr_c_coef * C^lr_c_exp, " + c, {"lr_c_coef", "lr_c_exp"}, pts,
-                           [](const LawPoint& p) { return p.lr; }, c_features, o.bootstrap);
-    s.batch_c = fit_power_law("batch_compute", "B (tokens) = batch_c_coef * C^batch_c_exp, " + c,
-                              {"batch_c_coef", "batch_c_exp"}, pts, [](const LawPoint& p) { return p.B; }, c_features,
-                              o.bootstrap);
+    s.lr_c = fit_power_law(
+        "lr_compute", "lr = lr_c_coef * C^lr_c_exp, " + c, {"lr_c_coef", "lr_c_exp"}, pts,
+        [](const LawPoint& p) { return p.lr; }, c_features, o.bootstrap);
+    s.batch_c = fit_power_law(
+        "batch_compute", "B (tokens) = batch_c_coef * C^batch_c_exp, " + c, {"batch_c_coef", "batch_c_exp"}, pts,
+        [](const LawPoint& p) { return p.B; }, c_features, o.bootstrap);
   }
 
   std::vector<LawPoint> tau_pts;
@@ -133,14 +151,15 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   } else if (ratios.size() < 2 || tau_pts.size() < 3) {
     s.tau_note = "needs optima at two or more tokens-per-parameter ratios with weight decay > 0";
   } else {
-    s.tau = fit_power_law("tau", "tau = B/(lr*wd*D) = tau_coef * (D/N)^tau_exp", {"tau_coef", "tau_exp"}, tau_pts,
-                          [](const LawPoint& p) { return p.B / (p.lr * p.wd * p.D); },
-                          [](double N, double D) {
-                            Eigen::VectorXd f(2);
-                            f << 1, std::log(D / N);
-                            return f;
-                          },
-                          o.bootstrap);
+    s.tau = fit_power_law(
+        "tau", "tau = B/(lr*wd*D) = tau_coef * (D/N)^tau_exp", {"tau_coef", "tau_exp"}, tau_pts,
+        [](const LawPoint& p) { return p.B / (p.lr * p.wd * p.D); },
+        [](double N, double D) {
+          Eigen::VectorXd f(2);
+          f << 1, std::log(D / N);
+          return f;
+        },
+        o.bootstrap);
   }
   return s;
 }
@@ -151,8 +170,10 @@ std::vector<CellOptimum> optimise_cells(const std::vector<Cell>& cells, const Se
   for (const auto& c : cells) {
     CellOptimum o;
     std::string why;
-    if (select_optimum(c, sel, o, why)) out.push_back(std::move(o));
-    else if (skipped) skipped->push_back("N=" + format_short(c.params) + " D=" + format_short(c.tokens) + ": " + why);
+    if (select_optimum(c, sel, o, why))
+      out.push_back(std::move(o));
+    else if (skipped)
+      skipped->push_back("N=" + format_short(c.params) + " D=" + format_short(c.tokens) + ": " + why);
   }
   return out;
 }
@@ -210,11 +231,11 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
   const std::vector<Cell> cells = collect_cells(log);
   std::map<std::int64_t, std::size_t> seq_lens;
   for (const auto& rec : log.results) ++seq_lens[rec.trial.point.seq_len];
-  r.seq_len = o.seq_len > 0 ? o.seq_len
-                            : (seq_lens.empty() ? 2048
-                                                : std::max_element(seq_lens.begin(), seq_lens.end(), [](auto& a, auto& b) {
-                                                    return a.second < b.second;
-                                                  })->first);
+  r.seq_len = o.seq_len > 0
+                  ? o.seq_len
+                  : (seq_lens.empty() ? 2048 : std::max_element(seq_lens.begin(), seq_lens.end(), [](auto& a, auto& b) {
+                                                 return a.second < b.second;
+                                               })->first);
   for (const auto& c : cells) r.trials_used += c.points.size();
   r.optima = optimise_cells(cells, o.selection, &r.skipped_cells);
   if (r.optima.size() < 2)
@@ -244,8 +265,8 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
     if (r.tau_law) {
       // lambda = B / (lr * D * tau(D/N)), paired resample by resample.
       auto lambda = [&](const Eigen::VectorXd& bl, const Eigen::VectorXd& bb, const Eigen::VectorXd& bt) {
-        return r.batch_law->features(N, D).dot(bb) -
-               r.lr_law->features(N, D).dot(bl) - std::log(D) - r.tau_law->features(N, D).dot(bt);
+        return r.batch_law->features(N, D).dot(bb) - r.lr_law->features(N, D).dot(bl) - std::log(D) -
+               r.tau_law->features(N, D).dot(bt);
       };
       std::vector<double> s;
       for (std::size_t i = 0; i < r.lr_law->boot.size(); ++i)
@@ -258,9 +279,10 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
       p.has_loss = true;
     }
     r.prediction = p;
-    r.published.push_back({"Step Law (1.79 N^-0.713 D^0.307; 0.58 D^0.571)", steplaw_lr(N, D), steplaw_batch_tokens(D)});
-    r.published.push_back({"DeepSeek (0.3118 C^-0.125; 0.2920 C^0.3271)", deepseek_lr(6 * N * D),
-                           deepseek_batch_tokens(6 * N * D)});
+    r.published.push_back(
+        {"Step Law (1.79 N^-0.713 D^0.307; 0.58 D^0.571)", steplaw_lr(N, D), steplaw_batch_tokens(D)});
+    r.published.push_back(
+        {"DeepSeek (0.3118 C^-0.125; 0.2920 C^0.3271)", deepseek_lr(6 * N * D), deepseek_batch_tokens(6 * N * D)});
     double max_c = 0;
     for (const auto& c : r.optima) max_c = std::max(max_c, 6 * c.params * c.tokens);
     const double ratio = 6 * N * D / max_c;
@@ -279,8 +301,9 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
     r.warnings.push_back(std::to_string(small) +
                          " cells are below 2e15 FLOPs, where small models are known to break the power laws");
   if (edge)
-    r.warnings.push_back(std::to_string(edge) +
-                         " cells have their optimum on the edge of the swept grid (not a measured optimum; see the cell table)");
+    r.warnings.push_back(
+        std::to_string(edge) +
+        " cells have their optimum on the edge of the swept grid (not a measured optimum; see the cell table)");
   if (r.optima.size() < 5)
     r.warnings.push_back("the laws rest on " + std::to_string(r.optima.size()) +
                          " cells: intervals from so few cells are fragile");
@@ -342,9 +365,9 @@ std::string interval_text(const Interval& i, int digits = 4) {
 // Published values of the same coefficients, printed beside the user's.
 std::string published_coefficient(const std::string& name) {
   static const std::map<std::string, std::string> known = {
-      {"lr_coef", "Step Law 1.79"},        {"lr_n_exp", "Step Law -0.713"},    {"lr_d_exp", "Step Law 0.307"},
-      {"batch_coef", "Step Law 0.58"},     {"batch_d_exp", "Step Law 0.571"},  {"lr_c_coef", "DeepSeek 0.3118"},
-      {"lr_c_exp", "DeepSeek -0.125"},     {"batch_c_coef", "DeepSeek 0.2920"}, {"batch_c_exp", "DeepSeek 0.3271"},
+      {"lr_coef", "Step Law 1.79"},    {"lr_n_exp", "Step Law -0.713"},     {"lr_d_exp", "Step Law 0.307"},
+      {"batch_coef", "Step Law 0.58"}, {"batch_d_exp", "Step Law 0.571"},   {"lr_c_coef", "DeepSeek 0.3118"},
+      {"lr_c_exp", "DeepSeek -0.125"}, {"batch_c_coef", "DeepSeek 0.2920"}, {"batch_c_exp", "DeepSeek 0.3271"},
       {"tau_exp", "Power Lines -0.53"}};
   auto it = known.find(name);
   return it == known.end() ? "" : "   (" + it->second + ")";
@@ -412,15 +435,19 @@ std::string format_fit(const FitReport& r) {
   law_text(out, *r.batch_law);
   if (r.lr_compute) law_text(out, *r.lr_compute);
   if (r.batch_compute) law_text(out, *r.batch_compute);
-  if (r.tau_law) law_text(out, *r.tau_law);
-  else out += "  weight decay: " + r.tau_note + "\n";
+  if (r.tau_law)
+    law_text(out, *r.tau_law);
+  else
+    out += "  weight decay: " + r.tau_note + "\n";
   if (r.loss_law.ok) {
     std::snprintf(buf, sizeof buf, "  L = E + A/N^alpha + B/D^beta   (Huber delta %g on log L, %zu cells)\n",
                   r.loss_law.huber_delta, r.loss_law.cells);
     out += buf;
-    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{
-             {"E", &r.loss_law.E}, {"A", &r.loss_law.A}, {"alpha", &r.loss_law.alpha}, {"B", &r.loss_law.B},
-             {"beta", &r.loss_law.beta}}) {
+    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E},
+                                                                            {"A", &r.loss_law.A},
+                                                                            {"alpha", &r.loss_law.alpha},
+                                                                            {"B", &r.loss_law.B},
+                                                                            {"beta", &r.loss_law.beta}}) {
       std::snprintf(buf, sizeof buf, "    %-13s %s\n", n, interval_text(*i).c_str());
       out += buf;
     }
@@ -430,20 +457,22 @@ std::string format_fit(const FitReport& r) {
 
   if (r.prediction) {
     const Prediction& p = *r.prediction;
-    std::snprintf(buf, sizeof buf, "\nprediction for N=%s, D=%s (seq_len %lld)\n", format_short(r.target_params).c_str(),
-                  format_short(r.target_tokens).c_str(), static_cast<long long>(r.seq_len));
+    std::snprintf(buf, sizeof buf, "\nprediction for N=%s, D=%s (seq_len %lld)\n",
+                  format_short(r.target_params).c_str(), format_short(r.target_tokens).c_str(),
+                  static_cast<long long>(r.seq_len));
     out += buf;
     out += "  lr            " + interval_text(p.lr) + "\n";
     out += "  batch tokens  " + interval_text(p.batch_tokens) + "\n";
     std::snprintf(buf, sizeof buf, "  batch seqs    %.0f  [%.0f, %.0f]\n", p.batch_sequences,
-                  p.batch_tokens.lo / static_cast<double>(r.seq_len), p.batch_tokens.hi / static_cast<double>(r.seq_len));
+                  p.batch_tokens.lo / static_cast<double>(r.seq_len),
+                  p.batch_tokens.hi / static_cast<double>(r.seq_len));
     out += buf;
     if (p.has_wd) out += "  weight decay  " + interval_text(p.wd) + "\n";
     if (p.has_loss) out += "  loss          " + interval_text(p.loss) + "\n";
     out += "  published laws at this target:\n";
     for (const auto& pub : r.published) {
-      std::snprintf(buf, sizeof buf, "    %-48s lr %s  B %s tokens\n", pub.name.c_str(), format_short(pub.lr, 4).c_str(),
-                    format_short(pub.batch_tokens, 4).c_str());
+      std::snprintf(buf, sizeof buf, "    %-48s lr %s  B %s tokens\n", pub.name.c_str(),
+                    format_short(pub.lr, 4).c_str(), format_short(pub.batch_tokens, 4).c_str());
       out += buf;
     }
   } else {
@@ -454,9 +483,9 @@ std::string format_fit(const FitReport& r) {
     for (const auto& h : r.holdout) {
       std::snprintf(buf, sizeof buf,
                     "  N=%-8s D=%-8s predicted lr=%s B=%s  loss %.5f vs best %.5f  gap %+.3f%%  %s plateau  (%s)\n",
-                    format_short(h.params).c_str(), format_short(h.tokens).c_str(), format_short(h.predicted_lr).c_str(),
-                    format_short(h.predicted_batch).c_str(), h.loss_at_prediction, h.best_loss, 100 * h.gap,
-                    h.in_plateau ? "inside the" : "outside the", h.method.c_str());
+                    format_short(h.params).c_str(), format_short(h.tokens).c_str(),
+                    format_short(h.predicted_lr).c_str(), format_short(h.predicted_batch).c_str(), h.loss_at_prediction,
+                    h.best_loss, 100 * h.gap, h.in_plateau ? "inside the" : "outside the", h.method.c_str());
       out += buf;
     }
   }
@@ -487,18 +516,24 @@ FitRecord to_fit_record(const FitReport& r, const std::string& name, std::uint64
   add(r.batch_compute);
   add(r.tau_law);
   if (r.loss_law.ok)
-    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E}, {"A", &r.loss_law.A},
-                                                                            {"alpha", &r.loss_law.alpha}, {"B", &r.loss_law.B},
+    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E},
+                                                                            {"A", &r.loss_law.A},
+                                                                            {"alpha", &r.loss_law.alpha},
+                                                                            {"B", &r.loss_law.B},
                                                                             {"beta", &r.loss_law.beta}})
       f.coefficients.push_back(FitCoefficient{"loss", n, i->estimate, i->mean, i->median, i->lo, i->hi});
   if (r.prediction) {
     const Prediction& p = *r.prediction;
-    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"lr", &p.lr}, {"batch_tokens", &p.batch_tokens}})
+    for (auto [n, i] :
+         std::vector<std::pair<const char*, const Interval*>>{{"lr", &p.lr}, {"batch_tokens", &p.batch_tokens}})
       f.coefficients.push_back(FitCoefficient{"prediction", n, i->estimate, i->mean, i->median, i->lo, i->hi});
-    if (p.has_wd) f.coefficients.push_back(FitCoefficient{"prediction", "wd", p.wd.estimate, p.wd.mean, p.wd.median, p.wd.lo, p.wd.hi});
+    if (p.has_wd)
+      f.coefficients.push_back(
+          FitCoefficient{"prediction", "wd", p.wd.estimate, p.wd.mean, p.wd.median, p.wd.lo, p.wd.hi});
   }
   for (const auto& c : r.optima)
-    for (const auto& p : c.selected) f.points.push_back(FitPoint{c.params, c.tokens, p.lr, p.batch_tokens, p.wd, p.loss});
+    for (const auto& p : c.selected)
+      f.points.push_back(FitPoint{c.params, c.tokens, p.lr, p.batch_tokens, p.wd, p.loss});
   return f;
 }
 
@@ -545,8 +580,12 @@ std::string fit_json(const FitReport& r) {
   if (r.prediction) {
     const Prediction& p = *r.prediction;
     j.key("prediction").begin_object();
-    j.key("params").value(r.target_params).key("tokens").value(r.target_tokens).key("seq_len").value(
-        static_cast<long long>(r.seq_len));
+    j.key("params")
+        .value(r.target_params)
+        .key("tokens")
+        .value(r.target_tokens)
+        .key("seq_len")
+        .value(static_cast<long long>(r.seq_len));
     interval_json(j, "lr", p.lr);
     interval_json(j, "batch_tokens", p.batch_tokens);
     j.key("batch_sequences").value(p.batch_sequences);
@@ -554,7 +593,14 @@ std::string fit_json(const FitReport& r) {
     if (p.has_loss) interval_json(j, "loss", p.loss);
     j.key("published").begin_array();
     for (const auto& pub : r.published)
-      j.begin_object().key("law").value(pub.name).key("lr").value(pub.lr).key("batch_tokens").value(pub.batch_tokens).end_object();
+      j.begin_object()
+          .key("law")
+          .value(pub.name)
+          .key("lr")
+          .value(pub.lr)
+          .key("batch_tokens")
+          .value(pub.batch_tokens)
+          .end_object();
     j.end_array();
     j.end_object();
   }

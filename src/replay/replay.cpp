@@ -7,11 +7,11 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "hpsweep/transfer/coordcheck.hpp"
-#include "hpsweep/transfer/transfer_fit.hpp"
-#include "hpsweep/spec/job.hpp"
 #include "hpsweep/scheduler/scheduler.hpp"
 #include "hpsweep/scheduler/simulated_comm.hpp"
+#include "hpsweep/spec/job.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -122,7 +122,8 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
     for (std::size_t i = t.points.size(); i-- > 0;) {
       const TimelinePoint& p = t.points[i];
       const bool inside = p.fitted && p.lr.estimate >= last.lr.lo && p.lr.estimate <= last.lr.hi &&
-                          p.batch_tokens.estimate >= last.batch_tokens.lo && p.batch_tokens.estimate <= last.batch_tokens.hi;
+                          p.batch_tokens.estimate >= last.batch_tokens.lo &&
+                          p.batch_tokens.estimate <= last.batch_tokens.hi;
       if (!inside) break;
       t.stop_fraction = p.fraction;
     }
@@ -183,8 +184,8 @@ std::string format_refit(const std::vector<RefitCheck>& checks) {
       out += "  " + c.name + ": identical, bit for bit (" + std::to_string(c.coefficients) + " coefficients)\n";
     else
       out += "  " + c.name + ": DIFFERS in " + std::to_string(c.differing) + " of " + std::to_string(c.coefficients) +
-             " coefficients (max abs difference " + format_short(c.max_abs_difference) + "); first: " +
-             c.first_difference + "\n";
+             " coefficients (max abs difference " + format_short(c.max_abs_difference) +
+             "); first: " + c.first_difference + "\n";
   }
   return out;
 }
@@ -223,16 +224,18 @@ std::string format_timeline(const Timeline& t) {
 std::string format_what_if(const std::vector<WhatIfRow>& rows, double recorded_makespan) {
   std::string out = "what-if scheduling (recorded trial durations; the real master loop on simulated workers):\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "  %6s %8s %12s %8s %12s %8s %10s\n", "ranks", "workers", "dynamic", "util",
-                "static", "util", "ideal");
+  std::snprintf(buf, sizeof buf, "  %6s %8s %12s %8s %12s %8s %10s\n", "ranks", "workers", "dynamic", "util", "static",
+                "util", "ideal");
   out += buf;
   for (const auto& r : rows) {
     std::snprintf(buf, sizeof buf, "  %6d %8d %12s %7.1f%% %12s %7.1f%% %10s\n", r.ranks, r.workers,
                   format_duration(r.dynamic_makespan).c_str(), 100 * r.dynamic_utilisation,
-                  format_duration(r.static_makespan).c_str(), 100 * r.static_utilisation, format_duration(r.ideal).c_str());
+                  format_duration(r.static_makespan).c_str(), 100 * r.static_utilisation,
+                  format_duration(r.ideal).c_str());
     out += buf;
   }
-  if (recorded_makespan > 0) out += "  recorded: the trials' dispatch span was " + format_duration(recorded_makespan) + "\n";
+  if (recorded_makespan > 0)
+    out += "  recorded: the trials' dispatch span was " + format_duration(recorded_makespan) + "\n";
   out += "  dynamic = hpsweep's scheduler (most expensive first, self-scheduling); static = round-robin partition\n";
   return out;
 }

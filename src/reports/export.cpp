@@ -24,8 +24,8 @@ void export_trials(const SweepLog& log, ExportFormat format, bool with_curves, s
     if (format == ExportFormat::Csv) {
       out << hex64(r.trial.id) << ',' << num(p.params) << ',' << num(p.tokens) << ',' << num(p.lr) << ',' << p.batch
           << ',' << num(p.batch_tokens()) << ',' << p.seq_len << ',' << num(p.wd) << ',' << p.repeat << ','
-          << to_string(r.outcome.state) << ',' << num(r.outcome.final_loss) << ',' << num(r.outcome.smooth_loss)
-          << ',' << r.outcome.steps << ',' << num(r.start_time) << ',' << num(r.wall_time) << ',' << r.rank << ','
+          << to_string(r.outcome.state) << ',' << num(r.outcome.final_loss) << ',' << num(r.outcome.smooth_loss) << ','
+          << r.outcome.steps << ',' << num(r.start_time) << ',' << num(r.wall_time) << ',' << r.rank << ','
           << csv_field(r.host) << ',' << r.attempt << ',' << r.launch << ',' << csv_field(r.outcome.error) << ','
           << (r.finished ? 1 : 0) << ',' << csv_field(p.variant) << ',' << csv_field(r.outcome.details) << '\n';
       continue;
@@ -42,8 +42,10 @@ void export_trials(const SweepLog& log, ExportFormat format, bool with_curves, s
     j.key("attempt").value(r.attempt).key("launch").value(r.launch).key("error").value(r.outcome.error);
     j.key("source").value(r.source).key("finished").value(r.finished).key("variant").value(p.variant);
     j.key("details");
-    if (r.outcome.details.empty()) j.null();
-    else j.raw(r.outcome.details);
+    if (r.outcome.details.empty())
+      j.null();
+    else
+      j.raw(r.outcome.details);
     if (with_curves) {
       j.key("curve_step").begin_array();
       for (auto s : r.outcome.curve.step) j.value(static_cast<long long>(s));

@@ -100,7 +100,8 @@ std::string log_axis(const std::string& axis, double lo, double hi, const std::s
   if (decades >= 2) {
     s += "set format " + axis + " \"10^{%L}\"\nset m" + axis + "tics 10\n";
   } else {
-    const std::vector<double> mantissas = hi / lo < std::pow(10.0, 1.2) ? std::vector<double>{1, 2, 5} : std::vector<double>{1, 3};
+    const std::vector<double> mantissas =
+        hi / lo < std::pow(10.0, 1.2) ? std::vector<double>{1, 2, 5} : std::vector<double>{1, 3};
     const bool plain = lo >= 1e-3 && hi < 1e5;
     s += "set " + axis + "tics (";
     bool first = true;
@@ -109,7 +110,8 @@ std::string log_axis(const std::string& axis, double lo, double hi, const std::s
         const double t = m * decade;
         if (t < lo || t > hi) continue;
         const int k = static_cast<int>(std::lround(std::log10(decade)));
-        const std::string text = plain ? num(t) : (m == 1 ? "" : format_short(m) + "×") + "10^{" + std::to_string(k) + "}";
+        const std::string text =
+            plain ? num(t) : (m == 1 ? "" : format_short(m) + "×") + "10^{" + std::to_string(k) + "}";
         s += (first ? "" : ", ") + quote(text) + " " + num(t);
         first = false;
       }

@@ -18,8 +18,13 @@ Progress::Mode Progress::mode_from(const std::string& option, std::FILE* out, bo
 }
 
 Progress::Progress(std::size_t total, std::size_t already_done, std::FILE* out, Mode mode, double line_interval_s)
-    : total_(total), done_(already_done), out_(out), mode_(mode), line_interval_s_(line_interval_s),
-      start_(std::chrono::steady_clock::now()), last_print_(start_) {}
+    : total_(total),
+      done_(already_done),
+      out_(out),
+      mode_(mode),
+      line_interval_s_(line_interval_s),
+      start_(std::chrono::steady_clock::now()),
+      last_print_(start_) {}
 
 double Progress::elapsed_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -47,12 +52,11 @@ std::string Progress::line() const {
                 total_ ? 100.0 * static_cast<double>(done_) / static_cast<double>(total_) : 100.0,
                 format_short(rate).c_str(), format_duration(t).c_str(), format_duration(eta).c_str());
   std::string s = buf;
-  if (diverged_ || failed_)
-    s += "  diverged " + std::to_string(diverged_) + " failed " + std::to_string(failed_);
+  if (diverged_ || failed_) s += "  diverged " + std::to_string(diverged_) + " failed " + std::to_string(failed_);
   if (have_best_)
-    s += "  best " + format_short(best_, 5) + " (N=" + format_short(best_point_.params) + " D=" +
-         format_short(best_point_.tokens) + " lr=" + format_short(best_point_.lr) + " bs=" +
-         std::to_string(best_point_.batch) + " wd=" + format_short(best_point_.wd) + ")";
+    s += "  best " + format_short(best_, 5) + " (N=" + format_short(best_point_.params) +
+         " D=" + format_short(best_point_.tokens) + " lr=" + format_short(best_point_.lr) +
+         " bs=" + std::to_string(best_point_.batch) + " wd=" + format_short(best_point_.wd) + ")";
   return s;
 }
 
@@ -76,8 +80,10 @@ void Progress::maybe_print() {
 
 void Progress::finish() {
   if (mode_ == Mode::Off) return;
-  if (mode_ == Mode::InPlace) std::fprintf(out_, "\r\033[K%s\n", line().c_str());
-  else std::fprintf(out_, "[progress] %s\n", line().c_str());
+  if (mode_ == Mode::InPlace)
+    std::fprintf(out_, "\r\033[K%s\n", line().c_str());
+  else
+    std::fprintf(out_, "[progress] %s\n", line().c_str());
   std::fflush(out_);
 }
 

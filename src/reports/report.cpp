@@ -12,9 +12,9 @@
 #include <optional>
 #include <set>
 
-#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"
@@ -32,12 +32,23 @@ std::string html_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -68,13 +79,20 @@ SweepStatus status_of(const SweepLog& log, std::string* problem) {
 
 const char* state_colour(TrialState s) {
   switch (s) {
-    case TrialState::Done: return "#009e73";
-    case TrialState::Diverged: return "#e69f00";
-    case TrialState::Failed: return "#d55e00";
-    case TrialState::Timeout: return "#cc79a7";
-    case TrialState::Lost: return "#7f7f7f";
-    case TrialState::Running: return "#0072b2";
-    case TrialState::Pending: return "#c8c8c8";
+    case TrialState::Done:
+      return "#009e73";
+    case TrialState::Diverged:
+      return "#e69f00";
+    case TrialState::Failed:
+      return "#d55e00";
+    case TrialState::Timeout:
+      return "#cc79a7";
+    case TrialState::Lost:
+      return "#7f7f7f";
+    case TrialState::Running:
+      return "#0072b2";
+    case TrialState::Pending:
+      return "#c8c8c8";
   }
   return "#000000";
 }
@@ -98,13 +116,14 @@ ReportFigure states_figure(const SweepStatus& st) {
     tics += std::string(i ? ", " : "") + quote(to_string(state)) + " " + std::to_string(i);
     el.push_back(DataBlocks::source(to_string(state)) + " using 1:2 with boxes fs solid 0.85 noborder lc rgb " +
                  quote(state_colour(state)) + " notitle");
-    el.push_back(DataBlocks::source(to_string(state)) + " using 1:2:(sprintf(\"%d\", $2)) with labels offset 0,0.8 notitle");
+    el.push_back(DataBlocks::source(to_string(state)) +
+                 " using 1:2:(sprintf(\"%d\", $2)) with labels offset 0,0.8 notitle");
   }
   f.data = data.text();
   f.plot = "set title " + quote("Trials per state (" + std::to_string(total) + " grid points)") + "\n" +
            "set style fill solid\nset boxwidth 0.65\nset xtics (" + tics + ") font \",11\"\nset xrange [-0.6:6.6]\n" +
-           "set yrange [0:" + num(std::max<double>(1, top * 1.15)) + "]\nset ylabel \"trials\"\nset grid noxtics ytics\n" +
-           "unset key\n" + gnuplot::plot_command(el);
+           "set yrange [0:" + num(std::max<double>(1, top * 1.15)) +
+           "]\nset ylabel \"trials\"\nset grid noxtics ytics\n" + "unset key\n" + gnuplot::plot_command(el);
   f.caption = "Latest state of every grid point (PENDING: not run yet; LOST: in flight when its launch ended).";
   return f;
 }
@@ -129,7 +148,8 @@ std::optional<Timeline> timeline_figure(const SweepLog& log) {
   double total = 0;
   for (const auto& [launch, recs] : by_launch) {
     Span sp{HUGE_VAL, 0};
-    for (const auto* r : recs) sp.begin = std::min(sp.begin, r->start_time), sp.end = std::max(sp.end, r->start_time + r->wall_time);
+    for (const auto* r : recs)
+      sp.begin = std::min(sp.begin, r->start_time), sp.end = std::max(sp.end, r->start_time + r->wall_time);
     spans[launch] = sp;
     total += sp.end - sp.begin;
   }
@@ -163,8 +183,9 @@ std::optional<Timeline> timeline_figure(const SweepLog& log) {
   for (const auto& [state, rows] : bars) {
     data.begin(to_string(state), "columns: mid rank start end rank_lo rank_hi (time in " + unit_name + ")");
     for (const auto& b : rows) data.row({(b[1] + b[2]) / 2, b[0], b[1], b[2], b[0] - 0.38, b[0] + 0.38});
-    el.push_back(DataBlocks::source(to_string(state)) + " using 1:2:3:4:5:6 with boxxyerror fs solid 0.9 border lc rgb \"#ffffff\" " +
-                 "fc rgb " + quote(state_colour(state)) + " title " + quote(to_string(state)));
+    el.push_back(DataBlocks::source(to_string(state)) +
+                 " using 1:2:3:4:5:6 with boxxyerror fs solid 0.9 border lc rgb \"#ffffff\" " + "fc rgb " +
+                 quote(state_colour(state)) + " title " + quote(to_string(state)));
   }
   Timeline t;
   ReportFigure& f = t.figure;
@@ -193,14 +214,15 @@ std::optional<Timeline> timeline_figure(const SweepLog& log) {
 }
 
 std::string launches_table(const std::vector<LaunchRecord>& launches) {
-  std::string s = "<table><thead>" +
-                  table_row({"launch", "started (UTC)", "duration", "ranks", "trials recorded", "ended", "command"}, true) +
-                  "</thead><tbody>\n";
+  std::string s =
+      "<table><thead>" +
+      table_row({"launch", "started (UTC)", "duration", "ranks", "trials recorded", "ended", "command"}, true) +
+      "</thead><tbody>\n";
   for (const auto& l : launches)
     s += table_row({std::to_string(l.index), iso8601_utc(l.start_time),
                     l.end_time > 0 ? format_duration(l.end_time - l.start_time) : "–", std::to_string(l.ranks),
-                    std::to_string(l.trials_recorded), l.ended + (l.slurm_job_id.empty() ? "" : " (Slurm job " + l.slurm_job_id + ")"),
-                    l.command});
+                    std::to_string(l.trials_recorded),
+                    l.ended + (l.slurm_job_id.empty() ? "" : " (Slurm job " + l.slurm_job_id + ")"), l.command});
   return s + "</tbody></table>\n";
 }
 
@@ -215,7 +237,8 @@ ReportSection summary_section(const ReportInput& in) {
     // A width sweep's headline: how the optimal learning rate moves with width.
     h += "<h3>Transfer across widths</h3>\n<ul>\n";
     for (const auto& g : in.transfer->groups) {
-      h += "<li>" + html_escape(g.variant.empty() ? g.parametrization : g.variant + " (" + g.parametrization + ")") + ": ";
+      h += "<li>" + html_escape(g.variant.empty() ? g.parametrization : g.variant + " (" + g.parametrization + ")") +
+           ": ";
       if (!g.lr_law) {
         h += "no exponent (fewer than 2 widths with an optimum)</li>\n";
         continue;
@@ -224,10 +247,12 @@ ReportSection summary_section(const ReportInput& in) {
       char buf[160];
       std::snprintf(buf, sizeof buf, "η* ∝ w<sup>κ</sup> with κ = %.3f [%.3f, %.3f]", k.estimate, k.lo, k.hi);
       h += buf;
-      if (!g.verdict.empty()) h += " — theory " + format_short(g.theory_kappa) + ": " + html_escape(g.verdict.substr(g.verdict.rfind(": ") + 2));
+      if (!g.verdict.empty())
+        h += " — theory " + format_short(g.theory_kappa) + ": " +
+             html_escape(g.verdict.substr(g.verdict.rfind(": ") + 2));
       if (in.transfer->target_width > 0)
-        h += "; at the target width " + format_short(in.transfer->target_width) + ": η* = " +
-             format_short(g.lr_law->predict(in.transfer->target_width, 1));
+        h += "; at the target width " + format_short(in.transfer->target_width) +
+             ": η* = " + format_short(g.lr_law->predict(in.transfer->target_width, 1));
       h += "</li>\n";
     }
     h += "</ul>\n";
@@ -237,41 +262,46 @@ ReportSection summary_section(const ReportInput& in) {
     return s;
   }
   const FitReport& r = *in.fit;
-  h += "<p>" + std::to_string(r.trials_used) + " runs in " + std::to_string(r.optima.size()) + " fitted (N, D) cells; selection " +
-       html_escape(r.options.selection.text()) + "; " + std::to_string(r.options.bootstrap.resamples) +
-       " bootstrap resamples of " + (r.options.bootstrap.by_cell ? "cells" : "points") + ".</p>\n";
+  h += "<p>" + std::to_string(r.trials_used) + " runs in " + std::to_string(r.optima.size()) +
+       " fitted (N, D) cells; selection " + html_escape(r.options.selection.text()) + "; " +
+       std::to_string(r.options.bootstrap.resamples) + " bootstrap resamples of " +
+       (r.options.bootstrap.by_cell ? "cells" : "points") + ".</p>\n";
   if (r.prediction) {
     const Prediction& p = *r.prediction;
-    h += "<h3>Prediction for N = " + html_escape(format_short(r.target_params)) + ", D = " +
-         html_escape(format_short(r.target_tokens)) + " tokens</h3>\n";
-    h += "<table class=\"prediction\"><thead><tr><th>quantity</th><th>estimate</th><th>95% interval</th></tr></thead><tbody>\n";
+    h += "<h3>Prediction for N = " + html_escape(format_short(r.target_params)) +
+         ", D = " + html_escape(format_short(r.target_tokens)) + " tokens</h3>\n";
+    h += "<table class=\"prediction\"><thead><tr><th>quantity</th><th>estimate</th><th>95% "
+         "interval</th></tr></thead><tbody>\n";
     h += "<tr><td>peak learning rate</td>" + interval_cells(p.lr) + "</tr>\n";
     h += "<tr><td>batch size (tokens)</td>" + interval_cells(p.batch_tokens) + "</tr>\n";
     const double seq = static_cast<double>(r.seq_len);
-    h += "<tr><td>batch size (sequences of " + std::to_string(r.seq_len) + ")</td><td>" + format_short(std::round(p.batch_sequences)) +
-         "</td><td>" + format_short(std::round(p.batch_tokens.lo / seq)) + " – " + format_short(std::round(p.batch_tokens.hi / seq)) +
-         "</td></tr>\n";
+    h += "<tr><td>batch size (sequences of " + std::to_string(r.seq_len) + ")</td><td>" +
+         format_short(std::round(p.batch_sequences)) + "</td><td>" + format_short(std::round(p.batch_tokens.lo / seq)) +
+         " – " + format_short(std::round(p.batch_tokens.hi / seq)) + "</td></tr>\n";
     if (p.has_wd) h += "<tr><td>weight decay</td>" + interval_cells(p.wd) + "</tr>\n";
     if (p.has_loss) h += "<tr><td>final loss</td>" + interval_cells(p.loss) + "</tr>\n";
     h += "</tbody></table>\n";
-    h += "<table><thead>" + table_row({"published law at the target", "learning rate", "batch size (tokens)"}, true) + "</thead><tbody>\n";
-    for (const auto& pub : r.published) h += table_row({pub.name, format_short(pub.lr, 4), format_short(pub.batch_tokens, 4)});
+    h += "<table><thead>" + table_row({"published law at the target", "learning rate", "batch size (tokens)"}, true) +
+         "</thead><tbody>\n";
+    for (const auto& pub : r.published)
+      h += table_row({pub.name, format_short(pub.lr, 4), format_short(pub.batch_tokens, 4)});
     h += "</tbody></table>\n";
   } else {
     h += "<p class=\"missing\">No target: give <code>--target-params</code> and <code>--target-tokens</code> "
          "(or [target] in the job) for a prediction.</p>\n";
   }
-  h += "<h3>Laws</h3>\n<table><thead>" + table_row({"law", "R²", "cells", "coefficient", "estimate", "95% interval"}, true) +
-       "</thead><tbody>\n";
+  h += "<h3>Laws</h3>\n<table><thead>" +
+       table_row({"law", "R²", "cells", "coefficient", "estimate", "95% interval"}, true) + "</thead><tbody>\n";
   for (const auto* law : {&r.lr_law, &r.batch_law, &r.lr_compute, &r.batch_compute, &r.tau_law}) {
     if (!*law) continue;
     for (std::size_t k = 0; k < (*law)->coefs.size(); ++k) {
       const Interval& i = (*law)->coefs[k];
-      h += "<tr>" + (k == 0 ? "<td rowspan=\"" + std::to_string((*law)->coefs.size()) + "\">" + html_escape((*law)->formula) +
-                                  "</td><td rowspan=\"" + std::to_string((*law)->coefs.size()) + "\">" +
-                                  format_short((*law)->r2, 3) + "</td><td rowspan=\"" +
-                                  std::to_string((*law)->coefs.size()) + "\">" + std::to_string((*law)->cells) + "</td>"
-                            : "") +
+      h += "<tr>" +
+           (k == 0 ? "<td rowspan=\"" + std::to_string((*law)->coefs.size()) + "\">" + html_escape((*law)->formula) +
+                         "</td><td rowspan=\"" + std::to_string((*law)->coefs.size()) + "\">" +
+                         format_short((*law)->r2, 3) + "</td><td rowspan=\"" + std::to_string((*law)->coefs.size()) +
+                         "\">" + std::to_string((*law)->cells) + "</td>"
+                   : "") +
            "<td>" + html_escape((*law)->coef_names[k]) + "</td>" + interval_cells(i) + "</tr>\n";
     }
   }
@@ -294,17 +324,20 @@ ReportSection health_section(const ReportInput& in) {
   s.title = "Sweep health";
   std::string problem;
   const SweepStatus st = status_of(in.log, &problem);
-  if (!problem.empty()) s.html += "<p class=\"missing\">No per-state counts: " + html_escape(problem) + "</p>\n";
-  else s.figures.push_back(states_figure(st));
+  if (!problem.empty())
+    s.html += "<p class=\"missing\">No per-state counts: " + html_escape(problem) + "</p>\n";
+  else
+    s.figures.push_back(states_figure(st));
   if (auto t = timeline_figure(in.log)) {
     s.figures.push_back(std::move(t->figure));
     s.html += "<details><summary>Utilisation per rank</summary>" + t->table_html + "</details>\n";
   } else {
-    s.html += "<p class=\"missing\">No per-rank timeline: no recorded attempt has a rank and a wall time "
-              "(results that were ingested, not run).</p>\n";
+    s.html +=
+        "<p class=\"missing\">No per-rank timeline: no recorded attempt has a rank and a wall time "
+        "(results that were ingested, not run).</p>\n";
   }
-  s.html += "<h3>Launches</h3>\n" + (in.log.launches.empty() ? std::string("<p>No launches recorded.</p>\n")
-                                                             : launches_table(in.log.launches));
+  s.html += "<h3>Launches</h3>\n" +
+            (in.log.launches.empty() ? std::string("<p>No launches recorded.</p>\n") : launches_table(in.log.launches));
   return s;
 }
 
@@ -359,8 +392,10 @@ std::string figure_html(const ReportFigure& f, bool rendered, bool png, const st
   const std::string base = "figures/" + f.name;
   std::string h = std::string("<figure") + (f.width > 800 ? " class=\"wide\"" : "") + " id=\"" + f.name + "\">\n";
   h += "<h3>" + html_escape(f.title) + "</h3>\n";
-  if (rendered) h += "<a href=\"" + base + ".svg\"><img src=\"" + base + ".svg\" alt=\"" + html_escape(f.title) + "\"></a>\n";
-  else h += "<div class=\"placeholder\">not rendered: " + html_escape(why_not) + "</div>\n";
+  if (rendered)
+    h += "<a href=\"" + base + ".svg\"><img src=\"" + base + ".svg\" alt=\"" + html_escape(f.title) + "\"></a>\n";
+  else
+    h += "<div class=\"placeholder\">not rendered: " + html_escape(why_not) + "</div>\n";
   h += "<figcaption>" + html_escape(f.caption) + " <span class=\"files\">";
   if (rendered) h += "<a href=\"" + base + ".svg\">SVG</a>" + (png ? "<a href=\"" + base + ".png\">PNG</a>" : "");
   h += "<a href=\"" + base + ".gp\">script</a>" + (f.data.empty() ? "" : "<a href=\"" + base + ".dat\">data</a>");
@@ -384,8 +419,15 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
     fit_error = e.what();
   }
   const SweepLog variant_log = options.fit.variant.empty() ? SweepLog{} : select_variant(log, options.fit.variant);
-  ReportInput in{log, sweep_path, options, collect_cells(options.fit.variant.empty() ? log : variant_log),
-                 fit ? &*fit : nullptr, fit_error, nullptr, "", nullptr};
+  ReportInput in{log,
+                 sweep_path,
+                 options,
+                 collect_cells(options.fit.variant.empty() ? log : variant_log),
+                 fit ? &*fit : nullptr,
+                 fit_error,
+                 nullptr,
+                 "",
+                 nullptr};
 
   // Transfer across widths: for sweeps that vary the width on purpose.
   std::optional<TransferReport> transfer;
@@ -451,8 +493,8 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
         not_found = run.message;
         result.gnuplot_found = false;
       } else if (run.status == gnuplot::RunResult::Failed || !fs::exists(figures / (f.name + ".svg"))) {
-        result.problems.push_back("figure " + f.name + " was not rendered: " +
-                                  (run.message.empty() ? "gnuplot wrote no SVG" : run.message));
+        result.problems.push_back("figure " + f.name +
+                                  " was not rendered: " + (run.message.empty() ? "gnuplot wrote no SVG" : run.message));
       } else {
         rendered.insert(f.name);
         ++result.rendered;
@@ -462,18 +504,23 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
   const SweepStatus st = status_of(log, nullptr);
   const std::string file_name = fs::path(sweep_path).filename().string();
   const std::string name = st.name.empty() ? file_name : log.job_text.empty() ? file_name + " " + st.name : st.name;
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>hpsweep report: " +
-                  html_escape(name) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>hpsweep report: " +
+      html_escape(name) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
   h += "<header><h1>hpsweep report: " + html_escape(name) + "</h1><p>" + html_escape(sweep_path) + " · " +
-       std::to_string(log.results.size()) + " trial records · " + std::to_string(log.launches.size()) + " launches · written " +
-       html_escape(iso8601_utc(unix_now())) + " by hpsweep " + kToolVersion + "</p></header>\n<nav>";
+       std::to_string(log.results.size()) + " trial records · " + std::to_string(log.launches.size()) +
+       " launches · written " + html_escape(iso8601_utc(unix_now())) + " by hpsweep " + kToolVersion +
+       "</p></header>\n<nav>";
   for (const auto& s : sections) h += "<a href=\"#" + s.id + "\">" + html_escape(s.title) + "</a>";
   h += "</nav>\n<main>\n";
   if (!not_found.empty()) {
-    h += "<div class=\"banner\"><strong>Figures were not rendered: gnuplot was not found</strong> (" + html_escape(not_found) +
-         "). Install it (Debian: <code>apt-get install gnuplot-nox</code>) and rerun <code>hpsweep report</code>, or run "
-         "<code>gnuplot NAME.gp</code> in the <code>figures/</code> folder: every script and its data are there.</div>\n";
+    h += "<div class=\"banner\"><strong>Figures were not rendered: gnuplot was not found</strong> (" +
+         html_escape(not_found) +
+         "). Install it (Debian: <code>apt-get install gnuplot-nox</code>) and rerun <code>hpsweep report</code>, or "
+         "run "
+         "<code>gnuplot NAME.gp</code> in the <code>figures/</code> folder: every script and its data are "
+         "there.</div>\n";
   }
   if (!result.problems.empty()) {
     h += "<div class=\"banner\"><strong>Problems while writing this report</strong><ul>\n";
@@ -487,8 +534,9 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
     if (!s.figures.empty()) {
       h += "<div class=\"grid\">\n";
       for (const auto& f : s.figures)
-        h += figure_html(f, rendered.count(f.name) > 0, options.png,
-                         not_found.empty() ? "gnuplot failed on this figure (see the problems above)" : "gnuplot was not found");
+        h += figure_html(
+            f, rendered.count(f.name) > 0, options.png,
+            not_found.empty() ? "gnuplot failed on this figure (see the problems above)" : "gnuplot was not found");
       h += "</div>\n";
     }
     h += "</section>\n";

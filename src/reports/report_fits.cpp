@@ -1,8 +1,8 @@
 // The report sections drawn from the fit: per-cell loss landscapes, the fitted laws against the
 // published ones, and the loss law.
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -19,7 +19,9 @@ using gnuplot::quote;
 namespace {
 
 // The compute of a cell the way the fit's compute-form laws define it.
-double compute_of(const FitOptions& o, double N, double D) { return o.flops_per_token > 0 ? o.flops_per_token * D : 6 * N * D; }
+double compute_of(const FitOptions& o, double N, double D) {
+  return o.flops_per_token > 0 ? o.flops_per_token * D : 6 * N * D;
+}
 
 std::string cell_label(double N, double D) { return "N = " + format_short(N) + ", D = " + format_short(D); }
 
@@ -38,8 +40,8 @@ std::map<double, std::pair<double, double>> box_edges(const std::set<double>& va
   const std::vector<double> v(values.begin(), values.end());
   for (std::size_t i = 0; i < v.size(); ++i) {
     const double lo = i > 0 ? std::sqrt(v[i - 1] * v[i]) : (v.size() > 1 ? v[0] * std::sqrt(v[0] / v[1]) : v[0] / 1.4);
-    const double hi = i + 1 < v.size() ? std::sqrt(v[i] * v[i + 1])
-                                       : (v.size() > 1 ? v[i] * std::sqrt(v[i] / v[i - 1]) : v[i] * 1.4);
+    const double hi =
+        i + 1 < v.size() ? std::sqrt(v[i] * v[i + 1]) : (v.size() > 1 ? v[i] * std::sqrt(v[i] / v[i - 1]) : v[i] * 1.4);
     edges[v[i]] = {lo, hi};
   }
   return edges;
@@ -101,8 +103,8 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
         m.first += p.loss;
         ++m.second;
       }
-    data.begin("loss " + std::to_string(k), "wd=" + num(panels[k]) +
-                                                 "  columns: lr batch_tokens lr_lo lr_hi batch_lo batch_hi smoothed_loss");
+    data.begin("loss " + std::to_string(k),
+               "wd=" + num(panels[k]) + "  columns: lr batch_tokens lr_lo lr_hi batch_lo batch_hi smoothed_loss");
     for (const auto& [xy, m] : mean) {
       const double loss = m.first / m.second;
       lmax = std::max(lmax, loss);
@@ -110,7 +112,8 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
       const auto& be = b_edges.at(xy.second);
       data.row({xy.first, xy.second, le.first, le.second, be.first, be.second, loss});
     }
-    data.begin("unusable " + std::to_string(k), "wd=" + num(panels[k]) + "  diverged or failed runs; columns: lr batch_tokens");
+    data.begin("unusable " + std::to_string(k),
+               "wd=" + num(panels[k]) + "  diverged or failed runs; columns: lr batch_tokens");
     for (const auto& u : unusable)
       if (u.wd == panels[k]) data.row({u.lr, u.batch_tokens});
   }
@@ -141,12 +144,14 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   s += "set rmargin 13\n";
   // A mid-grey key: the white plateau and circles and the black crosses all show on it.
   const std::string key =
-      "set key outside below center horizontal maxrows 2 samplen 1.5 font \",11\" opaque fc rgb \"#9a9a9a\" box lc rgb \"#808080\"\n";
+      "set key outside below center horizontal maxrows 2 samplen 1.5 font \",11\" opaque fc rgb \"#9a9a9a\" box lc rgb "
+      "\"#808080\"\n";
   s += "set bmargin 7\n";
   s += "set grid noxtics noytics\n";
-  s += gnuplot::log_axis("x", lr_edges.begin()->second.first, lr_edges.rbegin()->second.second,
-                         "peak learning rate η", 1.0);
-  s += gnuplot::log_axis("y", b_edges.begin()->second.first, b_edges.rbegin()->second.second, "batch size B (tokens)", 1.0);
+  s += gnuplot::log_axis("x", lr_edges.begin()->second.first, lr_edges.rbegin()->second.second, "peak learning rate η",
+                         1.0);
+  s += gnuplot::log_axis("y", b_edges.begin()->second.first, b_edges.rbegin()->second.second, "batch size B (tokens)",
+                         1.0);
   const int columns = static_cast<int>(std::min<std::size_t>(panels.size(), 3));
   const int rows = static_cast<int>((panels.size() + columns - 1) / columns);
   f.width = 640 * columns;
@@ -154,7 +159,8 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   const std::string heading = f.title + "  (6ND = " + format_short(cell.compute()) + " FLOPs)";
   if (panels.size() > 1) {
     s += "set multiplot layout " + std::to_string(rows) + "," + std::to_string(columns) + " title " +
-         quote(heading + (edge ? "  {/:Bold optimum on the grid edge}" : "")) + (edge ? " textcolor rgb \"#c00000\"" : "") + "\n";
+         quote(heading + (edge ? "  {/:Bold optimum on the grid edge}" : "")) +
+         (edge ? " textcolor rgb \"#c00000\"" : "") + "\n";
   } else {
     s += "set title " + quote(heading + (edge ? "\n{/:Bold optimum on the grid edge}" : "")) +
          (edge ? " textcolor rgb \"#c00000\"" : "") + "\n";
@@ -165,19 +171,22 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
     std::vector<std::string> elements;
     const std::string loss = "loss " + std::to_string(k), bad = "unusable " + std::to_string(k);
     if (data.has_rows(loss))
-      elements.push_back(DataBlocks::source(loss) + " using 1:2:3:4:5:6:7 with boxxyerror fs solid 1.0 noborder lc palette notitle");
+      elements.push_back(DataBlocks::source(loss) +
+                         " using 1:2:3:4:5:6:7 with boxxyerror fs solid 1.0 noborder lc palette notitle");
     if (here) {
       elements.push_back(DataBlocks::source("plateau") + " using 1:2 with lines lw 2.5 dt 2 lc rgb \"#ffffff\" title " +
                          quote("plateau (" + eps + ")"));
       if (opt.selected.size() > 1 || selection.kind != SelectKind::Bowl)
-        elements.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 6 ps 1.1*PS lw 1.5 lc rgb \"#ffffff\" title " +
+        elements.push_back(DataBlocks::source("selected") +
+                           " using 1:2 with points pt 6 ps 1.1*PS lw 1.5 lc rgb \"#ffffff\" title " +
                            quote("selected"));
-      elements.push_back(DataBlocks::source("optimum") + " using 1:2 with points pt 3 ps 3*PS lw 3 lc rgb \"#ff3030\" title " +
+      elements.push_back(DataBlocks::source("optimum") +
+                         " using 1:2 with points pt 3 ps 3*PS lw 3 lc rgb \"#ff3030\" title " +
                          quote(selection.kind == SelectKind::Bowl ? "optimum (bowl)" : "optimum"));
     }
     if (data.has_rows(bad))
-      elements.push_back(DataBlocks::source(bad) + " using 1:2 with points pt 2 ps 1.4*PS lw 2.5 lc rgb \"#000000\" title " +
-                         quote("diverged"));
+      elements.push_back(DataBlocks::source(bad) +
+                         " using 1:2 with points pt 2 ps 1.4*PS lw 2.5 lc rgb \"#000000\" title " + quote("diverged"));
     s += here || data.has_rows(bad) ? key : "unset key\n";  // no empty key box on a panel without markers
     if (elements.empty()) elements.push_back("NaN notitle");
     s += gnuplot::plot_command(elements);
@@ -185,7 +194,8 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
   if (panels.size() > 1) s += "unset multiplot\n";
 
   std::string& c = f.caption;
-  c = "Best smoothed loss " + format_short(cell.best().loss, 5) + " over " + std::to_string(cell.points.size()) + " runs";
+  c = "Best smoothed loss " + format_short(cell.best().loss, 5) + " over " + std::to_string(cell.points.size()) +
+      " runs";
   if (!unusable.empty()) c += ", " + std::to_string(unusable.size()) + " diverged or failed (X)";
   if (has_opt) {
     c += ". Optimum η = " + format_short(opt.lr) + ", B = " + format_short(opt.batch_tokens) + " tokens";
@@ -267,8 +277,8 @@ ReportFigure law_figure(const FitReport& r, const LawAxis& axis) {
       extend(x_of(c.params, c.tokens), y);
     }
   for (const bool edge : {false, true}) {
-    data.begin(edge ? "edge optima" : "optima", std::string(edge ? "cells whose optimum is on the grid edge; " : "") +
-                                                    "cell optima; columns: x y N D");
+    data.begin(edge ? "edge optima" : "optima",
+               std::string(edge ? "cells whose optimum is on the grid edge; " : "") + "cell optima; columns: x y N D");
     for (const auto& c : r.optima)
       if (c.edges.empty() != edge) {
         const double y = lr ? c.lr : c.batch_tokens;
@@ -318,13 +328,15 @@ ReportFigure law_figure(const FitReport& r, const LawAxis& axis) {
 
   // Published laws can leave the data's range at the far end: show them, within reason.
   for (const auto& [N, D] : {nd_of(x0), nd_of(x1)}) {
-    for (double y : {lr ? steplaw_lr(N, D) : steplaw_batch_tokens(D), lr ? deepseek_lr(6 * N * D) : deepseek_batch_tokens(6 * N * D)})
+    for (double y : {lr ? steplaw_lr(N, D) : steplaw_batch_tokens(D),
+                     lr ? deepseek_lr(6 * N * D) : deepseek_batch_tokens(6 * N * D)})
       if (y > ylo / 10 && y < yhi * 10) extend(x_of(N, D), y);
   }
-  const std::string x_label = axis.against_compute
-                                  ? (r.options.flops_per_token > 0 ? "compute C = " + format_short(r.options.flops_per_token) + "·D (FLOPs)"
-                                                                   : "compute C = 6ND (FLOPs)")
-                                  : "training tokens D";
+  const std::string x_label =
+      axis.against_compute
+          ? (r.options.flops_per_token > 0 ? "compute C = " + format_short(r.options.flops_per_token) + "·D (FLOPs)"
+                                           : "compute C = 6ND (FLOPs)")
+          : "training tokens D";
   f.title = lr ? "Optimal learning rate vs compute" : "Optimal batch size vs training tokens";
   std::string& s = f.plot;
   s += "set key outside below center horizontal maxrows 4 font \",11\"\nset bmargin 8.5\n";
@@ -335,35 +347,40 @@ ReportFigure law_figure(const FitReport& r, const LawAxis& axis) {
   const std::string blue = gnuplot::series_colour(0);
   std::vector<std::string> el;
   if (law) {
-    el.push_back(DataBlocks::source("fit") + " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder lc rgb " +
-                 quote(blue) + " title " + quote("fit, 95% band"));
+    el.push_back(DataBlocks::source("fit") +
+                 " using 1:3:4 with filledcurves fs transparent solid 0.18 noborder lc rgb " + quote(blue) + " title " +
+                 quote("fit, 95% band"));
     el.push_back(DataBlocks::source("fit") + " using 1:2 with lines lw 2 lc rgb " + quote(blue) + " notitle");
   }
   if (lr)
     el.push_back(DataBlocks::source("fit nd") + " using 1:2 with lines lw 1.5 dt 2 lc rgb " + quote(blue) + " title " +
                  quote("fit η(N, D), " + ratio_text));
-  el.push_back(DataBlocks::source("steplaw") + " using 1:2 with lines lw 1.5 dt 4 lc rgb " + quote(gnuplot::series_colour(1)) +
-               " title " + quote("Step Law, " + ratio_text));
-  el.push_back(DataBlocks::source("deepseek") + " using 1:2 with lines lw 1.5 dt 5 lc rgb " + quote(gnuplot::series_colour(2)) +
-               " title " + quote("DeepSeek, " + ratio_text));
+  el.push_back(DataBlocks::source("steplaw") + " using 1:2 with lines lw 1.5 dt 4 lc rgb " +
+               quote(gnuplot::series_colour(1)) + " title " + quote("Step Law, " + ratio_text));
+  el.push_back(DataBlocks::source("deepseek") + " using 1:2 with lines lw 1.5 dt 5 lc rgb " +
+               quote(gnuplot::series_colour(2)) + " title " + quote("DeepSeek, " + ratio_text));
   if (data.has_rows("selected"))
     el.push_back(DataBlocks::source("selected") + " using 1:2 with points pt 7 ps 0.45*PS lc rgb \"#9a9a9a\" title " +
                  quote("selected runs"));
   if (data.has_rows("optima"))
-    el.push_back(DataBlocks::source("optima") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb \"#000000\" title \"cell optimum\"");
+    el.push_back(DataBlocks::source("optima") +
+                 " using 1:2 with points pt 7 ps 1.3*PS lc rgb \"#000000\" title \"cell optimum\"");
   if (data.has_rows("edge optima"))
-    el.push_back(DataBlocks::source("edge optima") + " using 1:2 with points pt 6 ps 1.5*PS lw 2 lc rgb \"#c00000\" title " +
+    el.push_back(DataBlocks::source("edge optima") +
+                 " using 1:2 with points pt 6 ps 1.5*PS lw 2 lc rgb \"#c00000\" title " +
                  quote("optimum at grid edge"));
   if (has_target)
-    el.push_back(DataBlocks::source("target") + " using 1:2:3:4 with yerrorbars pt 13 ps 2*PS lw 2 lc rgb \"#d00000\" title " +
+    el.push_back(DataBlocks::source("target") +
+                 " using 1:2:3:4 with yerrorbars pt 13 ps 2*PS lw 2 lc rgb \"#d00000\" title " +
                  quote("target, 95% interval"));
   s += gnuplot::plot_command(el);
 
   std::string& c = f.caption;
   if (lr) {
-    c = "Per-cell optimal learning rate against compute. Solid: " + (law ? law->formula : std::string("no compute-form law")) +
-        " with its bootstrap band; dashed: the fitted " + r.lr_law->formula + " and the published laws, drawn along " +
-        ratio_text + (has_target ? " (the target's ratio)" : " (the sweep's typical ratio)") + ".";
+    c = "Per-cell optimal learning rate against compute. Solid: " +
+        (law ? law->formula : std::string("no compute-form law")) + " with its bootstrap band; dashed: the fitted " +
+        r.lr_law->formula + " and the published laws, drawn along " + ratio_text +
+        (has_target ? " (the target's ratio)" : " (the sweep's typical ratio)") + ".";
   } else {
     c = "Per-cell optimal batch size against training tokens. Solid: " + r.batch_law->formula +
         " with its bootstrap band; dashed: the published laws along " + ratio_text + ".";
@@ -387,7 +404,8 @@ ReportFigure residual_figure(const FitReport& r) {
     data.begin(lr ? "lr" : "batch", std::string("measured / fitted ") + (lr ? "η*" : "B*") + "; columns: C ratio N D");
     for (const auto& c : r.optima) {
       const double C = compute_of(r.options, c.params, c.tokens);
-      const double q = lr ? c.lr / r.lr_law->predict(c.params, c.tokens) : c.batch_tokens / r.batch_law->predict(c.params, c.tokens);
+      const double q =
+          lr ? c.lr / r.lr_law->predict(c.params, c.tokens) : c.batch_tokens / r.batch_law->predict(c.params, c.tokens);
       data.row({C, q, c.params, c.tokens});
       lo = std::min(lo, q), hi = std::max(hi, q), xlo = std::min(xlo, C), xhi = std::max(xhi, C);
     }
@@ -397,16 +415,18 @@ ReportFigure residual_figure(const FitReport& r) {
   s += "set title " + quote(f.title) + "\n";
   s += "set key outside below center vertical font \",11\"\nset bmargin 6.5\n";
   f.height = 560;
-  s += gnuplot::log_axis("x", xlo, xhi, r.options.flops_per_token > 0 ? "compute C = M·D (FLOPs)" : "compute C = 6ND (FLOPs)");
+  s += gnuplot::log_axis("x", xlo, xhi,
+                         r.options.flops_per_token > 0 ? "compute C = M·D (FLOPs)" : "compute C = 6ND (FLOPs)");
   s += gnuplot::log_axis("y", std::min(lo, 0.5), std::max(hi, 2.0), "measured optimum / fitted law", 1.2);
   s += "set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb \"#606060\" dt 2\n";
   s += gnuplot::plot_command(
       {DataBlocks::source("lr") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb " + quote(gnuplot::series_colour(0)) +
            " title \"η*: " + r.lr_law->formula + "\" noenhanced",
-       DataBlocks::source("batch") + " using 1:2 with points pt 5 ps 1.1*PS lc rgb " + quote(gnuplot::series_colour(1)) +
-           " title \"B*: " + r.batch_law->formula + "\" noenhanced"});
-  f.caption = "Each cell's optimum divided by the fitted law at its (N, D): points on the dashed line are fitted exactly; "
-              "a trend with compute means the power-law form does not hold over the swept range.";
+       DataBlocks::source("batch") + " using 1:2 with points pt 5 ps 1.1*PS lc rgb " +
+           quote(gnuplot::series_colour(1)) + " title \"B*: " + r.batch_law->formula + "\" noenhanced"});
+  f.caption =
+      "Each cell's optimum divided by the fitted law at its (N, D): points on the dashed line are fitted exactly; "
+      "a trend with compute means the power-law form does not hold over the swept range.";
   return f;
 }
 
@@ -424,12 +444,14 @@ ReportSection cells_section(const ReportInput& in) {
   for (std::size_t i = 0; i < in.cells.size(); ++i) {
     const Cell& c = in.cells[i];
     auto it = unusable.find({c.variant, c.params, c.tokens});
-    s.figures.push_back(cell_figure(i, c, it == unusable.end() ? std::vector<TrialXY>{} : it->second, in.options.fit.selection));
+    s.figures.push_back(
+        cell_figure(i, c, it == unusable.end() ? std::vector<TrialXY>{} : it->second, in.options.fit.selection));
   }
-  s.html = "<p>Smoothed final loss over learning rate and batch size, one map per cell (one panel per weight decay when "
-           "it was swept). Colours run from the cell's best loss to 10% above it. The red cross is the chosen optimum, "
-           "the dashed white outline the near-optimal plateau, white circles the runs that enter the law fits, black X "
-           "the runs that diverged or failed.</p>\n";
+  s.html =
+      "<p>Smoothed final loss over learning rate and batch size, one map per cell (one panel per weight decay when "
+      "it was swept). Colours run from the cell's best loss to 10% above it. The red cross is the chosen optimum, "
+      "the dashed white outline the near-optimal plateau, white circles the runs that enter the law fits, black X "
+      "the runs that diverged or failed.</p>\n";
   return s;
 }
 
@@ -485,21 +507,22 @@ ReportSection loss_section(const ReportInput& in) {
     data.begin(name + " law", "N=" + num(N) + "; fitted L(N, D); columns: D loss");
     for (double D : log_grid(dlo / 1.5, dhi * 1.5, 60)) data.row({D, law.predict(N, D)});
     el.push_back(DataBlocks::source(name + " law") + " using 1:2 with lines lw 2 lc rgb " + colour + " notitle");
-    el.push_back(DataBlocks::source(name + " measured") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb " + colour + " title " +
-                 quote("N = " + format_short(N)));
+    el.push_back(DataBlocks::source(name + " measured") + " using 1:2 with points pt 7 ps 1.3*PS lc rgb " + colour +
+                 " title " + quote("N = " + format_short(N)));
     ++k;
   }
   f.data = data.text();
   const double pad = 0.08 * (lhi - llo + 1e-3);
   f.plot = "set title " + quote(f.title) + "\n" + "set key outside right top title \"model size\" font \",11\"\n" +
            gnuplot::log_axis("x", dlo, dhi, "training tokens D", 1.5) + "set yrange [" + num(llo - pad) + ":" +
-           num(lhi + pad) + "]\nset format y \"%.2f\"\nset ylabel \"best smoothed final loss\"\n" + gnuplot::plot_command(el);
+           num(lhi + pad) + "]\nset format y \"%.2f\"\nset ylabel \"best smoothed final loss\"\n" +
+           gnuplot::plot_command(el);
   f.width = 720;
   char buf[256];
   std::snprintf(buf, sizeof buf, "L(N, D) = %.4g + %.4g / N^%.3f + %.4g / D^%.3f", law.E.estimate, law.A.estimate,
                 law.alpha.estimate, law.B.estimate, law.beta.estimate);
-  f.caption = std::string("Points: the best smoothed loss of each cell; lines: the fitted ") + buf + " (Huber loss on log L, " +
-              std::to_string(law.cells) + " cells), one colour per model size.";
+  f.caption = std::string("Points: the best smoothed loss of each cell; lines: the fitted ") + buf +
+              " (Huber loss on log L, " + std::to_string(law.cells) + " cells), one colour per model size.";
   s.figures.push_back(std::move(f));
   return s;
 }

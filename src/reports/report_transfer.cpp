@@ -13,8 +13,8 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
-#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/reports/report.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/util/text.hpp"
 #include "reports/gnuplot.hpp"
 
@@ -53,7 +53,8 @@ std::string stem(const std::string& prefix, const std::string& name) {
 
 // Width axis: log base 2 with a tick at every swept width.
 std::string width_axis(const std::set<double>& widths) {
-  std::string s = "set logscale x 2\nset xrange [" + num(*widths.begin() / 1.3) + ":" + num(*widths.rbegin() * 1.3) + "]\nset xtics (";
+  std::string s = "set logscale x 2\nset xrange [" + num(*widths.begin() / 1.3) + ":" + num(*widths.rbegin() * 1.3) +
+                  "]\nset xtics (";
   bool first = true;
   for (double w : widths) s += (first ? "" : ", ") + quote(format_short(w)) + " " + num(w), first = false;
   return s + ")\nset mxtics default\nset xlabel \"width\"\n";
@@ -86,7 +87,8 @@ ReportFigure curves_figure(const TransferGroup& g, std::size_t index) {
     if (std::isfinite(o.lr)) {
       data.begin(name + " optimum", "the fitted optimum lr* and the best mean loss; columns: lr loss");
       data.row({o.lr, o.loss});
-      el.push_back(DataBlocks::source(name + " optimum") + " using 1:2 with points pt 9 ps 2.2*PS lc rgb " + colour + " notitle");
+      el.push_back(DataBlocks::source(name + " optimum") + " using 1:2 with points pt 9 ps 2.2*PS lc rgb " + colour +
+                   " notitle");
     }
   }
   if (finite.empty()) return f;
@@ -95,14 +97,16 @@ ReportFigure curves_figure(const TransferGroup& g, std::size_t index) {
   const double yhi = finite[static_cast<std::size_t>(0.75 * static_cast<double>(finite.size() - 1))];
   const double pad = 0.06 * (yhi - ylo + 1e-3);
   f.data = data.text();
-  f.plot = "set title " + quote(group_label(g) + ": " + kappa_text(g)) + "\nset key outside right top title \"width\" font \",11\"\n" +
+  f.plot = "set title " + quote(group_label(g) + ": " + kappa_text(g)) +
+           "\nset key outside right top title \"width\" font \",11\"\n" +
            gnuplot::log_axis("x", xlo, xhi, "peak learning rate η", 1.2) + "set yrange [" + num(ylo - pad) + ":" +
            num(yhi + pad) + "]\nset format y \"%.2f\"\nset ylabel \"final held-out loss (mean over seeds)\"\n" +
            gnuplot::plot_command(el);
   f.width = 700;
-  f.caption = "Mean final loss over seeds against the peak learning rate, one colour per width; the triangle marks each "
-              "width's optimum (parabola vertex in log η through the best point and its neighbours). Runs that diverged "
-              "for any seed are left out of a curve.";
+  f.caption =
+      "Mean final loss over seeds against the peak learning rate, one colour per width; the triangle marks each "
+      "width's optimum (parabola vertex in log η through the best point and its neighbours). Runs that diverged "
+      "for any seed are left out of a curve.";
   return f;
 }
 
@@ -125,8 +129,8 @@ ReportFigure optimum_figure(const TransferReport& r) {
         ylo = std::min(ylo, o.lr_boot.lo > 0 ? o.lr_boot.lo : o.lr), yhi = std::max(yhi, std::max(o.lr_boot.hi, o.lr));
       }
     if (!data.has_rows(name + " optima")) continue;
-    el.push_back(DataBlocks::source(name + " optima") + " using 1:2:3:4 with yerrorbars pt 7 ps 1.1*PS lw 1.5 lc rgb " + colour +
-                 " title " + quote(group_label(g) + " measured"));
+    el.push_back(DataBlocks::source(name + " optima") + " using 1:2:3:4 with yerrorbars pt 7 ps 1.1*PS lw 1.5 lc rgb " +
+                 colour + " title " + quote(group_label(g) + " measured"));
     if (g.lr_law) {
       data.begin(name + " law", "fitted lr* = c w^kappa; columns: width lr");
       const double w0 = *widths.begin() / 1.2, w1 = *widths.rbegin() * 1.2;
@@ -135,19 +139,22 @@ ReportFigure optimum_figure(const TransferReport& r) {
         data.row({w, g.lr_law->predict(w, 1)});
       }
       el.push_back(DataBlocks::source(name + " law") + " using 1:2 with lines lw 2 dt 2 lc rgb " + colour + " title " +
-                   quote(group_label(g) + " fit: " + kappa_text(g) + (g.has_theory ? ", theory " + format_short(g.theory_kappa) : "")));
+                   quote(group_label(g) + " fit: " + kappa_text(g) +
+                         (g.has_theory ? ", theory " + format_short(g.theory_kappa) : "")));
     }
   }
   if (widths.empty()) return f;
   f.data = data.text();
   // Room under the lowest optimum for the key, so it covers no point or line.
-  f.plot = "set title " + quote(f.title) + "\nset key bottom left samplen 3 box opaque font \",11\"\n" + width_axis(widths) +
-           gnuplot::log_axis("y", ylo / 3.5, yhi * 1.5, "optimal peak learning rate η*", 1.0) + gnuplot::plot_command(el);
+  f.plot = "set title " + quote(f.title) + "\nset key bottom left samplen 3 box opaque font \",11\"\n" +
+           width_axis(widths) + gnuplot::log_axis("y", ylo / 3.5, yhi * 1.5, "optimal peak learning rate η*", 1.0) +
+           gnuplot::plot_command(el);
   f.height = 540;
   f.width = 700;
-  f.caption = "Each width's optimal learning rate with its 95% interval over seed resamples, and the fitted η* = c·w^κ "
-              "(dashed). Under μP the optimum should not move with width (κ ≈ 0); under SP with Adam it falls about as "
-              "1/width (κ ≈ −1).";
+  f.caption =
+      "Each width's optimal learning rate with its 95% interval over seed resamples, and the fitted η* = c·w^κ "
+      "(dashed). Under μP the optimum should not move with width (κ ≈ 0); under SP with Adam it falls about as "
+      "1/width (κ ≈ −1).";
   return f;
 }
 
@@ -219,8 +226,9 @@ std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::
     f.width = 640;
     const CoordCheckOptions o = CoordCheckOptions::parse(rec.options);
     f.caption = "Mean absolute activation of each layer's output after " + std::to_string(o.steps) +
-                " Adam steps at a constant learning rate of " + format_short(o.lr) + " (batch " + std::to_string(o.batch) +
-                ", mean over " + std::to_string(o.seeds) + " seeds), against width. Flat lines: the activations keep "
+                " Adam steps at a constant learning rate of " + format_short(o.lr) + " (batch " +
+                std::to_string(o.batch) + ", mean over " + std::to_string(o.seeds) +
+                " seeds), against width. Flat lines: the activations keep "
                 "their size as the model widens, as μP intends; rising lines: the updates grow with width.";
     out.push_back(std::move(f));
   }
@@ -252,9 +260,11 @@ ReportSection transfer_section(const ReportInput& in) {
     }
     rows += "</td><td>" + html_escape(g.interval_method) + "</td></tr>\n";
   }
-  s.html = "<p>η*(w) = c·w<sup>κ</sup> fitted per parametrization on each width's optimal learning rate "
-           "(<code>hpsweep fit --transfer</code>).</p>\n<table><tr><th>parametrization</th><th>widths</th><th>κ</th>"
-           "<th>95% interval</th><th>theory</th><th>interval from</th></tr>\n" + rows + "</table>\n";
+  s.html =
+      "<p>η*(w) = c·w<sup>κ</sup> fitted per parametrization on each width's optimal learning rate "
+      "(<code>hpsweep fit --transfer</code>).</p>\n<table><tr><th>parametrization</th><th>widths</th><th>κ</th>"
+      "<th>95% interval</th><th>theory</th><th>interval from</th></tr>\n" +
+      rows + "</table>\n";
   for (const auto& w : r.warnings) s.html += "<p class=\"warning\">" + html_escape(w) + "</p>\n";
   ReportFigure opt = optimum_figure(r);
   if (!opt.data.empty()) s.figures.push_back(std::move(opt));
@@ -267,8 +277,8 @@ ReportSection transfer_section(const ReportInput& in) {
     for (auto& f : coordcheck_figures(*in.coordcheck, &problem)) s.figures.push_back(std::move(f));
     if (!problem.empty()) s.html += "<p class=\"missing\">" + html_escape(problem) + "</p>\n";
   } else {
-    s.html += "<p>No coordinate check is stored with this sweep: <code>hpsweep coordcheck " + html_escape(in.sweep_path) +
-              "</code> adds one.</p>\n";
+    s.html += "<p>No coordinate check is stored with this sweep: <code>hpsweep coordcheck " +
+              html_escape(in.sweep_path) + "</code> adds one.</p>\n";
   }
   return s;
 }

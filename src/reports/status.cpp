@@ -53,8 +53,7 @@ SweepStatus summarize(const SweepLog& log) {
         c.best_id = r.trial.id;
       }
     }
-    if (!is_terminal(state) && log.in_flight.count(t.id))
-      state = s.live ? TrialState::Running : TrialState::Lost;
+    if (!is_terminal(state) && log.in_flight.count(t.id)) state = s.live ? TrialState::Running : TrialState::Lost;
     ++s.by_state[state];
   }
   for (auto& [k, c] : cells) s.cells.push_back(c);
@@ -74,13 +73,17 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
   for (int i = 0; i <= static_cast<int>(TrialState::Timeout); ++i) {
     const auto st = static_cast<TrialState>(i);
     const std::size_t n = s.by_state.count(st) ? s.by_state.at(st) : 0;
-    if (n || st == TrialState::Pending || st == TrialState::Done) out += std::string("  ") + to_string(st) + " " + std::to_string(n);
+    if (n || st == TrialState::Pending || st == TrialState::Done)
+      out += std::string("  ") + to_string(st) + " " + std::to_string(n);
   }
-  out += "\n\ncells (N x D): trials, finished, diverged, failed, best smoothed loss at (lr, batch seqs, batch tokens, wd)\n";
+  out +=
+      "\n\ncells (N x D): trials, finished, diverged, failed, best smoothed loss at (lr, batch seqs, batch tokens, "
+      "wd)\n";
   for (std::size_t i = 0; i < s.cells.size(); ++i) {
     const auto& c = s.cells[i];
     if (i == max_cells) {
-      out += "  ... " + std::to_string(s.cells.size() - max_cells) + " more cells: hpsweep status FILE shows them all\n";
+      out +=
+          "  ... " + std::to_string(s.cells.size() - max_cells) + " more cells: hpsweep status FILE shows them all\n";
       break;
     }
     if (!c.variant.empty() && (i == 0 || s.cells[i - 1].variant != c.variant)) out += " variant " + c.variant + "\n";
@@ -88,9 +91,9 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
                   format_short(c.tokens).c_str(), c.trials, c.finished, c.diverged, c.failed);
     out += buf;
     if (c.has_best) {
-      std::snprintf(buf, sizeof buf, "%.5f at lr=%s bs=%lld (%s tok) wd=%s\n", c.best_loss, format_short(c.best.lr).c_str(),
-                    static_cast<long long>(c.best.batch), format_short(c.best.batch_tokens()).c_str(),
-                    format_short(c.best.wd).c_str());
+      std::snprintf(buf, sizeof buf, "%.5f at lr=%s bs=%lld (%s tok) wd=%s\n", c.best_loss,
+                    format_short(c.best.lr).c_str(), static_cast<long long>(c.best.batch),
+                    format_short(c.best.batch_tokens()).c_str(), format_short(c.best.wd).c_str());
       out += buf;
     } else {
       out += "-\n";
@@ -100,9 +103,9 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
   const std::size_t first = s.launches.size() > max_launches ? s.launches.size() - max_launches : 0;
   for (std::size_t i = first; i < s.launches.size(); ++i) {
     const auto& l = s.launches[i];
-    std::snprintf(buf, sizeof buf, "  #%d  %s  %d ranks  %lld trials  %s%s%s\n", l.index, iso8601_utc(l.start_time).c_str(),
-                  l.ranks, static_cast<long long>(l.trials_recorded), l.ended.c_str(),
-                  l.slurm_job_id.empty() ? "" : ("  slurm job " + l.slurm_job_id).c_str(),
+    std::snprintf(buf, sizeof buf, "  #%d  %s  %d ranks  %lld trials  %s%s%s\n", l.index,
+                  iso8601_utc(l.start_time).c_str(), l.ranks, static_cast<long long>(l.trials_recorded),
+                  l.ended.c_str(), l.slurm_job_id.empty() ? "" : ("  slurm job " + l.slurm_job_id).c_str(),
                   l.end_time > 0 ? ("  ended " + iso8601_utc(l.end_time)).c_str() : "");
     out += buf;
   }

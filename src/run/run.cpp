@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <csignal>
-#include <ctime>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -32,7 +32,10 @@ void on_signal(int) { g_signals = g_signals + 1; }
 // The allocation's end time (unix seconds) from squeue, for --drain-before-limit.
 double slurm_job_end_time() {
   const char* id = std::getenv("SLURM_JOB_ID");
-  if (!id) throw InputError("--drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); run under sbatch or salloc, or drop the option");
+  if (!id)
+    throw InputError(
+        "--drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); run under sbatch or salloc, or drop "
+        "the option");
   const std::string cmd = std::string("squeue -h -j ") + std::to_string(std::atoll(id)) + " -o %e 2>/dev/null";
   std::FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw Error("cannot run squeue to read the time limit of Slurm job " + std::string(id));
@@ -46,7 +49,7 @@ double slurm_job_end_time() {
 }
 
 void install_master_signals() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &sa, nullptr);
@@ -127,7 +130,8 @@ int run_master_side(Comm& comm, const RunOptions& o) {
               grid.size(), todo.size(), workers.size(), workers.size() == 1 ? "" : "s", o.out_path.c_str());
   std::fflush(stdout);
 
-  Progress progress(grid.size(), grid.size() - todo.size(), stdout, Progress::mode_from(o.progress, stdout, launched_by_mpi()));
+  Progress progress(grid.size(), grid.size() - todo.size(), stdout,
+                    Progress::mode_from(o.progress, stdout, launched_by_mpi()));
   StoreSink sink(*store, progress);
   // Draining: the first signal (or the approaching Slurm time limit) stops dispatching; trials in
   // flight may finish within the grace period; a second signal or the deadline ends the wait.
@@ -148,8 +152,7 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   mo.prefetch = o.prefetch;
   mo.should_stop = draining;
   mo.abandon_in_flight = [&] {
-    return draining() &&
-           (g_signals > 1 || Clock::now() - *drain_started > std::chrono::duration<double>(o.grace_s));
+    return draining() && (g_signals > 1 || Clock::now() - *drain_started > std::chrono::duration<double>(o.grace_s));
   };
   const std::size_t before = store->log().results.size();
   const double cpu_before = thread_cpu_seconds();
@@ -157,7 +160,8 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   const bool interrupted = drain_started.has_value();
   stop_workers(comm, protocol::kStop);
   if (interrupted) {
-    const std::size_t lost = store->record_in_flight_lost("still running when the launch was stopped (grace period over)");
+    const std::size_t lost =
+        store->record_in_flight_lost("still running when the launch was stopped (grace period over)");
     if (lost) std::printf("hpsweep: %zu trials still running were recorded LOST; they run again on resume\n", lost);
   }
   store->finish(interrupted ? "interrupted" : "completed");

@@ -36,8 +36,8 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, c
   return workers;
 }
 
-void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials,
-                ResultSink& sink, const MasterOptions& options) {
+void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials, ResultSink& sink,
+                const MasterOptions& options) {
   std::size_t next = 0;
   std::map<int, int> outstanding;  // per worker rank
   std::size_t in_flight = 0;

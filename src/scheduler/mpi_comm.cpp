@@ -69,9 +69,9 @@ void MpiComm::send(int dest, int tag, std::string_view payload) {
   // Non-blocking so the master never waits on one worker; buffers live until the send completes.
   auto p = std::make_unique<Pending>();
   p->buffer.assign(payload);
-  check_mpi(MPI_Isend(p->buffer.data(), static_cast<int>(p->buffer.size()), MPI_BYTE, dest, tag, as_comm(comm_),
-                      &p->request),
-            "MPI_Isend");
+  check_mpi(
+      MPI_Isend(p->buffer.data(), static_cast<int>(p->buffer.size()), MPI_BYTE, dest, tag, as_comm(comm_), &p->request),
+      "MPI_Isend");
   pending_.push_back(std::move(p));
   if (pending_.size() > 64) reap_sends(false);
 }

@@ -6,7 +6,9 @@
 namespace hpsweep {
 
 SimulatedWorkers::SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration)
-    : ranks_(ranks), duration_(std::move(duration)), queued_(static_cast<std::size_t>(ranks)),
+    : ranks_(ranks),
+      duration_(std::move(duration)),
+      queued_(static_cast<std::size_t>(ranks)),
       running_(static_cast<std::size_t>(ranks), false) {}
 
 void SimulatedWorkers::send(int dest, int tag, std::string_view payload) {

@@ -12,9 +12,7 @@
 namespace hpsweep {
 namespace po = boost::program_options;
 
-std::string IniDocument::where(const IniEntry& e) const {
-  return path + ":" + std::to_string(e.line);
-}
+std::string IniDocument::where(const IniEntry& e) const { return path + ":" + std::to_string(e.line); }
 
 namespace {
 

@@ -55,7 +55,8 @@ std::vector<double> parse_range(const std::string& text, const std::string& wher
   // kind:start:stop:count, endpoints included.
   const auto parts = split(text, ':');
   if (parts.size() != 4)
-    throw InputError(where + ": malformed range '" + text + "' (expected log:START:STOP:COUNT or lin:START:STOP:COUNT)");
+    throw InputError(where + ": malformed range '" + text +
+                     "' (expected log:START:STOP:COUNT or lin:START:STOP:COUNT)");
   const std::string kind = to_lower(parts[0]);
   const double a = parse_number(parts[1], where), b = parse_number(parts[2], where);
   const double count_d = parse_number(parts[3], where);
@@ -107,11 +108,20 @@ struct KeyInfo {
 // The core sections. Backend sections come from the backend registry.
 const std::vector<KeyInfo>& core_keys() {
   static const std::vector<KeyInfo> keys = {
-      {"sweep.name", true},         {"sweep.seed", false},          {"sweep.repeats", false},
-      {"scales.params", false},     {"scales.shapes", false},       {"scales.tokens", false},
-      {"scales.tokens_per_param", false}, {"scales.seq_len", false},
-      {"grid.lr", true},            {"grid.batch", true},           {"grid.wd", false},
-      {"backend.kind", true},       {"target.params", false},       {"target.tokens", false},
+      {"sweep.name", true},
+      {"sweep.seed", false},
+      {"sweep.repeats", false},
+      {"scales.params", false},
+      {"scales.shapes", false},
+      {"scales.tokens", false},
+      {"scales.tokens_per_param", false},
+      {"scales.seq_len", false},
+      {"grid.lr", true},
+      {"grid.batch", true},
+      {"grid.wd", false},
+      {"backend.kind", true},
+      {"target.params", false},
+      {"target.tokens", false},
   };
   return keys;
 }
@@ -174,8 +184,8 @@ class JobParser {
     auto values = parse_number_list(e.value, where(e));
     for (double v : values)
       if (v < 0 || (!allow_zero && v == 0))
-        fail(e, std::string("values must be ") + (allow_zero ? "non-negative" : "positive") + ", got " +
-                    format_short(v));
+        fail(e,
+             std::string("values must be ") + (allow_zero ? "non-negative" : "positive") + ", got " + format_short(v));
     std::vector<double> sorted = values;
     std::sort(sorted.begin(), sorted.end());
     for (std::size_t i = 1; i < sorted.size(); ++i)
@@ -196,8 +206,8 @@ class JobParser {
       if (e.section == "variants") continue;  // names are the user's; checked in parse_variants
       if (std::find(valid.begin(), valid.end(), e.name()) != valid.end()) {
         if (backend_sections.count(e.section) && e.section != kind)
-          fail(e, "section [" + e.section + "] belongs to backend '" + e.section + "' but [backend] kind is '" +
-                      kind + "'");
+          fail(e, "section [" + e.section + "] belongs to backend '" + e.section + "' but [backend] kind is '" + kind +
+                      "'");
         continue;
       }
       std::string msg = doc_.where(e) + ": unknown key '" + e.key + "'" +
@@ -223,7 +233,8 @@ class JobParser {
     const auto* shapes = find("scales.shapes");
     if (params && shapes) fail(*shapes, "give either params or shapes, not both");
     if (!params && !shapes)
-      throw InputError(doc_.path + ": missing model sizes: give 'params' (N) or 'shapes' (HIDDENxLAYERS[xFFN]) in section [scales]");
+      throw InputError(
+          doc_.path + ": missing model sizes: give 'params' (N) or 'shapes' (HIDDENxLAYERS[xFFN]) in section [scales]");
     if (params) job.params = list(*params, false);
     if (shapes) {
       for (const auto& item : split(shapes->value, ',')) {
@@ -234,7 +245,8 @@ class JobParser {
         std::vector<std::int64_t> v;
         for (const auto& d : dims) {
           const double x = parse_number(d, where(*shapes));
-          if (x <= 0 || x != std::floor(x)) fail(*shapes, "shape dimensions must be positive whole numbers in '" + item + "'");
+          if (x <= 0 || x != std::floor(x))
+            fail(*shapes, "shape dimensions must be positive whole numbers in '" + item + "'");
           v.push_back(static_cast<std::int64_t>(x));
         }
         s.hidden = v[0];
@@ -252,7 +264,8 @@ class JobParser {
     const auto* ratio = find("scales.tokens_per_param");
     if (tokens && ratio) fail(*ratio, "give either tokens or tokens_per_param, not both");
     if (!tokens && !ratio)
-      throw InputError(doc_.path + ": missing token budgets: give 'tokens' (D) or 'tokens_per_param' in section [scales]");
+      throw InputError(doc_.path +
+                       ": missing token budgets: give 'tokens' (D) or 'tokens_per_param' in section [scales]");
     if (tokens) job.tokens = list(*tokens, false);
     if (ratio) job.tokens_per_param = list(*ratio, false);
     if (auto* e = find("scales.seq_len")) job.seq_len = static_cast<std::int64_t>(whole_number(*e, 1, 1e9));
@@ -271,8 +284,10 @@ class JobParser {
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
       fail(*batch, "two batch sizes round to the same whole number of sequences; use fewer points");
-    if (auto* e = find("grid.wd")) job.wd = list(*e, true);
-    else job.wd = {0.1};
+    if (auto* e = find("grid.wd"))
+      job.wd = list(*e, true);
+    else
+      job.wd = {0.1};
   }
 
   void parse_backend(JobSpec& job) const {
@@ -322,8 +337,8 @@ class JobParser {
     for (const auto& o : kind->options) keys.push_back(o.key);
     for (const auto& e : doc_.entries) {
       if (e.section != "variants") continue;
-      if (e.key.empty() || e.key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
-                               std::string::npos)
+      if (e.key.empty() || e.key.find_first_not_of(
+                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
         fail(e, "a variant name must be letters, digits, '_' or '-'");
       Variant v;
       v.name = e.key;
@@ -333,7 +348,8 @@ class JobParser {
         const std::string key = to_lower(trim(item.substr(0, eq)));
         if (eq == std::string::npos || key.empty())
           fail(e, "expected 'option=value, ...' overriding options of [" + kind->name + "], got '" + trim(item) + "'");
-        const auto opt = std::find_if(kind->options.begin(), kind->options.end(), [&](auto& o) { return o.key == key; });
+        const auto opt =
+            std::find_if(kind->options.begin(), kind->options.end(), [&](auto& o) { return o.key == key; });
         if (opt == kind->options.end()) {
           const std::string guess = closest_match(key, keys);
           fail(e, "'" + key + "' is not an option of backend '" + kind->name + "'" +
@@ -395,9 +411,7 @@ class JobParser {
 
 }  // namespace
 
-JobSpec parse_job(const std::string& text, const std::string& path) {
-  return JobParser(parse_ini(text, path)).parse();
-}
+JobSpec parse_job(const std::string& text, const std::string& path) { return JobParser(parse_ini(text, path)).parse(); }
 
 JobSpec load_job(const std::string& path) { return JobParser(read_ini_file(path)).parse(); }
 

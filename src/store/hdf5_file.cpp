@@ -139,8 +139,9 @@ Id create_extendible(hid_t parent, const std::string& name, hid_t type, hsize_t 
   check(H5Pset_chunk(dcpl, 1, chunks), "set chunk for " + name, file);
   Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate", file), H5Pclose);
   check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", file);
-  return Id(check(H5Dcreate2(parent, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "create dataset " + name, file),
-            H5Dclose);
+  return Id(
+      check(H5Dcreate2(parent, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "create dataset " + name, file),
+      H5Dclose);
 }
 
 Id open_dataset(hid_t parent, const std::string& name, const std::string& file) {

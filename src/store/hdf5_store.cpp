@@ -350,7 +350,8 @@ StoreContents read_store(const std::string& path) {
   try {
     h5::Id file = h5::open_file(path, false);
     if (!h5::has_attr(file, "schema_version") || !h5::has_attr(file, "job_text"))
-      throw StoreRefused("'" + path + "' is an HDF5 file but not an hpsweep sweep (no schema_version/job_text attributes)");
+      throw StoreRefused("'" + path +
+                         "' is an HDF5 file but not an hpsweep sweep (no schema_version/job_text attributes)");
     SweepLog& log = out.log;
     log.schema_version = static_cast<int>(h5::read_int_attr(file, "schema_version", path));
     if (log.schema_version > kSchemaVersion)
@@ -393,8 +394,10 @@ StoreContents read_store(const std::string& path) {
       r.outcome.details = row.details ? row.details : "";
       if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
         throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
-      r.outcome.curve.step.assign(steps.begin() + row.curve_offset, steps.begin() + row.curve_offset + row.curve_length);
-      r.outcome.curve.loss.assign(losses.begin() + row.curve_offset, losses.begin() + row.curve_offset + row.curve_length);
+      r.outcome.curve.step.assign(steps.begin() + row.curve_offset,
+                                  steps.begin() + row.curve_offset + row.curve_length);
+      r.outcome.curve.loss.assign(losses.begin() + row.curve_offset,
+                                  losses.begin() + row.curve_offset + row.curve_length);
       log.add_result(std::move(r));
     }
     if (!rows.empty()) {
@@ -434,7 +437,8 @@ StoreContents read_store(const std::string& path) {
         std::vector<CoefficientRow> crows(h5::dataset_length(cds, path));
         h5::read_all(cds, ctype, crows.data(), path);
         for (const auto& c : crows)
-          f.coefficients.push_back(FitCoefficient{c.law ? c.law : "", c.name ? c.name : "", c.estimate, c.mean, c.median, c.lo, c.hi});
+          f.coefficients.push_back(
+              FitCoefficient{c.law ? c.law : "", c.name ? c.name : "", c.estimate, c.mean, c.median, c.lo, c.hi});
         if (!crows.empty()) {
           h5::Id space(H5Dget_space(cds), H5Sclose);
           H5Dvlen_reclaim(ctype, space, H5P_DEFAULT, crows.data());
@@ -446,7 +450,8 @@ StoreContents read_store(const std::string& path) {
       }
     }
   } catch (const Hdf5Error& e) {
-    throw StoreRefused("'" + path + "' cannot be read as an hpsweep sweep (it was not modified): " + std::string(e.what()));
+    throw StoreRefused("'" + path +
+                       "' cannot be read as an hpsweep sweep (it was not modified): " + std::string(e.what()));
   }
   return out;
 }

@@ -80,8 +80,8 @@ JournalContents read_journal(const std::string& path) {
         case JournalRecordType::Header:
           log.schema_version = r.get<std::int32_t>();
           if (log.schema_version > kSchemaVersion)
-            throw Error("schema version " + std::to_string(log.schema_version) + " is newer than this hpsweep understands (" +
-                        std::to_string(kSchemaVersion) + ")");
+            throw Error("schema version " + std::to_string(log.schema_version) +
+                        " is newer than this hpsweep understands (" + std::to_string(kSchemaVersion) + ")");
           log.tool_version = r.get_string();
           log.created = r.get<double>();
           log.job_path = r.get_string();

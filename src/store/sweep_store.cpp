@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
-#include <algorithm>
 #include <unordered_set>
 
 #include "hpsweep/store/hdf5_store.hpp"
@@ -18,7 +18,7 @@ namespace hpsweep {
 namespace {
 
 bool file_exists(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
 }
 
@@ -46,11 +46,12 @@ std::optional<std::int64_t> stored_int_attr(const std::string& path, const char*
     return std::nullopt;
   }
 }
-std::optional<std::int64_t> stored_journal_records(const std::string& path) { return stored_int_attr(path, "journal_records"); }
+std::optional<std::int64_t> stored_journal_records(const std::string& path) {
+  return stored_int_attr(path, "journal_records");
+}
 
-const std::vector<std::string> kGridKeys = {"scales.params", "scales.tokens", "scales.tokens_per_param",
-                                            "grid.lr",       "grid.batch",    "grid.wd",
-                                            "sweep.repeats"};
+const std::vector<std::string> kGridKeys = {
+    "scales.params", "scales.tokens", "scales.tokens_per_param", "grid.lr", "grid.batch", "grid.wd", "sweep.repeats"};
 // Keys that change no trial: the name and the target only matter to reports.
 const std::vector<std::string> kCosmeticKeys = {"sweep.name", "target.params", "target.tokens"};
 
@@ -205,11 +206,11 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
                                     const StoreOptions& options, LaunchRecord launch) {
   auto check_compatible = [&](const std::string& stored_text) {
     if (stored_text.empty())
-      throw StoreRefused("'" + path + "' holds ingested results, not a sweep run by a job; it was not modified. "
+      throw StoreRefused("'" + path +
+                         "' holds ingested results, not a sweep run by a job; it was not modified. "
                          "Run the job into a new file.");
     const std::string why = explain_incompatibility(stored_text, job, options.extend);
-    if (!why.empty())
-      throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
+    if (!why.empty()) throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
   };
   Opened opened = open_or_create(path, job.path, job.text, check_compatible);
   SweepLog& log = opened.log;
@@ -240,8 +241,8 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
     TrialRecord r;
     r.trial = *it->second;
     r.outcome.state = TrialState::Lost;
-    r.outcome.error = "rank " + std::to_string(d.rank) + " was running it when launch " + std::to_string(d.launch) +
-                      " stopped";
+    r.outcome.error =
+        "rank " + std::to_string(d.rank) + " was running it when launch " + std::to_string(d.launch) + " stopped";
     r.start_time = d.time;
     r.rank = d.rank;
     r.attempt = ++attempts[d.id];
@@ -251,7 +252,8 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
     ++lost;
   }
   log.in_flight.clear();
-  if (lost) notes.push_back(std::to_string(lost) + " trials were running when the previous run stopped: LOST, run again now");
+  if (lost)
+    notes.push_back(std::to_string(lost) + " trials were running when the previous run stopped: LOST, run again now");
 
   launch.index = static_cast<std::int32_t>(log.launches.size());
   launch.ended = "running";
@@ -294,7 +296,8 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
 SweepStore SweepStore::open_for_update(const std::string& path, std::optional<LaunchRecord> launch) {
   Opened opened = open_or_create(path, "", "", [](const std::string&) {});
   std::vector<Trial> grid;
-  if (!opened.log.job_text.empty()) grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
+  if (!opened.log.job_text.empty())
+    grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
   if (launch) {
     launch->index = static_cast<std::int32_t>(opened.log.launches.size());
     launch->ended = "running";

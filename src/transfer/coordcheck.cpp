@@ -57,18 +57,24 @@ CoordCheckOptions CoordCheckOptions::parse(const std::string& text) {
       for (const auto& w : split(v, ',')) o.widths.push_back(std::stoll(w));
     } else if (k == "parametrizations") {
       o.parametrizations = split(v, ',');
-    } else if (k == "steps") o.steps = std::stoll(v);
-    else if (k == "seeds") o.seeds = std::stoi(v);
-    else if (k == "lr") o.lr = std::stod(v);
-    else if (k == "batch") o.batch = std::stoll(v);
-    else throw InputError("unknown coordcheck option '" + k + "' in '" + text + "'");
+    } else if (k == "steps")
+      o.steps = std::stoll(v);
+    else if (k == "seeds")
+      o.seeds = std::stoi(v);
+    else if (k == "lr")
+      o.lr = std::stod(v);
+    else if (k == "batch")
+      o.batch = std::stoll(v);
+    else
+      throw InputError("unknown coordcheck option '" + k + "' in '" + text + "'");
   }
   return o;
 }
 
 CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given) {
   if (job.backend_kind != "mlp")
-    throw InputError(job.path + ": coordcheck trains the mlp backend; this job's [backend] kind is '" + job.backend_kind + "'");
+    throw InputError(job.path + ": coordcheck trains the mlp backend; this job's [backend] kind is '" +
+                     job.backend_kind + "'");
   CoordCheckOptions o = given;
   if (o.widths.size() < 2) throw InputError("coordcheck needs at least 2 widths");
   for (auto w : o.widths)
@@ -116,7 +122,8 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
       series.width = w;
       // Row k: the forward pass after k updates (row 0: at initialisation).
       const std::int64_t rows = o.steps + 1;
-      series.mean_abs.assign(static_cast<std::size_t>(rows), std::vector<double>(static_cast<std::size_t>(s.depth) + 2, 0.0));
+      series.mean_abs.assign(static_cast<std::size_t>(rows),
+                             std::vector<double>(static_cast<std::size_t>(s.depth) + 2, 0.0));
       std::int64_t steps_seen = rows;
       for (int seed = 0; seed < o.seeds; ++seed) {
         Trial t;
@@ -201,7 +208,11 @@ std::string coord_check_json(const CoordCheckResult& r) {
   j.end_object();
   j.key("series").begin_array();
   for (const auto& s : r.series) {
-    j.begin_object().key("parametrization").value(s.parametrization).key("width").value(static_cast<long long>(s.width));
+    j.begin_object()
+        .key("parametrization")
+        .value(s.parametrization)
+        .key("width")
+        .value(static_cast<long long>(s.width));
     j.key("mean_abs").begin_array();
     for (const auto& row : s.mean_abs) {
       j.begin_array();
@@ -226,7 +237,8 @@ FitRecord to_fit_record(const CoordCheckResult& r, const std::string& name) {
   for (std::size_t p = 0; p < r.slopes.size(); ++p)
     for (std::size_t l = 0; l < r.layers.size(); ++l) {
       const double s = r.slopes[p][l];
-      f.coefficients.push_back(FitCoefficient{"coordcheck." + r.options.parametrizations[p], r.layers[l] + ".slope", s, s, s, s, s});
+      f.coefficients.push_back(
+          FitCoefficient{"coordcheck." + r.options.parametrizations[p], r.layers[l] + ".slope", s, s, s, s, s});
     }
   return f;
 }

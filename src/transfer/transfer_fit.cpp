@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
-#include <boost/math/distributions/students_t.hpp>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <boost/math/distributions/students_t.hpp>
 
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
@@ -69,7 +69,8 @@ struct Slices {
   std::int64_t best_batch = 0;
 };
 
-Slices slices(const Runs& runs, const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
+Slices slices(const Runs& runs,
+              const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
   Slices s;
   std::map<std::tuple<double, std::int64_t, double>, CurvePoint> points;  // x filled in below
   for (const auto& [key, v] : runs.losses) {
@@ -78,7 +79,8 @@ Slices slices(const Runs& runs, const std::map<std::tuple<double, std::int64_t, 
     const double m = mean_finite(v, pick, &ok);
     const std::size_t seeds = pick ? pick->size() : v.size();
     points[key] = CurvePoint{0, m, seeds, seeds - ok};
-    if (m < s.best_loss) s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
+    if (m < s.best_loss)
+      s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
   }
   if (!std::isfinite(s.best_loss)) return s;
   // The map is ordered by (lr, batch, wd), so both slices come out sorted by their x.
@@ -105,8 +107,8 @@ struct GroupInput {
 // One group per variant; a variant whose widths were each trained on several token budgets is
 // split into one group per budget, since kappa compares widths at the same data.
 std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, std::vector<std::string>* warnings) {
-  std::map<std::string, GroupInput> variants;                                  // settings per variant
-  std::map<std::string, std::map<std::pair<double, double>, Runs>> by_point;   // variant -> (N, D) -> runs
+  std::map<std::string, GroupInput> variants;                                 // settings per variant
+  std::map<std::string, std::map<std::pair<double, double>, Runs>> by_point;  // variant -> (N, D) -> runs
   std::map<double, double> shape_width;
   if (job)
     for (const auto& sh : job->shapes) shape_width[sh.params()] = static_cast<double>(sh.hidden);
@@ -130,13 +132,18 @@ std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, st
     }
     if (!r.finished) continue;
     double loss;
-    if (r.outcome.state == TrialState::Done && std::isfinite(r.outcome.smooth_loss)) loss = r.outcome.smooth_loss;
-    else if (r.outcome.state == TrialState::Diverged) loss = kInf;
-    else continue;  // FAILED, TIMEOUT, LOST say nothing about the landscape
+    if (r.outcome.state == TrialState::Done && std::isfinite(r.outcome.smooth_loss))
+      loss = r.outcome.smooth_loss;
+    else if (r.outcome.state == TrialState::Diverged)
+      loss = kInf;
+    else
+      continue;  // FAILED, TIMEOUT, LOST say nothing about the landscape
     Runs& runs = by_point[p.variant][{p.params, p.tokens}];
     runs.width = std::sqrt(p.params);
-    if (g.mlp) runs.width = static_cast<double>(mlp_shape(p, g.mlp_settings).width);
-    else if (auto s = shape_width.find(p.params); s != shape_width.end()) runs.width = s->second;
+    if (g.mlp)
+      runs.width = static_cast<double>(mlp_shape(p, g.mlp_settings).width);
+    else if (auto s = shape_width.find(p.params); s != shape_width.end())
+      runs.width = s->second;
     runs.params = p.params;
     runs.tokens = p.tokens;
     auto& seeds = runs.losses[{p.lr, p.batch, p.wd}];
@@ -163,8 +170,8 @@ std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, st
         auto [slot, added] = g.by_width.emplace(runs.width, runs);
         if (!added && warnings)
           warnings->push_back("N = " + format_short(runs.params) + " and N = " + format_short(slot->second.params) +
-                              " have the same width " + format_short(runs.width) + "; only N = " +
-                              format_short(slot->second.params) + " is used");
+                              " have the same width " + format_short(runs.width) +
+                              "; only N = " + format_short(slot->second.params) + " is used");
       }
       out.push_back(std::move(g));
     }
@@ -172,8 +179,9 @@ std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, st
   return out;
 }
 
-std::optional<PowerLaw> width_law(const std::string& name, const std::vector<double>& widths, const std::vector<double>& y,
-                                  const std::vector<std::vector<double>>& boot_y, std::string* method) {
+std::optional<PowerLaw> width_law(const std::string& name, const std::vector<double>& widths,
+                                  const std::vector<double>& y, const std::vector<std::vector<double>>& boot_y,
+                                  std::string* method) {
   std::vector<LawPoint> pts;
   for (std::size_t i = 0; i < widths.size(); ++i)
     if (std::isfinite(y[i]) && y[i] > 0) pts.push_back(LawPoint{widths[i], 1, y[i], 0, 0, 0, i});
@@ -185,8 +193,8 @@ std::optional<PowerLaw> width_law(const std::string& name, const std::vector<dou
   };
   BootstrapOptions none;
   none.resamples = 0;
-  PowerLaw law = fit_power_law(name, name + "* = c * w^kappa", {"c", "kappa"}, pts, [](const LawPoint& p) { return p.lr; },
-                               features, none);
+  PowerLaw law = fit_power_law(
+      name, name + "* = c * w^kappa", {"c", "kappa"}, pts, [](const LawPoint& p) { return p.lr; }, features, none);
   law.coefs.clear();
   if (!boot_y.empty()) {
     // Re-fit the law on each seed resample's optima.
@@ -212,10 +220,13 @@ std::optional<PowerLaw> width_law(const std::string& name, const std::vector<dou
     // No seeds to resample: the OLS interval with Student-t quantiles (n - 2 degrees of freedom);
     // two widths determine the line exactly and give no interval at all.
     const std::size_t dof = pts.size() - 2;
-    const double t = dof > 0 ? boost::math::quantile(boost::math::complement(boost::math::students_t(static_cast<double>(dof)), 0.025))
-                             : std::numeric_limits<double>::quiet_NaN();
+    const double t =
+        dof > 0
+            ? boost::math::quantile(boost::math::complement(boost::math::students_t(static_cast<double>(dof)), 0.025))
+            : std::numeric_limits<double>::quiet_NaN();
     for (int c = 0; c < 2; ++c) {
-      const double b = law.beta(c), se = c < static_cast<int>(law.ols_se.size()) ? law.ols_se[static_cast<std::size_t>(c)] : 0;
+      const double b = law.beta(c),
+                   se = c < static_cast<int>(law.ols_se.size()) ? law.ols_se[static_cast<std::size_t>(c)] : 0;
       Interval iv{b, b, b, b - t * se, b + t * se};
       if (c == 0) iv = Interval{std::exp(b), std::exp(b), std::exp(b), std::exp(b - t * se), std::exp(b + t * se)};
       law.coefs.push_back(iv);
@@ -266,8 +277,10 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
     g.tokens = in.tokens;
     g.parametrization = in.parametrization;
     g.width_source = in.width_source;
-    if (g.parametrization == "mup" || g.parametrization == "umup") g.theory_kappa = 0, g.has_theory = true;
-    else if (g.parametrization == "sp") g.theory_kappa = -1, g.has_theory = true;
+    if (g.parametrization == "mup" || g.parametrization == "umup")
+      g.theory_kappa = 0, g.has_theory = true;
+    else if (g.parametrization == "sp")
+      g.theory_kappa = -1, g.has_theory = true;
 
     std::vector<double> widths, lr_star, wd_star;
     std::size_t max_seeds = 0;
@@ -300,8 +313,9 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
       g.widths.push_back(o);
     }
     if (tokens.size() > 1)
-      rep.warnings.push_back(transfer_group_name(g) + " has a different token budget at each width: kappa mixes width "
-                                                      "and data effects");
+      rep.warnings.push_back(transfer_group_name(g) +
+                             " has a different token budget at each width: kappa mixes width "
+                             "and data effects");
 
     // Seed bootstrap: per resample and width, one draw of seed indices applied to every setting
     // (seeds are the unit: under shared seeding a seed's runs are paired across learning rates);
@@ -316,12 +330,14 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
             std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>> picks;
             std::size_t seeds = 0;
             for (const auto& [key, v] : runs_of[i]->losses) seeds = std::max(seeds, v.size());
-            const std::uint64_t width_seed = options.bootstrap.seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
+            const std::uint64_t width_seed =
+                options.bootstrap.seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
             const auto draw = bootstrap_indices(seeds, width_seed, b);
             std::uint64_t k = 0;
             for (const auto& [key, v] : runs_of[i]->losses) {
               ++k;  // a setting with fewer seeds (some failed) gets its own draw
-              picks[key] = v.size() == seeds ? draw : bootstrap_indices(v.size(), width_seed + k * 0x94D049BB133111EBull, b);
+              picks[key] =
+                  v.size() == seeds ? draw : bootstrap_indices(v.size(), width_seed + k * 0x94D049BB133111EBull, b);
             }
             const Slices s = slices(*runs_of[i], &picks);
             const auto bi = static_cast<std::size_t>(b);
@@ -347,21 +363,22 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
     std::string wd_method;
     g.wd_law = width_law("wd", widths, wd_star, boot_wd, &wd_method);
     if (!g.lr_law) {
-      rep.warnings.push_back(transfer_group_name(g) +
-                             ": fewer than 2 widths with an optimum, no exponent");
+      rep.warnings.push_back(transfer_group_name(g) + ": fewer than 2 widths with an optimum, no exponent");
     } else if (g.has_theory && std::isfinite(g.lr_law->coefs[1].lo)) {
       const Interval& k = g.lr_law->coefs[1];
       const bool covers = k.lo <= g.theory_kappa && g.theory_kappa <= k.hi;
       char buf[200];
       std::snprintf(buf, sizeof buf, "kappa %.3f [%.3f, %.3f]; theory %g: %s", k.estimate, k.lo, k.hi, g.theory_kappa,
-                    covers ? "consistent" : (std::fabs(k.estimate - g.theory_kappa) < 0.25 ? "close (outside the interval)" : "differs"));
+                    covers
+                        ? "consistent"
+                        : (std::fabs(k.estimate - g.theory_kappa) < 0.25 ? "close (outside the interval)" : "differs"));
       g.verdict = buf;
     }
     std::size_t edges = 0;
     for (const auto& o : g.widths) edges += o.lr_edge ? 1 : 0;
     if (edges)
-      rep.warnings.push_back(transfer_group_name(g) + ": " +
-                             std::to_string(edges) + " widths have their best learning rate at the grid's edge");
+      rep.warnings.push_back(transfer_group_name(g) + ": " + std::to_string(edges) +
+                             " widths have their best learning rate at the grid's edge");
 
     // muP-type groups transfer: per-group values at the target width from the base width's optimum.
     if (g.lr_law && target_width > 0 && in.mlp && (g.parametrization == "mup" || g.parametrization == "umup")) {
@@ -410,7 +427,8 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
 std::string format_transfer_fit(const TransferReport& r) {
   std::string out;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "transfer fit: %zu group(s); eta*(w) = c * w^kappa per parametrization, %d resamples\n",
+  std::snprintf(buf, sizeof buf,
+                "transfer fit: %zu group(s); eta*(w) = c * w^kappa per parametrization, %d resamples\n",
                 r.groups.size(), r.options.bootstrap.resamples);
   out += buf;
   for (const auto& g : r.groups) {
@@ -435,8 +453,7 @@ std::string format_transfer_fit(const TransferReport& r) {
         std::snprintf(buf, sizeof buf, "  at the target width %s: lr* = %s", format_short(r.target_width).c_str(),
                       format_short(g.lr_law->predict(r.target_width, 1)).c_str());
         out += buf;
-        if (!g.lr_law->boot.empty())
-          out += " [" + format_short(p.lo) + ", " + format_short(p.hi) + "]";
+        if (!g.lr_law->boot.empty()) out += " [" + format_short(p.lo) + ", " + format_short(p.hi) + "]";
         out += "\n";
       }
     }
@@ -470,7 +487,16 @@ void interval_json(JsonWriter& j, const char* key, const Interval& i) {
 void curve_json(JsonWriter& j, const char* key, const std::vector<CurvePoint>& c) {
   j.key(key).begin_array();
   for (const auto& p : c)
-    j.begin_object().key("x").value(p.x).key("loss").value(p.loss).key("seeds").value(p.seeds).key("diverged").value(p.diverged).end_object();
+    j.begin_object()
+        .key("x")
+        .value(p.x)
+        .key("loss")
+        .value(p.loss)
+        .key("seeds")
+        .value(p.seeds)
+        .key("diverged")
+        .value(p.diverged)
+        .end_object();
   j.end_array();
 }
 void law_json(JsonWriter& j, const char* key, const std::optional<PowerLaw>& law) {
@@ -497,8 +523,10 @@ std::string transfer_fit_json(const TransferReport& r) {
     j.key("variant").value(g.variant).key("parametrization").value(g.parametrization).key("tokens").value(g.tokens);
     j.key("width_source").value(g.width_source).key("interval_method").value(g.interval_method);
     j.key("theory_kappa");
-    if (g.has_theory) j.value(g.theory_kappa);
-    else j.null();
+    if (g.has_theory)
+      j.value(g.theory_kappa);
+    else
+      j.null();
     j.key("verdict").value(g.verdict);
     law_json(j, "lr_law", g.lr_law);
     law_json(j, "wd_law", g.wd_law);
@@ -516,8 +544,10 @@ std::string transfer_fit_json(const TransferReport& r) {
     }
     j.end_array();
     j.key("to_target");
-    if (g.to_target) j.raw(transfer_json(*g.to_target));
-    else j.null();
+    if (g.to_target)
+      j.raw(transfer_json(*g.to_target));
+    else
+      j.null();
     j.end_object();
   }
   j.end_array();
@@ -541,7 +571,8 @@ FitRecord to_fit_record(const TransferReport& r, const std::string& name, std::u
       if (!pl) return;
       for (std::size_t k = 0; k < pl->coefs.size(); ++k) {
         const Interval& i = pl->coefs[k];
-        f.coefficients.push_back(FitCoefficient{law + "." + what, pl->coef_names[k], i.estimate, i.mean, i.median, i.lo, i.hi});
+        f.coefficients.push_back(
+            FitCoefficient{law + "." + what, pl->coef_names[k], i.estimate, i.mean, i.median, i.lo, i.hi});
       }
     };
     add(g.lr_law, "lr");

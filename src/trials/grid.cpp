@@ -24,22 +24,22 @@ std::vector<Trial> expand_grid(const JobSpec& job) {
   for (const auto& v : job.variants) variants.push_back(&v);
   if (variants.empty()) variants.push_back(nullptr);
   for (const Variant* variant : variants)
-  for (double n : job.params)
-    for (double d : job.token_budgets_for(n)) {
-      if (d < 1) throw InputError(job.path + ": token budget for N=" + format_short(n) + " rounds to zero");
-      for (double lr : job.lr)
-        for (std::int64_t b : job.batch)
-          for (double wd : job.wd)
-            for (int r = 0; r < job.repeats; ++r) {
-              Trial t;
-              t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r, variant ? variant->name : ""};
-              t.id = trial_id(t.point, variant ? variant->result_settings : job.result_settings);
-              if (!seen.emplace(t.id, trials.size()).second)
-                throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
-                                 canonical_coordinates(t.point) + "); check for duplicate scales");
-              trials.push_back(t);
-            }
-    }
+    for (double n : job.params)
+      for (double d : job.token_budgets_for(n)) {
+        if (d < 1) throw InputError(job.path + ": token budget for N=" + format_short(n) + " rounds to zero");
+        for (double lr : job.lr)
+          for (std::int64_t b : job.batch)
+            for (double wd : job.wd)
+              for (int r = 0; r < job.repeats; ++r) {
+                Trial t;
+                t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r, variant ? variant->name : ""};
+                t.id = trial_id(t.point, variant ? variant->result_settings : job.result_settings);
+                if (!seen.emplace(t.id, trials.size()).second)
+                  throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
+                                   canonical_coordinates(t.point) + "); check for duplicate scales");
+                trials.push_back(t);
+              }
+      }
   // Most expensive first keeps the tail of the sweep short; ids break ties deterministically.
   std::sort(trials.begin(), trials.end(), [](const Trial& a, const Trial& b) {
     const double ca = a.point.compute(), cb = b.point.compute();

@@ -11,8 +11,8 @@ double smoothed_final_loss(const std::vector<std::int64_t>& step, const std::vec
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
   if (n == 1) return loss[0];
   const double steps_logged = static_cast<double>(step.back());
-  const double log_interval = (static_cast<double>(step.back()) - static_cast<double>(step.front())) /
-                              static_cast<double>(n - 1);
+  const double log_interval =
+      (static_cast<double>(step.back()) - static_cast<double>(step.front())) / static_cast<double>(n - 1);
   const double sigma = std::min(100.0, 0.01 * steps_logged) / std::max(log_interval, 1e-12);
   if (sigma < 1e-3) return loss.back();
   const int radius = static_cast<int>(4.0 * sigma + 0.5);

@@ -13,13 +13,20 @@ std::int64_t TrialPoint::steps() const {
 
 const char* to_string(TrialState s) {
   switch (s) {
-    case TrialState::Pending: return "PENDING";
-    case TrialState::Running: return "RUNNING";
-    case TrialState::Done: return "DONE";
-    case TrialState::Diverged: return "DIVERGED";
-    case TrialState::Failed: return "FAILED";
-    case TrialState::Lost: return "LOST";
-    case TrialState::Timeout: return "TIMEOUT";
+    case TrialState::Pending:
+      return "PENDING";
+    case TrialState::Running:
+      return "RUNNING";
+    case TrialState::Done:
+      return "DONE";
+    case TrialState::Diverged:
+      return "DIVERGED";
+    case TrialState::Failed:
+      return "FAILED";
+    case TrialState::Lost:
+      return "LOST";
+    case TrialState::Timeout:
+      return "TIMEOUT";
   }
   return "UNKNOWN";
 }
@@ -30,9 +37,8 @@ bool is_terminal(TrialState s) {
 
 std::string canonical_coordinates(const TrialPoint& p) {
   return "N=" + format_double(p.params) + ";D=" + format_double(p.tokens) + ";lr=" + format_double(p.lr) +
-         ";batch=" + std::to_string(p.batch) + ";seq_len=" + std::to_string(p.seq_len) +
-         ";wd=" + format_double(p.wd) + ";repeat=" + std::to_string(p.repeat) +
-         (p.variant.empty() ? "" : ";variant=" + p.variant);
+         ";batch=" + std::to_string(p.batch) + ";seq_len=" + std::to_string(p.seq_len) + ";wd=" + format_double(p.wd) +
+         ";repeat=" + std::to_string(p.repeat) + (p.variant.empty() ? "" : ";variant=" + p.variant);
 }
 
 TrialId trial_id(const TrialPoint& p, const std::string& result_settings) {

@@ -57,7 +57,10 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   std::size_t best_d = static_cast<std::size_t>(-1);
   for (const auto& c : candidates) {
     const std::size_t d = edit_distance(to_lower(word), to_lower(c));
-    if (d < best_d) { best_d = d; best = c; }
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
   }
   const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
   return best_d <= limit ? best : std::string();
@@ -102,9 +105,12 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   char buf[64];
   const long s = std::lround(seconds);
-  if (seconds < 60) std::snprintf(buf, sizeof buf, "%.1fs", seconds);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  if (seconds < 60)
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
   return buf;
 }
 

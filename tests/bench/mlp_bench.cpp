@@ -25,7 +25,8 @@ double seconds_since(clk::time_point t) { return std::chrono::duration<double>(c
 double gemm_seconds(const MlpShape& sh, long batch) {
   const long w = sh.width, f = sh.ffn, d = sh.d_in, c = sh.classes, b = batch, L = sh.depth;
   Mat win = Mat::Random(w, d), wout = Mat::Random(c, w), w1 = Mat::Random(f, w), w2 = Mat::Random(w, f);
-  Mat x = Mat::Random(d, b), xs = Mat::Random(w, b), xn = Mat::Random(w, b), u = Mat::Random(f, b), a = Mat::Random(f, b);
+  Mat x = Mat::Random(d, b), xs = Mat::Random(w, b), xn = Mat::Random(w, b), u = Mat::Random(f, b),
+      a = Mat::Random(f, b);
   Mat logits(c, b), dl = Mat::Random(c, b), dx = Mat::Random(w, b), dxn(w, b), du(f, b);
   Mat dwin(w, d), dwout(c, w), dw1(f, w), dw2(w, f);
   const float s = 0.5f;
@@ -88,9 +89,12 @@ int main(int argc, char** argv) {
         widths.push_back(std::stol(v.substr(p, q - p)));
         p = q == std::string::npos ? v.size() : q + 1;
       }
-    } else if (k == "--batch") batch = std::stol(argv[i + 1]);
-    else if (k == "--depth") depth = std::stol(argv[i + 1]);
-    else if (k == "--min-seconds") min_seconds = std::stod(argv[i + 1]);
+    } else if (k == "--batch")
+      batch = std::stol(argv[i + 1]);
+    else if (k == "--depth")
+      depth = std::stol(argv[i + 1]);
+    else if (k == "--min-seconds")
+      min_seconds = std::stod(argv[i + 1]);
   }
   std::printf("{\"square_gemm_1024_gflops\": %.2f}\n", square_gemm_gflops(1024));
   for (long w : widths) {
@@ -111,9 +115,10 @@ int main(int argc, char** argv) {
     const double g = gemm_seconds(sh, batch);
     std::printf(
         "{\"width\": %ld, \"batch\": %ld, \"depth\": %ld, \"steps\": %ld, \"steps_per_s\": %.3f, \"step_ms\": %.4f, "
-        "\"gflops\": %.2f, \"gemm_ms\": %.4f, \"gemm_gflops\": %.2f, \"pct_of_gemm\": %.1f, \"setup_s\": %.3f, \"eval_s\": %.3f}\n",
-        w, batch, depth, static_cast<long>(st.steps), 1.0 / step_s, step_s * 1e3, st.flops_per_step / step_s / 1e9, g * 1e3,
-        st.flops_per_step / g / 1e9, 100.0 * g / step_s, st.setup_seconds, st.eval_seconds);
+        "\"gflops\": %.2f, \"gemm_ms\": %.4f, \"gemm_gflops\": %.2f, \"pct_of_gemm\": %.1f, \"setup_s\": %.3f, "
+        "\"eval_s\": %.3f}\n",
+        w, batch, depth, static_cast<long>(st.steps), 1.0 / step_s, step_s * 1e3, st.flops_per_step / step_s / 1e9,
+        g * 1e3, st.flops_per_step / g / 1e9, 100.0 * g / step_s, st.setup_seconds, st.eval_seconds);
     std::fflush(stdout);
   }
 }

@@ -79,7 +79,9 @@ TEST(MpiComm, WaitingForAMessageDoesNotSpinACore) {
 
 TEST(MpiScheduler, EveryTrialRunsExactlyOnceAcrossRealRanks) {
   MpiComm comm;
-  auto make = [](const std::string& path, const std::string& text, const std::string&) { return make_backend(parse_job(text, path)); };
+  auto make = [](const std::string& path, const std::string& text, const std::string&) {
+    return make_backend(parse_job(text, path));
+  };
   if (comm.rank() == 0) {
     const auto grid = expand_grid(parse_job(kJob, "mpi.ini"));
     const auto workers = start_workers(comm, "mpi.ini", kJob, "", [](const std::string& w) { ADD_FAILURE() << w; });
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   // One rank speaks for the job; the others report only failures.
-  if (rank != 0) delete ::testing::UnitTest::GetInstance()->listeners().Release(
-      ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
+  if (rank != 0)
+    delete ::testing::UnitTest::GetInstance()->listeners().Release(
+        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
   return RUN_ALL_TESTS();
 }

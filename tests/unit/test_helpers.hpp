@@ -22,8 +22,6 @@ class TempDirTest : public ::testing::Test {
     ss << in.rdbuf();
     return ss.str();
   }
-  static void write_bytes(const std::string& p, const std::string& data) {
-    std::ofstream(p, std::ios::binary) << data;
-  }
+  static void write_bytes(const std::string& p, const std::string& data) { std::ofstream(p, std::ios::binary) << data; }
   std::string dir_;
 };

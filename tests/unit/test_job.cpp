@@ -144,9 +144,7 @@ TEST(JobFileErrors, UnknownBackendSuggestsAKnownOne) {
   EXPECT_NE(error_of(with("kind = surrogate", "kind = surogate")).find("did you mean 'surrogate'"), std::string::npos);
 }
 
-TEST(JobFileErrors, MissingFileIsReported) {
-  EXPECT_THROW(load_job("/nonexistent/job.ini"), InputError);
-}
+TEST(JobFileErrors, MissingFileIsReported) { EXPECT_THROW(load_job("/nonexistent/job.ini"), InputError); }
 
 namespace {
 const std::string kVariants = kValid + R"(

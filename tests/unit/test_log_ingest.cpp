@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <sstream>
-#include <unistd.h>
 
 #include "hpsweep/ingest/csv_ingest.hpp"
 #include "hpsweep/trials/smoothing.hpp"
@@ -21,8 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kStepLawName =
-    "step2v2_0618_h960_ffnh9368_numh15_numl7_lr3.453e-04_bs736_ti66342_mlr1.00e-05";
+const std::string kStepLawName = "step2v2_0618_h960_ffnh9368_numh15_numl7_lr3.453e-04_bs736_ti66342_mlr1.00e-05";
 
 fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
 
@@ -119,8 +118,8 @@ TEST(LogIngest, ConfigDefaultsComeFromTheOptions) {
   LogIngestOptions o;
   o.seq_len = 4096;
   o.wd = 0.01;
-  const ParsedRun r = parse_jsonl_run(jsonl({{10, "3"}}), "m.jsonl", R"({"lr": 1e-3, "batch": 8, "params": 1e6, "tokens": 1e9})",
-                                      "c.json", o);
+  const ParsedRun r = parse_jsonl_run(jsonl({{10, "3"}}), "m.jsonl",
+                                      R"({"lr": 1e-3, "batch": 8, "params": 1e6, "tokens": 1e9})", "c.json", o);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.record.trial.point.seq_len, 4096);
   EXPECT_DOUBLE_EQ(r.record.trial.point.wd, 0.01);
@@ -128,11 +127,13 @@ TEST(LogIngest, ConfigDefaultsComeFromTheOptions) {
 }
 
 TEST(LogIngest, TrainStepsDefaultsToTokensOverBatchTokensRoundedUp) {
-  const ParsedRun r = jsonl_run(jsonl({{10, "3"}}), R"({"lr": 1e-3, "batch": 10, "seq_len": 100, "params": 1e6, "tokens": 100001})");
+  const ParsedRun r =
+      jsonl_run(jsonl({{10, "3"}}), R"({"lr": 1e-3, "batch": 10, "seq_len": 100, "params": 1e6, "tokens": 100001})");
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.target_step, 101);  // 100001 / 1000 = 100.001 -> 101
   // Without tokens, train_steps gives D = train_steps * batch * seq_len.
-  const ParsedRun t = jsonl_run(jsonl({{10, "3"}}), R"({"lr": 1e-3, "batch": 10, "seq_len": 100, "params": 1e6, "train_steps": 50})");
+  const ParsedRun t =
+      jsonl_run(jsonl({{10, "3"}}), R"({"lr": 1e-3, "batch": 10, "seq_len": 100, "params": 1e6, "train_steps": 50})");
   ASSERT_TRUE(t.ok) << t.error;
   EXPECT_DOUBLE_EQ(t.record.trial.point.tokens, 50000);
   const ParsedRun neither = jsonl_run(jsonl({{10, "3"}}), R"({"lr": 1e-3, "batch": 10, "params": 1e6})");
@@ -180,8 +181,9 @@ TEST(LogIngest, MegatronRunNameMissingPiecesIsABadRunNamingThePiece) {
   const ParsedRun r = megatron_run(megatron_log(10, 100, 10, 100), "run_h64_ffnh256_numl2_lr1e-3");
   EXPECT_FALSE(r.ok);
   EXPECT_CONSISTENT(r);
-  EXPECT_EQ(r.error, "runs/run_h64_ffnh256_numl2_lr1e-3/train.log:0: no config.json and the run name "
-                     "'run_h64_ffnh256_numl2_lr1e-3' has no _bs<number> (batch size in sequences)");
+  EXPECT_EQ(r.error,
+            "runs/run_h64_ffnh256_numl2_lr1e-3/train.log:0: no config.json and the run name "
+            "'run_h64_ffnh256_numl2_lr1e-3' has no _bs<number> (batch size in sequences)");
   const ParsedRun no_lr = megatron_run(megatron_log(10, 100, 10, 100), "run_h64_ffnh256_numl2_bs32");
   EXPECT_NE(no_lr.error.find("has no _lr<number> (peak learning rate)"), std::string::npos) << no_lr.error;
   const ParsedRun twice = megatron_run(megatron_log(10, 100, 10, 100), "run_h64_ffnh256_numl2_lr1e-3_lr2e-3_bs32");
@@ -189,7 +191,8 @@ TEST(LogIngest, MegatronRunNameMissingPiecesIsABadRunNamingThePiece) {
 }
 
 TEST(LogIngest, MoeRunNameWithoutConfigIsRefused) {
-  const std::string name = "step2v2_0801_1in89_moeh352_sed352_h1408_ffnh3904_numh11_numl16_lr1.726e-04_bs32_ti100_mlr1e-5_gg";
+  const std::string name =
+      "step2v2_0801_1in89_moeh352_sed352_h1408_ffnh3904_numh11_numl16_lr1.726e-04_bs32_ti100_mlr1e-5_gg";
   const ParsedRun r = megatron_run(megatron_log(10, 100, 10, 100), name);
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("mixture-of-experts"), std::string::npos) << r.error;
@@ -212,8 +215,9 @@ TEST(LogIngest, MegatronConfigTakesPrecedenceOverRunName) {
   const ParsedRun bad = megatron_run(megatron_log(10, 100, 10, 100), "x",
                                      "{\"lr\": 2e-4,\n \"batch\": 128, \"params\": 1e8,\n \"train_steps\": 99}");
   EXPECT_FALSE(bad.ok);
-  EXPECT_EQ(bad.error, "runs/x/config.json:3: \"train_steps\" 99 disagrees with the log's target iteration count 100 "
-                       "(runs/x/train.log:2)");
+  EXPECT_EQ(bad.error,
+            "runs/x/config.json:3: \"train_steps\" 99 disagrees with the log's target iteration count 100 "
+            "(runs/x/train.log:2)");
 }
 
 TEST(LogIngest, MegatronLinesWithoutLmLossAreIgnored) {
@@ -233,13 +237,15 @@ TEST(LogIngest, MegatronLinesWithoutLmLossAreIgnored) {
 TEST(LogIngest, MegatronTargetMustAgreeWithRunNameAndStayTheSame) {
   const ParsedRun r = megatron_run(megatron_log(10, 100, 10, 100), "r_h64_ffnh256_numl2_lr1e-3_bs32_ti200");
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "runs/r_h64_ffnh256_numl2_lr1e-3_bs32_ti200/train.log:2: the log's target iteration count 100 "
-                     "disagrees with _ti200 in the run name");
+  EXPECT_EQ(r.error,
+            "runs/r_h64_ffnh256_numl2_lr1e-3_bs32_ti200/train.log:2: the log's target iteration count 100 "
+            "disagrees with _ti200 in the run name");
   const std::string log = megatron_line(10, 100, "3") + "\n" + megatron_line(20, 200, "2.9") + "\n";
   const ParsedRun changed = megatron_run(log, "r_h64_ffnh256_numl2_lr1e-3_bs32");
   EXPECT_FALSE(changed.ok);
-  EXPECT_EQ(changed.error, "runs/r_h64_ffnh256_numl2_lr1e-3_bs32/train.log:2: target iteration count 200 differs from "
-                           "100 on line 1");
+  EXPECT_EQ(changed.error,
+            "runs/r_h64_ffnh256_numl2_lr1e-3_bs32/train.log:2: target iteration count 200 differs from "
+            "100 on line 1");
   const ParsedRun no_it = megatron_run(" step 5 | lm loss: 3.0 |\n");
   EXPECT_FALSE(no_it.ok);
   EXPECT_NE(no_it.error.find("train.log:1: 'lm loss' without 'iteration N/M'"), std::string::npos) << no_it.error;
@@ -251,11 +257,13 @@ TEST(LogIngest, NonMonotoneStepsAreReportedWithFileAndLine) {
   EXPECT_CONSISTENT(j);
   EXPECT_EQ(j.error, "runs/a/metrics.jsonl:3: step 200 does not come after step 200 of line 2 (steps must increase)");
   const ParsedRun back = jsonl_run(jsonl({{100, "4"}, {300, "3.9"}, {200, "3.8"}}));
-  EXPECT_EQ(back.error, "runs/a/metrics.jsonl:3: step 200 does not come after step 300 of line 2 (steps must increase)");
+  EXPECT_EQ(back.error,
+            "runs/a/metrics.jsonl:3: step 200 does not come after step 300 of line 2 (steps must increase)");
   const std::string log = "header\n" + megatron_line(20, 100, "3") + "\n" + megatron_line(10, 100, "2.9") + "\n";
   const ParsedRun m = megatron_run(log);
   EXPECT_FALSE(m.ok);
-  EXPECT_EQ(m.error, "runs/" + kStepLawName + "/train.log:3: step 10 does not come after step 20 of line 2 (steps must increase)");
+  EXPECT_EQ(m.error, "runs/" + kStepLawName +
+                         "/train.log:3: step 10 does not come after step 20 of line 2 (steps must increase)");
 }
 
 TEST(LogIngest, TruncatedLastLineIsIgnored) {
@@ -298,8 +306,9 @@ TEST(LogIngest, NonFiniteLossMidCurveIsAnError) {
   const ParsedRun j = jsonl_run(jsonl({{100, "4"}, {200, "NaN"}, {300, "3.5"}}));
   EXPECT_FALSE(j.ok);
   EXPECT_CONSISTENT(j);
-  EXPECT_EQ(j.error, "runs/a/metrics.jsonl:2: loss nan at step 200 is followed by finite losses (line 3): non-finite "
-                     "values may only end a curve");
+  EXPECT_EQ(j.error,
+            "runs/a/metrics.jsonl:2: loss nan at step 200 is followed by finite losses (line 3): non-finite "
+            "values may only end a curve");
   const ParsedRun m = megatron_run(megatron_line(10, 66342, "inf") + "\n" + megatron_line(20, 66342, "2.5E+00") + "\n");
   EXPECT_FALSE(m.ok);
   EXPECT_NE(m.error.find("train.log:1: loss inf at step 10"), std::string::npos) << m.error;
@@ -340,7 +349,8 @@ TEST(LogIngest, MissingFieldsAreReportedWithFileAndLine) {
             "runs/a/metrics.jsonl:1: \"step\" must be a whole number from 0 to 2^53, got 'x'");
   EXPECT_EQ(jsonl_run("{\"step\": 1.5, \"loss\": 3}\n").error,
             "runs/a/metrics.jsonl:1: \"step\" must be a whole number from 0 to 2^53, got '1.5'");
-  EXPECT_EQ(jsonl_run("{\"step\": 1, \"loss\": {\"a\": 1}}\n").error, "runs/a/metrics.jsonl:1: \"loss\" is not a number: ''");
+  EXPECT_EQ(jsonl_run("{\"step\": 1, \"loss\": {\"a\": 1}}\n").error,
+            "runs/a/metrics.jsonl:1: \"loss\" is not a number: ''");
   EXPECT_EQ(jsonl_run(jsonl({{1, "3"}}), R"({"batch": 64, "params": 1e6, "tokens": 1e9})").error,
             "runs/a/config.json:0: missing \"lr\" (peak learning rate)");
   EXPECT_EQ(jsonl_run(jsonl({{1, "3"}}), "{\"lr\": 1e-3,\n\"params\": 1e6, \"tokens\": 1e9}").error,
@@ -355,7 +365,8 @@ TEST(LogIngest, MissingFieldsAreReportedWithFileAndLine) {
 
 TEST(LogIngest, NonPositiveHyperparametersAreRejected) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {R"({"lr": 0, "batch": 8, "params": 1e6, "tokens": 1e9})", "runs/a/config.json:1: \"lr\" must be positive and finite, got 0"},
+      {R"({"lr": 0, "batch": 8, "params": 1e6, "tokens": 1e9})",
+       "runs/a/config.json:1: \"lr\" must be positive and finite, got 0"},
       {"{\"lr\": 1e-3,\n\"batch\": -8, \"params\": 1e6, \"tokens\": 1e9}",
        "runs/a/config.json:2: \"batch\" must be a positive whole number, got '-8'"},
       {R"({"lr": 1e-3, "batch": 8.5, "params": 1e6, "tokens": 1e9})",
@@ -366,7 +377,8 @@ TEST(LogIngest, NonPositiveHyperparametersAreRejected) {
        "runs/a/config.json:1: \"tokens\" must be positive and finite, got 0"},
       {R"({"lr": 1e-3, "batch": 8, "params": 1e6, "tokens": 1e9, "wd": -0.1})",
        "runs/a/config.json:1: \"wd\" must be zero or positive and finite, got -0.1"},
-      {R"({"lr": NaN, "batch": 8, "params": 1e6, "tokens": 1e9})", "runs/a/config.json:1: \"lr\" must be positive and finite, got nan"},
+      {R"({"lr": NaN, "batch": 8, "params": 1e6, "tokens": 1e9})",
+       "runs/a/config.json:1: \"lr\" must be positive and finite, got nan"},
       {R"({"lr": 1e-3, "batch": 8, "params": 1e6, "tokens": 1e9, "seq_len": 0})",
        "runs/a/config.json:1: \"seq_len\" must be a positive whole number, got '0'"},
       {R"({"lr": 1e-3, "batch": 8, "params": 1e6, "tokens": 1e9, "train_steps": "many"})",
@@ -391,8 +403,9 @@ TEST(LogIngest, EmptyCurveIsABadRun) {
 }
 
 TEST(LogIngest, PythonStyleJsonCrlfAndBomAreAccepted) {
-  const std::string text = "\xEF\xBB\xBF{\"step\": 1, \"loss\": 3.5, \"grad_norm\": NaN, \"tag\": \"NaN inside\"}\r\n"
-                           "{\"loss\": \"3.25\", \"step\": \"2\", \"extra\": {\"a\": [1, 2, Infinity]}}\r\n";
+  const std::string text =
+      "\xEF\xBB\xBF{\"step\": 1, \"loss\": 3.5, \"grad_norm\": NaN, \"tag\": \"NaN inside\"}\r\n"
+      "{\"loss\": \"3.25\", \"step\": \"2\", \"extra\": {\"a\": [1, 2, Infinity]}}\r\n";
   const ParsedRun r = jsonl_run(text);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.record.outcome.curve.loss, (std::vector<double>{3.5, 3.25}));
@@ -480,10 +493,16 @@ TEST(LogIngest, UnfinishedRunIsFlagged) {
 }
 
 TEST(LogIngest, BadRunsNeverCarryAHalfFilledRecord) {
-  const std::vector<std::string> metrics = {
-      "", "{", "{}\n", "{\"step\": -1, \"loss\": 3}\n", "{\"step\": 1e300, \"loss\": 3}\n",
-      "{\"step\": 1, \"loss\": 1e999}\n", "{\"step\": 9007199254740993, \"loss\": 3}\n",
-      "{\"step\": 1, \"loss\": 3}\n{\"step\": 1, \"loss\": 3}\n", "\x01\x02\x03\n", std::string("{\"step\"\0: 1}\n", 13)};
+  const std::vector<std::string> metrics = {"",
+                                            "{",
+                                            "{}\n",
+                                            "{\"step\": -1, \"loss\": 3}\n",
+                                            "{\"step\": 1e300, \"loss\": 3}\n",
+                                            "{\"step\": 1, \"loss\": 1e999}\n",
+                                            "{\"step\": 9007199254740993, \"loss\": 3}\n",
+                                            "{\"step\": 1, \"loss\": 3}\n{\"step\": 1, \"loss\": 3}\n",
+                                            "\x01\x02\x03\n",
+                                            std::string("{\"step\"\0: 1}\n", 13)};
   for (const auto& m : metrics) {
     const ParsedRun r = jsonl_run(m);
     EXPECT_FALSE(r.ok) << m;
@@ -553,11 +572,13 @@ TEST(LogIngest, FuzzRegressionsParseWithoutCrashing) {
     return ss.str();
   };
   for (const auto& d : find_run_directories(examples.string(), LogLayout::JsonLines)) {
-    inputs.push_back(make_fuzz_input(LogLayout::JsonLines, slurp(fs::path(d) / "metrics.jsonl"), slurp(fs::path(d) / "config.json"), ""));
+    inputs.push_back(make_fuzz_input(LogLayout::JsonLines, slurp(fs::path(d) / "metrics.jsonl"),
+                                     slurp(fs::path(d) / "config.json"), ""));
     names.push_back(d);
   }
   for (const auto& d : find_run_directories(examples.string(), LogLayout::Megatron)) {
-    inputs.push_back(make_fuzz_input(LogLayout::Megatron, slurp(fs::path(d) / "train.log"), "", fs::path(d).filename().string()));
+    inputs.push_back(
+        make_fuzz_input(LogLayout::Megatron, slurp(fs::path(d) / "train.log"), "", fs::path(d).filename().string()));
     names.push_back(d);
   }
   ASSERT_GE(inputs.size(), 2u);
@@ -570,8 +591,8 @@ TEST(LogIngest, FuzzRegressionsParseWithoutCrashing) {
   }
   EXPECT_GE(ok, 2u);  // at least the examples
   // The split itself.
-  const ParsedRun split = parse_fuzz_input(make_fuzz_input(LogLayout::Megatron, megatron_log(10, 100, 10, 100), "",
-                                                           "r_h64_ffnh256_numl2_lr1e-3_bs32"));
+  const ParsedRun split = parse_fuzz_input(
+      make_fuzz_input(LogLayout::Megatron, megatron_log(10, 100, 10, 100), "", "r_h64_ffnh256_numl2_lr1e-3_bs32"));
   ASSERT_TRUE(split.ok) << split.error;
   EXPECT_EQ(split.record.source, "ingest:fuzz");
   EXPECT_FALSE(parse_fuzz_input("").ok);
@@ -608,7 +629,8 @@ TEST_F(LogIngestDir, MissingFilesAreReportedWithTheirPath) {
               path("d/config.json") + ":0: cannot read: Permission denied");
   }
   make_run("e", {});
-  EXPECT_EQ(parse_run_directory(path("e"), LogLayout::Megatron, {}).error, path("e") + ":0: no train.log or other *.log file");
+  EXPECT_EQ(parse_run_directory(path("e"), LogLayout::Megatron, {}).error,
+            path("e") + ":0: no train.log or other *.log file");
 }
 
 TEST_F(LogIngestDir, MegatronDirectoryUsesTrainLogOrTheSingleLogFileAndTheDirectoryName) {
@@ -635,7 +657,8 @@ TEST_F(LogIngestDir, MegatronDirectoryUsesTrainLogOrTheSingleLogFileAndTheDirect
   const ParsedRun cfg = parse_run_directory(path(name), LogLayout::Megatron, {});
   ASSERT_TRUE(cfg.ok) << cfg.error;
   EXPECT_DOUBLE_EQ(cfg.record.trial.point.lr, 7e-4);
-  EXPECT_EQ(cfg.bytes, megatron_log(10, 50, 10, 100).size() + std::string(R"({"lr": 7e-4, "batch": 16, "params": 5e7})").size());
+  EXPECT_EQ(cfg.bytes,
+            megatron_log(10, 50, 10, 100).size() + std::string(R"({"lr": 7e-4, "batch": 16, "params": 5e7})").size());
 }
 
 TEST_F(LogIngestDir, FindRunDirectoriesListsRunsSorted) {

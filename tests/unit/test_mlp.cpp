@@ -5,9 +5,9 @@
 #include <random>
 #include <set>
 
-#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -55,7 +55,8 @@ TEST_P(MlpGradientCheck, EveryLayerTypeMatchesCentralFiniteDifferences) {
   MlpProbe probe(s, shape, 3);
   std::mt19937_64 rng(1);
   auto normal = [&] {  // Box-Muller: std::normal_distribution is implementation-defined
-    const double u1 = (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53, u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    const double u1 = (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53,
+                 u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
     return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
   };
   // Move away from the init (zero readout, unit gains) so every gradient is non-zero.
@@ -331,7 +332,8 @@ TEST(MlpParametrization, DepthAlphaScalesResidualBranchLrAndEpsAsCompleteP) {
 }
 
 TEST(MlpParametrization, WeightDecayWidthRuleScalesHiddenMatricesOnly) {
-  for (const auto& [rule, factor] : std::vector<std::pair<std::string, double>>{{"none", 1}, {"linear", 4}, {"sqrt", 2}}) {
+  for (const auto& [rule, factor] :
+       std::vector<std::pair<std::string, double>>{{"none", 1}, {"linear", 4}, {"sqrt", 2}}) {
     const auto g = groups_at({{"parametrization", "mup"}, {"base_width", "64"}, {"wd_width_rule", rule}}, 256);
     EXPECT_DOUBLE_EQ(group(g, "hidden.w1").wd, 0.1 * factor) << rule;
     EXPECT_DOUBLE_EQ(group(g, "hidden.w2").wd, 0.1 * factor) << rule;
@@ -343,11 +345,13 @@ TEST(MlpParametrization, WeightDecayWidthRuleScalesHiddenMatricesOnly) {
 
 TEST(MlpParametrization, AppliedJsonRecordsScheduleWeightDecayModeAndEveryGroup) {
   const std::string j = applied_hyperparameters_json(
-      trial(1e-2, 32, 1000, 1, 0.1), {{"width", "64"}, {"schedule", "wsd"}, {"wd_mode", "decoupled"}, {"parametrization", "umup"}});
-  for (const char* s : {"\"parametrization\":\"umup\"", "\"schedule\":\"wsd\"", "\"warmup_steps\":50", "\"decay_steps\":200",
-                        "\"final_lr_frac\":0.1", "\"wd_mode\":\"decoupled\"", "\"wd_width_rule\":\"none\"", "\"steps\":1000",
-                        "\"name\":\"input\"", "\"name\":\"hidden.w1\"", "\"name\":\"hidden.w2\"", "\"name\":\"hidden.norm\"",
-                        "\"name\":\"final_norm\"", "\"name\":\"output\""})
+      trial(1e-2, 32, 1000, 1, 0.1),
+      {{"width", "64"}, {"schedule", "wsd"}, {"wd_mode", "decoupled"}, {"parametrization", "umup"}});
+  for (const char* s :
+       {"\"parametrization\":\"umup\"", "\"schedule\":\"wsd\"", "\"warmup_steps\":50", "\"decay_steps\":200",
+        "\"final_lr_frac\":0.1", "\"wd_mode\":\"decoupled\"", "\"wd_width_rule\":\"none\"", "\"steps\":1000",
+        "\"name\":\"input\"", "\"name\":\"hidden.w1\"", "\"name\":\"hidden.w2\"", "\"name\":\"hidden.norm\"",
+        "\"name\":\"final_norm\"", "\"name\":\"output\""})
     EXPECT_NE(j.find(s), std::string::npos) << s << " in " << j;
 }
 
@@ -431,7 +435,8 @@ TEST(MlpOptions, BadValuesAreRejectedNamingTheKey) {
   EXPECT_NE(message({{"depth", "0"}}).find("depth"), std::string::npos);
   EXPECT_NE(message({{"beta2", "1"}}).find("beta2"), std::string::npos);
   EXPECT_NE(message({{"eps", "abc"}}).find("eps"), std::string::npos);
-  EXPECT_NE(message({{"schedule", "wsd"}, {"warmup_frac", "0.5"}, {"decay_frac", "0.6"}}).find("warmup_frac"), std::string::npos);
+  EXPECT_NE(message({{"schedule", "wsd"}, {"warmup_frac", "0.5"}, {"decay_frac", "0.6"}}).find("warmup_frac"),
+            std::string::npos);
   EXPECT_EQ(message({{"parametrization", "MuP"}, {"activation", "ReLU"}}), "accepted");
   EXPECT_THROW(make_mlp_backend({{"classes", "1"}}), InputError);
 }
@@ -470,7 +475,8 @@ batch = 32
 kind = mlp
 [mlp]
 depth = 2
-)", "cc.ini");
+)",
+                                "cc.ini");
   CoordCheckOptions o;
   o.widths = {32, 64, 128, 256};
   o.steps = 6;
@@ -486,6 +492,8 @@ depth = 2
     EXPECT_LT(std::fabs(mup[l]), 0.15) << "muP " << r.layers[l];
   }
   EXPECT_THROW(coord_check(parse_job("[sweep]\nname=x\n[scales]\nparams=1e6\ntokens=1e8\n[grid]\nlr=1e-3\nbatch=8\n"
-                                     "[backend]\nkind=surrogate\n", "s.ini"), o),
+                                     "[backend]\nkind=surrogate\n",
+                                     "s.ini"),
+                           o),
                InputError);
 }

@@ -151,8 +151,9 @@ TEST(Bootstrap, IsBitIdenticalForAnyNumberOfThreads) {
   };
   auto fit = [&](int threads) {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-    return fit_power_law("lr", "", {"c", "a", "b"}, pts, [](const LawPoint& p) { return p.lr; }, features,
-                         BootstrapOptions{500, 7, false});
+    return fit_power_law(
+        "lr", "", {"c", "a", "b"}, pts, [](const LawPoint& p) { return p.lr; }, features,
+        BootstrapOptions{500, 7, false});
   };
   const PowerLaw one = fit(1), two = fit(2), four = fit(4);
   for (std::size_t k = 0; k < 3; ++k) {
@@ -169,7 +170,8 @@ TEST(LossLaw, HuberFitRecoversAKnownSurface) {
   std::vector<LawPoint> cells;
   std::size_t i = 0;
   for (double n : {1e7, 3e7, 1e8, 3e8, 1e9})
-    for (double d : {1e9, 4e9, 1.6e10, 6.4e10}) cells.push_back(LawPoint{n, d, 0, 0, 0, loss_law_value(truth, n, d), i++});
+    for (double d : {1e9, 4e9, 1.6e10, 6.4e10})
+      cells.push_back(LawPoint{n, d, 0, 0, 0, loss_law_value(truth, n, d), i++});
   // One outlier: the Huber loss keeps it from dragging the fit.
   cells[7].loss *= 1.05;
   const LossLaw law = fit_loss_law(cells, BootstrapOptions{50, 1, false});

@@ -155,4 +155,6 @@ TEST_F(Report, ASectionThatFailsIsReportedAndTheOthersAreWritten) {
   EXPECT_NE(read_bytes(r.index_path).find("Trials per rank over time"), std::string::npos);
 }
 
-TEST(ReportHtml, EscapesMarkup) { EXPECT_EQ(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"); }
+TEST(ReportHtml, EscapesMarkup) {
+  EXPECT_EQ(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+}

@@ -68,7 +68,9 @@ RecordingSink run_world(int workers, const std::vector<Trial>& trials, const Bac
 }
 
 BackendFactory surrogate_factory() {
-  return [](const std::string& path, const std::string& text, const std::string&) { return make_backend(parse_job(text, path)); };
+  return [](const std::string& path, const std::string& text, const std::string&) {
+    return make_backend(parse_job(text, path));
+  };
 }
 }  // namespace
 
@@ -103,8 +105,9 @@ TEST(Scheduler, MostExpensiveTrialsAreDispatchedFirst) {
 
 TEST(Scheduler, ThrowingTrialIsFailedWithMessageAndSweepGoesOn) {
   const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
-  const RecordingSink sink =
-      run_world(2, grid, [](const std::string&, const std::string&, const std::string&) { return std::make_unique<FlakyBackend>(); });
+  const RecordingSink sink = run_world(2, grid, [](const std::string&, const std::string&, const std::string&) {
+    return std::make_unique<FlakyBackend>();
+  });
   ASSERT_EQ(sink.results.size(), grid.size());
   std::size_t failed = 0;
   for (const auto& r : sink.results) {
@@ -129,7 +132,8 @@ TEST(Scheduler, WorkerThatCannotStartIsReportedAndOthersCarryOn) {
   std::thread good_worker([&] { run_worker(world.endpoint(1), "a", surrogate_factory()); });
   std::thread bad_worker([&] { run_worker(world.endpoint(2), "b", bad); });
   std::vector<std::string> warnings;
-  const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, "", [&](const std::string& w) { warnings.push_back(w); });
+  const auto started =
+      start_workers(world.endpoint(0), "sched.ini", kJob, "", [&](const std::string& w) { warnings.push_back(w); });
   ASSERT_EQ(started.size(), 1u);
   EXPECT_EQ(started[0].rank, 1);
   ASSERT_EQ(warnings.size(), 1u);
@@ -146,7 +150,8 @@ TEST(Scheduler, StopRequestDrainsInFlightTrialsAndDispatchesNoMore) {
   const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
   LocalWorld world(3);
   std::vector<std::thread> threads;
-  for (int r = 1; r <= 2; ++r) threads.emplace_back([&world, r] { run_worker(world.endpoint(r), "h", surrogate_factory()); });
+  for (int r = 1; r <= 2; ++r)
+    threads.emplace_back([&world, r] { run_worker(world.endpoint(r), "h", surrogate_factory()); });
   const auto started = start_workers(world.endpoint(0), "sched.ini", kJob, "", [](const std::string&) {});
   RecordingSink sink;
   MasterOptions o;

@@ -13,7 +13,8 @@ Trial trial_at(const SurrogateParams& p, double lr_factor, double batch_factor, 
   const double bt = p.optimal_batch_tokens(d) * batch_factor;
   Trial t;
   t.id = id;
-  t.point = TrialPoint{n, d, p.optimal_lr(n, d) * lr_factor, std::max<std::int64_t>(1, std::llround(bt / 2048)), 2048, 0, 0};
+  t.point =
+      TrialPoint{n, d, p.optimal_lr(n, d) * lr_factor, std::max<std::int64_t>(1, std::llround(bt / 2048)), 2048, 0, 0};
   t.point.wd = p.optimal_wd(n, d, t.point.lr, t.point.batch_tokens());
   return t;
 }

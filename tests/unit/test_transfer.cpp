@@ -17,9 +17,9 @@
 
 #include <tbb/global_control.h>
 
+#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
-#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/util/error.hpp"
 
 using namespace hpsweep;
@@ -194,7 +194,7 @@ TEST(TransferMup, AttentionLogitsUseOneOverHeadDimAndRecommendZeroInitForWq) {
   const auto& a = group(kept, "attention logits");
   EXPECT_DOUBLE_EQ(a.base.forward_multiplier, 1.0 / 64);
   EXPECT_DOUBLE_EQ(a.target.forward_multiplier, 1.0 / 64);  // width grows by heads: d_head kept
-  EXPECT_TRUE(std::isnan(a.target.adam_lr));                 // W_q and W_k are hidden matrices
+  EXPECT_TRUE(std::isnan(a.target.adam_lr));                // W_q and W_k are hidden matrices
   EXPECT_NE(a.note.find("q.k/d_head instead of /sqrt(d_head)"), std::string::npos);
   EXPECT_NE(a.note.find("W_q zero init"), std::string::npos);
 
@@ -473,9 +473,9 @@ TEST(TransferJson, ParsesAsJsonWithOneObjectPerGroupForEveryParametrization) {
                                 "base.init_std", "base.adam_lr"})
         EXPECT_TRUE(g.get_child_optional(field)) << g.get<std::string>("group") << " lacks " << field;
     }
-    EXPECT_EQ(names, (std::set<std::string>{"input/embedding", "hidden matrices", "FFN down-projection",
-                                            "norms and biases", "final norm", "output/unembedding",
-                                            "attention logits", "residual branches"}));
+    EXPECT_EQ(names,
+              (std::set<std::string>{"input/embedding", "hidden matrices", "FFN down-projection", "norms and biases",
+                                     "final norm", "output/unembedding", "attention logits", "residual branches"}));
     EXPECT_EQ(root.get_child("notes").size(), t.notes.size());
   }
 }

@@ -78,7 +78,8 @@ TEST(TrialIds, AreStableAcrossVersions) {
   // or the canonical form needs a schema version bump and a migration.
   const TrialPoint p{1e8, 2e9, 1e-3, 64, 2048, 0.1, 0};
   EXPECT_EQ(canonical_coordinates(p), "N=1e+08;D=2e+09;lr=0.001;batch=64;seq_len=2048;wd=0.1;repeat=0");
-  EXPECT_EQ(hex64(trial_id(p, "backend=surrogate;seed=0")), hex64(fnv1a64("backend=surrogate;seed=0|" + canonical_coordinates(p))));
+  EXPECT_EQ(hex64(trial_id(p, "backend=surrogate;seed=0")),
+            hex64(fnv1a64("backend=surrogate;seed=0|" + canonical_coordinates(p))));
   // Reference value computed independently (Python FNV-1a-64).
   EXPECT_EQ(hex64(fnv1a64("hpsweep")), "27bcc93ce96e2e03");
 }
@@ -114,9 +115,11 @@ noise = 0.001
 wd_curvature = 0
 curve_points = 64
 sleep_per_pflop = 3e-6
-)", "example.ini");
+)",
+                                "example.ini");
   std::set<std::string> ids;
   for (const auto& t : expand_grid(job)) ids.insert(hex64(t.id));
   EXPECT_EQ(ids.size(), 1440u);
-  for (const char* id : {"05ff332310a31c09", "01877e551ca7e5d7", "02ceabf2b24b1ff3"}) EXPECT_EQ(ids.count(id), 1u) << id;
+  for (const char* id : {"05ff332310a31c09", "01877e551ca7e5d7", "02ceabf2b24b1ff3"})
+    EXPECT_EQ(ids.count(id), 1u) << id;
 }

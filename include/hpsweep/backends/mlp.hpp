@@ -122,8 +122,8 @@ void validate_mlp_options(const std::map<std::string, std::string>& options);
 
 struct MlpShape {
   std::int64_t d_in = 0, width = 0, ffn = 0, depth = 0, classes = 0;
-  double params() const;        // non-embedding: L*(2*w*f + w) + w
-  double total_params() const;  // + input and output projections
+  double params() const;                        // non-embedding: L*(2*w*f + w) + w
+  double total_params() const;                  // + input and output projections
   double step_flops(std::int64_t batch) const;  // forward + backward GEMM FLOPs of one step
 };
 // The network a trial trains. Throws InputError when N asks for an impossible width.
@@ -134,17 +134,18 @@ double mlp_lr_factor(const MlpSettings& s, std::int64_t step, std::int64_t steps
 
 // What one parameter group of a trial actually gets.
 struct AppliedGroup {
-  std::string name;         // input, hidden.w1, hidden.w2, hidden.norm, final_norm, output
+  std::string name;  // input, hidden.w1, hidden.w2, hidden.norm, final_norm, output
   std::int64_t tensors = 0;
   std::int64_t params = 0;
-  double init_mean = 0;     // 1 for norm gains
-  double init_std = 0;      // 0: constant (zero or one) init
-  double multiplier = 1;    // forward multiplier (residual multiplier not included)
-  double lr = 0;            // peak learning rate (times mlp_lr_factor at each step)
-  double wd = 0;            // weight decay as applied (see wd_mode)
-  double eps = 0;           // Adam epsilon
+  double init_mean = 0;   // 1 for norm gains
+  double init_std = 0;    // 0: constant (zero or one) init
+  double multiplier = 1;  // forward multiplier (residual multiplier not included)
+  double lr = 0;          // peak learning rate (times mlp_lr_factor at each step)
+  double wd = 0;          // weight decay as applied (see wd_mode)
+  double eps = 0;         // Adam epsilon
 };
-std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const std::map<std::string, std::string>& options);
+std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial,
+                                                  const std::map<std::string, std::string>& options);
 std::vector<AppliedGroup> applied_hyperparameters(const Trial& trial, const MlpSettings& s);
 // The same as one JSON object: shape, steps, schedule (warmup, decay horizon, final lr), wd
 // mode and width rule, residual multiplier and the groups. For storing with the trial.
@@ -165,7 +166,7 @@ class MlpBackend : public Backend {
   TrialOutcome run(const Trial& trial) override;
 
   const MlpSettings& settings() const { return s_; }
-  double task_floor() const;                 // teacher entropy on the held-out set (nats)
+  double task_floor() const;  // teacher entropy on the held-out set (nats)
   const MlpRunStats& last_stats() const { return stats_; }
   // Coordinate check: trains `steps` steps of `trial` with the settings' schedule and returns,
   // per step (before its update), mean |h| of the input projection's output, of the residual
@@ -183,7 +184,8 @@ class MlpBackend : public Backend {
 };
 
 // `sweep_seed`: the job's [sweep] seed (seeds the task; trial ids already include it).
-std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options, std::uint64_t sweep_seed = 0);
+std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options,
+                                          std::uint64_t sweep_seed = 0);
 
 // Double-precision access to the network, for gradient checks and coordinate checks.
 class MlpProbe {

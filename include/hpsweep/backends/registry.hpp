@@ -13,7 +13,7 @@ struct BackendOption {
   std::string default_value;  // "" means required
   bool affects_result;        // part of the trial id when true
   std::string help;
-  bool text = false;          // free text (kept verbatim) rather than a number
+  bool text = false;  // free text (kept verbatim) rather than a number
 };
 
 struct BackendKind {

@@ -31,16 +31,16 @@ inline constexpr double kLogIngestDivergedAbove = 1e4;
 
 struct ParsedRun {
   bool ok = false;
-  std::string error;       // when !ok: "path:line: reason" (line 0 if not line-specific)
+  std::string error;  // when !ok: "path:line: reason" (line 0 if not line-specific)
   // When ok: trial.point (params, tokens, lr, batch in sequences, seq_len, wd), trial.id =
   // ingested_trial_id(point, smooth_loss); outcome: state DONE or DIVERGED, final_loss = last
   // logged loss, smooth_loss = smoothed_final_loss(curve), steps = last logged step, the whole
   // curve, error = why it is DIVERGED; source = "ingest:<dir>".
   TrialRecord record;
-  bool finished = false;          // last step >= target_step - log_interval
-  std::int64_t target_step = 0;   // when ok: the step the run was meant to reach
-  double log_interval = 0;        // when ok: median spacing of the logged steps (0 for one point)
-  std::size_t bytes = 0;          // bytes read (for throughput figures), also when !ok
+  bool finished = false;         // last step >= target_step - log_interval
+  std::int64_t target_step = 0;  // when ok: the step the run was meant to reach
+  double log_interval = 0;       // when ok: median spacing of the logged steps (0 for one point)
+  std::size_t bytes = 0;         // bytes read (for throughput figures), also when !ok
 };
 
 // Pure functions on text (what the fuzzer drives); the `where` arguments name the files in

@@ -15,14 +15,14 @@ namespace hpsweep {
 struct FitOptions {
   Selection selection;
   BootstrapOptions bootstrap;
-  bool batch_n_term = false;     // log B = b + gamma log D + delta log N
-  double flops_per_token = 0;    // compute form: C = M * D; 0 means C = 6 N D
+  bool batch_n_term = false;                    // log B = b + gamma log D + delta log N
+  double flops_per_token = 0;                   // compute form: C = M * D; 0 means C = 6 N D
   double target_params = 0, target_tokens = 0;  // 0: from the stored job's [target]
   std::int64_t seq_len = 0;                     // 0: from the data
   bool holdout_largest = false;
-  std::string variant;    // fit only this [variants] row ("" : the sweep must have at most one)
-  bool transfer = false;  // a transfer-exponent fit (transfer_fit.hpp) rather than the scaling laws
-  double target_width = 0;  // transfer: width to carry the optimum to (0: from the job's [target])
+  std::string variant;       // fit only this [variants] row ("" : the sweep must have at most one)
+  bool transfer = false;     // a transfer-exponent fit (transfer_fit.hpp) rather than the scaling laws
+  double target_width = 0;   // transfer: width to carry the optimum to (0: from the job's [target])
   std::string text() const;  // canonical options, stored with the fit (exact: replay re-fits from it)
   static FitOptions parse(const std::string& text);
 };

@@ -49,7 +49,7 @@ struct PowerLaw {
   double r2 = 0;
   std::size_t points = 0, cells = 0;
   Eigen::VectorXd beta;
-  std::vector<Eigen::VectorXd> boot;  // betas of every resample
+  std::vector<Eigen::VectorXd> boot;                            // betas of every resample
   std::function<Eigen::VectorXd(double N, double D)> features;  // [1, log x_1, ...]
 
   double predict(double N, double D) const;

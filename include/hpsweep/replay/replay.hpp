@@ -25,7 +25,7 @@ struct TimelinePoint {
   bool fitted = false;
   std::string why_not;  // when not fitted: the fit's message
   double lr_n_exp = 0, lr_d_exp = 0, batch_d_exp = 0;
-  Interval lr, batch_tokens;  // prediction at the target (when there is one)
+  Interval lr, batch_tokens;               // prediction at the target (when there is one)
   std::size_t cells_at_final_optimum = 0;  // cells whose current argmin is already the final one
 };
 struct Timeline {

@@ -12,8 +12,8 @@
 
 #include "hpsweep/reducer/cells.hpp"
 #include "hpsweep/reducer/fit.hpp"
-#include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/store/records.hpp"
+#include "hpsweep/transfer/transfer_fit.hpp"
 
 namespace hpsweep {
 
@@ -26,19 +26,19 @@ struct ReportOptions {
 
 // One figure: figures/NAME.dat holds `data`, figures/NAME.gp sets the terminal and runs `plot`.
 struct ReportFigure {
-  std::string name;     // file stem, [a-z0-9_] only
-  std::string title;    // short heading above the figure (plain text)
-  std::string caption;  // plain text under the figure
-  std::string data;     // text data file; named blocks ("# NAME" then rows, blocks 2 blank lines apart)
-  std::string plot;     // gnuplot commands after the terminal is set; the data file is DATA_FILE;
-                        // scale point sizes by PS ("ps 1.5*PS"): it evens out svg and png
+  std::string name;               // file stem, [a-z0-9_] only
+  std::string title;              // short heading above the figure (plain text)
+  std::string caption;            // plain text under the figure
+  std::string data;               // text data file; named blocks ("# NAME" then rows, blocks 2 blank lines apart)
+  std::string plot;               // gnuplot commands after the terminal is set; the data file is DATA_FILE;
+                                  // scale point sizes by PS ("ps 1.5*PS"): it evens out svg and png
   int width = 640, height = 480;  // SVG size in pixels (the PNG is twice as large)
 };
 
 struct ReportSection {
-  std::string id;       // HTML anchor
+  std::string id;  // HTML anchor
   std::string title;
-  std::string html;     // fragment shown above the figures (already escaped)
+  std::string html;  // fragment shown above the figures (already escaped)
   std::vector<ReportFigure> figures;
   std::string missing;  // non-empty: why this section has nothing to show (plain text)
 };

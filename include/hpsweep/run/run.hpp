@@ -10,12 +10,12 @@ struct RunOptions {
   std::string out_path;
   bool extend = false;
   bool retry_failed = false;
-  int local_workers = 1;         // worker threads when running as a single process
-  double fold_interval_s = 2.0;  // journal -> HDF5 fold period
+  int local_workers = 1;          // worker threads when running as a single process
+  double fold_interval_s = 2.0;   // journal -> HDF5 fold period
   std::string progress = "auto";  // auto | tty | lines | none
   int prefetch = 2;
-  std::string command_line;  // recorded in the launch table
-  double grace_s = 60;       // after a stop signal, how long trials in flight may finish
+  std::string command_line;         // recorded in the launch table
+  double grace_s = 60;              // after a stop signal, how long trials in flight may finish
   double drain_before_limit_s = 0;  // Slurm only: start draining this long before the time limit
 };
 

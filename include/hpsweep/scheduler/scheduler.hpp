@@ -43,15 +43,15 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, c
                                       const std::string& trial_root,
                                       const std::function<void(const std::string&)>& warn);
 // Runs `trials` (in the given order) on the started workers until all have reported.
-void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials,
-                ResultSink& sink, const MasterOptions& options);
+void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials, ResultSink& sink,
+                const MasterOptions& options);
 // Tells every worker to exit: kStop after a run, kAbort when nothing will run.
 void stop_workers(Comm& comm, int tag);
 
 // The worker loop: wait for the job, build the backend, run trials until told to stop.
 // `make` builds the backend from the job text (tests inject trivial ones).
 using BackendFactory = std::function<std::unique_ptr<Backend>(const std::string& job_path, const std::string& job_text,
-                                                               const std::string& trial_root)>;
+                                                              const std::string& trial_root)>;
 void run_worker(Comm& comm, const std::string& host, const BackendFactory& make);
 // Runs one trial on a backend and wraps the outcome with timing, rank and host. Exceptions
 // become FAILED with their message.

@@ -15,8 +15,8 @@ struct IniEntry {
 };
 
 struct IniDocument {
-  std::string path;  // for messages
-  std::string text;  // verbatim file contents
+  std::string path;               // for messages
+  std::string text;               // verbatim file contents
   std::vector<IniEntry> entries;  // in file order
   // Location prefix for messages: "path:line".
   std::string where(const IniEntry& e) const;

@@ -37,9 +37,9 @@ struct JobSpec {
 
   // [scales]: model sizes N (given or computed from shapes) and token budgets D.
   std::vector<double> params;
-  std::vector<ModelShape> shapes;           // empty unless given
-  std::vector<double> tokens;               // absolute budgets, or
-  std::vector<double> tokens_per_param;     // D = ratio * N per model size
+  std::vector<ModelShape> shapes;        // empty unless given
+  std::vector<double> tokens;            // absolute budgets, or
+  std::vector<double> tokens_per_param;  // D = ratio * N per model size
   std::int64_t seq_len = 2048;
 
   // [grid]

@@ -35,7 +35,7 @@ void quiet_errors();
 hid_t check(hid_t status, const std::string& what, const std::string& file);
 
 bool is_hdf5_file(const std::string& path);
-Id create_file(const std::string& path);        // truncates: callers create under a temporary name
+Id create_file(const std::string& path);  // truncates: callers create under a temporary name
 Id open_file(const std::string& path, bool writable);
 
 // Attributes on an object.

@@ -60,7 +60,7 @@ struct FitRecord {
   std::string name;
   std::string options;  // canonical fit options
   double created = 0;
-  std::string json;     // the whole report, as `hpsweep fit --json` prints it
+  std::string json;  // the whole report, as `hpsweep fit --json` prints it
   std::vector<FitCoefficient> coefficients;
   std::vector<FitPoint> points;  // the per-cell points the laws rest on
   std::uint64_t results = 0;     // trial records the fit saw: log.results[0, results)

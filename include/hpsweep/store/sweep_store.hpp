@@ -16,8 +16,8 @@
 namespace hpsweep {
 
 struct StoreOptions {
-  bool extend = false;        // accept a job that only adds grid points
-  bool retry_failed = false;  // rerun FAILED and TIMEOUT trials
+  bool extend = false;           // accept a job that only adds grid points
+  bool retry_failed = false;     // rerun FAILED and TIMEOUT trials
   double fold_interval_s = 2.0;  // how often the journal is folded into the HDF5 file
 };
 

@@ -18,8 +18,8 @@ struct CoordCheckOptions {
   std::vector<std::string> parametrizations = {"sp", "mup"};
   std::int64_t steps = 10;
   int seeds = 3;
-  double lr = 0;           // 0: the geometric middle of the job's [grid] lr
-  std::int64_t batch = 0;  // 0: the job's smallest [grid] batch
+  double lr = 0;             // 0: the geometric middle of the job's [grid] lr
+  std::int64_t batch = 0;    // 0: the job's smallest [grid] batch
   std::string text() const;  // canonical, stored with the result
   static CoordCheckOptions parse(const std::string& text);
 };

@@ -8,27 +8,27 @@
 #include <string>
 #include <vector>
 
+#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/reducer/laws.hpp"
-#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {
 
 // One point of a loss-vs-hyperparameter curve: the mean over seeds of the final loss.
 struct CurvePoint {
-  double x = 0;          // lr or wd
-  double loss = 0;       // mean over the seeds that finished (inf when all diverged)
+  double x = 0;     // lr or wd
+  double loss = 0;  // mean over the seeds that finished (inf when all diverged)
   std::size_t seeds = 0, diverged = 0;
 };
 
 struct WidthOptimum {
   double width = 0, params = 0, tokens = 0;
-  double lr = 0, wd = 0, loss = 0;      // the optimum (lr: parabola vertex in ln lr near the argmin)
-  Interval lr_boot;                     // over seed resamples (estimate = lr)
-  bool lr_edge = false;                 // argmin at the smallest or largest swept lr
-  std::vector<CurvePoint> lr_curve;     // at the best (batch, wd)
-  std::vector<CurvePoint> wd_curve;     // at the best (lr, batch), when wd was swept
+  double lr = 0, wd = 0, loss = 0;   // the optimum (lr: parabola vertex in ln lr near the argmin)
+  Interval lr_boot;                  // over seed resamples (estimate = lr)
+  bool lr_edge = false;              // argmin at the smallest or largest swept lr
+  std::vector<CurvePoint> lr_curve;  // at the best (batch, wd)
+  std::vector<CurvePoint> wd_curve;  // at the best (lr, batch), when wd was swept
   std::string note;
 };
 
@@ -42,7 +42,7 @@ struct TransferGroup {
   std::string interval_method;             // "bootstrap over seeds" or "OLS (one seed)"
   double theory_kappa = 0;
   bool has_theory = false;
-  std::string verdict;  // how the measured kappa compares with theory
+  std::string verdict;                     // how the measured kappa compares with theory
   std::optional<TransferTable> to_target;  // per-group values at the target width (muP-type groups)
 };
 

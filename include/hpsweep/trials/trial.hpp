@@ -12,18 +12,18 @@ struct JobSpec;
 using TrialId = std::uint64_t;
 
 struct TrialPoint {
-  double params = 0;          // N, non-embedding parameters
-  double tokens = 0;          // D, training tokens
-  double lr = 0;              // peak learning rate
-  std::int64_t batch = 0;     // sequences per step
-  std::int64_t seq_len = 0;   // tokens per sequence
-  double wd = 0;              // AdamW weight decay
-  std::int32_t repeat = 0;    // 0..repeats-1, the seed index
-  std::string variant;        // name in the job's [variants], "" when it has none
+  double params = 0;         // N, non-embedding parameters
+  double tokens = 0;         // D, training tokens
+  double lr = 0;             // peak learning rate
+  std::int64_t batch = 0;    // sequences per step
+  std::int64_t seq_len = 0;  // tokens per sequence
+  double wd = 0;             // AdamW weight decay
+  std::int32_t repeat = 0;   // 0..repeats-1, the seed index
+  std::string variant;       // name in the job's [variants], "" when it has none
 
   double batch_tokens() const { return static_cast<double>(batch) * static_cast<double>(seq_len); }
   double compute() const { return 6.0 * params * tokens; }  // FLOPs, ~6ND
-  std::int64_t steps() const;                                // ceil(D / batch_tokens)
+  std::int64_t steps() const;                               // ceil(D / batch_tokens)
 };
 
 struct Trial {
@@ -31,7 +31,15 @@ struct Trial {
   TrialPoint point;
 };
 
-enum class TrialState : std::uint8_t { Pending = 0, Running = 1, Done = 2, Diverged = 3, Failed = 4, Lost = 5, Timeout = 6 };
+enum class TrialState : std::uint8_t {
+  Pending = 0,
+  Running = 1,
+  Done = 2,
+  Diverged = 3,
+  Failed = 4,
+  Lost = 5,
+  Timeout = 6
+};
 const char* to_string(TrialState s);
 bool is_terminal(TrialState s);  // DONE, DIVERGED, FAILED, TIMEOUT: never rerun unless asked
 

@@ -15,7 +15,7 @@ namespace hpsweep {
 class ByteWriter {
  public:
   template <class T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T>
   void put(T v) {
     const auto* p = reinterpret_cast<const char*>(&v);
     buf_.append(p, sizeof(T));
@@ -42,8 +42,7 @@ class ByteReader {
  public:
   explicit ByteReader(std::string_view data) : data_(data) {}
   template <class T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  T get() {
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T> T get() {
     need(sizeof(T));
     T v;
     std::memcpy(&v, data_.data() + pos_, sizeof(T));
