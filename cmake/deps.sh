@@ -37,8 +37,8 @@ HPSWEEP_BUILD_PACKAGES=(cmake g++ make libopenmpi-dev openmpi-bin libhdf5-dev hd
 HPSWEEP_RUNTIME_PACKAGES=(gnuplot-nox)
 # Tests: GoogleTest, h5py to read the HDF5 file back the way users do, and headless Chromium to
 # render a report's index.html (the report test skips that part without it); clang-format checks
-# that the sources follow .clang-format.
-HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy chromium clang-format)
+# that the sources follow .clang-format; Lmod loads the modulefile of an installed prefix.
+HPSWEEP_TEST_PACKAGES=(libgtest-dev python3-h5py python3-numpy chromium clang-format lmod)
 
 # A real single-node Slurm for the Slurm tests (installed best-effort; the tests skip without it).
 HPSWEEP_SLURM_PACKAGES=(slurm-wlm munge)

@@ -26,6 +26,7 @@
 #include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
+#include "hpsweep/util/build_info.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"
@@ -586,7 +587,7 @@ int main(int argc, char** argv) {
     if (command == "coordcheck") return cmd_coordcheck(args);
     if (command == "ingest") return cmd_ingest(args, argc, argv);
     if (command == "version" || command == "--version") {
-      std::printf("hpsweep %s (schema %d)\n", kToolVersion, kSchemaVersion);
+      std::fputs(build_info().c_str(), stdout);
       return 0;
     }
     std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", command.c_str(), kUsage);
