@@ -1,5 +1,5 @@
 // The hpsweep command line: the only `main` of the product. Each subcommand is a thin layer over
-// the library (include/hpsweep/...).
+// the library (include/hpsweep/...); kCommands lists them once, for dispatch and the usage text.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
