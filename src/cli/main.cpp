@@ -1,5 +1,5 @@
 // The hpsweep command line: the only `main` of the product. Each subcommand is a thin layer over
-// the library (include/hpsweep/...).
+// the library (include/hpsweep/...); kCommands lists them once, for dispatch and the usage text.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "hpsweep/ingest/ingest.hpp"
 #include "hpsweep/parametrization/rules.hpp"
@@ -19,15 +18,17 @@
 #include "hpsweep/reports/report.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run/run.hpp"
-#include "hpsweep/scheduler/comm.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/fit_results.hpp"
 #include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
+#include "hpsweep/trials/grid_summary.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/build_info.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/exit_codes.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"
 
@@ -36,34 +37,20 @@ using namespace hpsweep;
 
 namespace {
 
-const char* kUsage =
-    "usage: hpsweep <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run JOB.ini --out FILE.h5   run (or resume) a sweep; under mpirun/srun rank 0 is the master\n"
-    "  status FILE.h5 [--json]     states, per-cell best losses and launches of a sweep\n"
-    "  validate JOB.ini            check a job file and print the size of its grid\n"
-    "  export FILE.h5 [--csv]      every trial record as JSON lines (default) or CSV\n"
-    "  fit FILE.h5 [--target-params N --target-tokens D]\n"
-    "                              fit the hyperparameter laws and predict for the target\n"
-    "  report FILE.h5 --out DIR    figures and index.html: loss maps, laws, transfer, sweep health\n"
-    "  replay FILE.h5              re-fit stored fits, timeline of the laws, what-if scheduling\n"
-    "  fit FILE.h5 --transfer      transfer exponents eta*(w) = c w^kappa per parametrization\n"
-    "  transfer --width W ...      per-group hyperparameters of the target under muP/SP/u-muP rules\n"
-    "  coordcheck JOB.ini|FILE.h5  muP coordinate check: activation size vs width per parametrization\n"
-    "  predict --law steplaw|deepseek --params N --tokens D\n"
-    "                              published laws, no sweep needed\n"
-    "  ingest FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..\n"
-    "                              import results that runs produced elsewhere\n"
-    "  version                     print the version\n"
-    "\n"
-    "run 'hpsweep <command> --help' for the options of a command\n";
-
 std::string joined_command(int argc, char** argv) {
   std::string s;
   for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
   return s;
 }
+
+// What every command handler gets: its own arguments, and the whole command line (`run` and
+// `ingest` hand argc/argv to MPI and record the command in the sweep file).
+struct CommandLine {
+  std::vector<std::string> args;
+  int& argc;
+  char**& argv;
+  std::string joined() const { return joined_command(argc, argv); }
+};
 
 po::variables_map parse(const po::options_description& visible, const po::positional_options_description& pos,
                         const std::vector<std::string>& args, const char* command) {
@@ -81,7 +68,7 @@ po::variables_map parse(const po::options_description& visible, const po::positi
   return vm;
 }
 
-int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
+int cmd_run(CommandLine& cl) {
   RunOptions o;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("job", po::value(&o.job_path)->required(), "job file (INI)")(
@@ -99,7 +86,7 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
       "Slurm only: stop handing out trials this many seconds before the job's time limit");
   po::positional_options_description pos;
   pos.add("job", 1);
-  parse(d, pos, args, "run");
+  parse(d, pos, cl.args, "run");
   if (o.local_workers < 1) throw InputError("hpsweep run: --workers must be >= 1");
   if (o.prefetch < 1) throw InputError("hpsweep run: --prefetch must be >= 1");
   if (!(o.fold_interval_s >= 0)) throw InputError("hpsweep run: --flush-interval must be >= 0");
@@ -108,25 +95,11 @@ int cmd_run(const std::vector<std::string>& args, int argc, char** argv) {
     throw InputError(
         "hpsweep run: --drain-before-limit needs a Slurm allocation (SLURM_JOB_ID is not set); "
         "run it under sbatch or salloc, or drop the option");
-  o.command_line = joined_command(argc, argv);
-
-  if (!launched_by_mpi()) return run_local(o);
-  MpiEnvironment env(&argc, &argv);
-  try {
-    return run_mpi_rank(o);
-  } catch (const Error& e) {
-    // The master has told the workers to leave: finish normally with the error's exit status.
-    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
-    std::fflush(stderr);
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
-    std::fflush(stderr);
-    MpiEnvironment::abort(kExitError);
-  }
+  o.command_line = cl.joined();
+  return run_sweep(o, cl.argc, cl.argv);
 }
 
-int cmd_status(const std::vector<std::string>& args) {
+int cmd_status(CommandLine& cl) {
   std::string path;
   bool json = false;
   po::options_description d("options");
@@ -134,13 +107,13 @@ int cmd_status(const std::vector<std::string>& args) {
       "json", po::bool_switch(&json), "machine-readable output");
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "status");
+  parse(d, pos, cl.args, "status");
   const SweepStatus s = summarize(load_sweep(path));
   std::cout << (json ? status_json(s) : format_status(s));
-  return 0;
+  return kExitOk;
 }
 
-int cmd_export(const std::vector<std::string>& args) {
+int cmd_export(CommandLine& cl) {
   std::string path, out_path;
   bool csv = false, jsonl = false, curves = false;
   po::options_description d("options");
@@ -150,7 +123,7 @@ int cmd_export(const std::vector<std::string>& args) {
       "out,o", po::value(&out_path), "write here instead of standard output");
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "export");
+  parse(d, pos, cl.args, "export");
   if (csv && jsonl) throw InputError("hpsweep export: choose one of --csv and --jsonl");
   if (csv && curves) throw InputError("hpsweep export: --curves needs JSON lines (drop --csv)");
   const SweepLog log = load_sweep(path);
@@ -162,7 +135,7 @@ int cmd_export(const std::vector<std::string>& args) {
     if (!out) throw InputError("hpsweep export: cannot write '" + out_path + "'");
     export_trials(log, format, curves, out);
   }
-  return 0;
+  return kExitOk;
 }
 
 void print_log_ingest_summary(const std::string& root, const std::string& into, const LogIngestSummary& s) {
@@ -178,49 +151,7 @@ void print_log_ingest_summary(const std::string& root, const std::string& into, 
               s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0);
 }
 
-// `hpsweep ingest DIR --layout ...`: run directories parsed by MPI workers (or worker threads).
-int ingest_directory(const std::string& root, const std::string& into, const std::string& layout_name,
-                     const LogIngestOptions& lo, int local_workers, const std::string& command, int& argc,
-                     char**& argv) {
-  auto master = [&](Comm& comm) {
-    try {
-      if (layout_name != "auto") parse_layout(layout_name);  // a bad name is an input error here
-      print_log_ingest_summary(root, into, ingest_run_logs(comm, root, into, layout_name, lo, command));
-    } catch (...) {
-      stop_workers_for_ingest(comm);
-      throw;
-    }
-  };
-  if (!launched_by_mpi()) {
-    LocalWorld world(1 + std::max(1, local_workers));
-    std::vector<std::thread> threads;
-    for (int r = 1; r < world.size(); ++r) threads.emplace_back([&world, r] { run_ingest_worker(world.endpoint(r)); });
-    std::exception_ptr failure;
-    try {
-      master(world.endpoint(0));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    for (auto& t : threads) t.join();
-    if (failure) std::rethrow_exception(failure);
-    return 0;
-  }
-  MpiEnvironment env(&argc, &argv);
-  MpiComm comm;
-  if (comm.size() == 1) throw InputError("hpsweep ingest under MPI needs at least 2 ranks (1 master + workers)");
-  try {
-    if (comm.rank() == 0)
-      master(comm);
-    else
-      run_ingest_worker(comm);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "hpsweep: error: %s\n", e.what());
-    return e.exit_code();
-  }
-  return 0;
-}
-
-int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
+int cmd_ingest(CommandLine& cl) {
   std::string csv, into, map, unit = "sequences", layout;
   CsvIngestOptions o;
   int workers = 1;
@@ -241,14 +172,15 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
       "strict", po::bool_switch(&o.strict), "refuse the whole file if any row is bad");
   po::positional_options_description pos;
   pos.add("csv", 1);
-  parse(d, pos, args, "ingest");
+  parse(d, pos, cl.args, "ingest");
   if (std::filesystem::is_directory(csv)) {
     if (layout.empty()) layout = "auto";
     if (workers < 1) throw InputError("hpsweep ingest: --workers must be >= 1");
     LogIngestOptions lo;
     lo.seq_len = o.seq_len;
     lo.wd = o.wd;
-    return ingest_directory(csv, into, layout, lo, workers, joined_command(argc, argv), argc, argv);
+    return ingest_run_logs_on_workers(cl.argc, cl.argv, workers, csv, into, layout, lo, cl.joined(),
+                                      [&](const LogIngestSummary& s) { print_log_ingest_summary(csv, into, s); });
   }
   if (!layout.empty())
     throw InputError("hpsweep ingest: --layout is for a directory of runs; '" + csv + "' is not a directory");
@@ -259,7 +191,7 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   if (o.seq_len < 1) throw InputError("--seq-len must be >= 1");
   o.batch_in_tokens = unit == "tokens";
   o.columns = parse_column_map(map);
-  const IngestSummary s = ingest_csv(csv, into, o, joined_command(argc, argv));
+  const IngestSummary s = ingest_csv(csv, into, o, cl.joined());
   for (const auto& n : s.notes) std::printf("hpsweep: %s\n", n.c_str());
   const std::size_t show = std::min<std::size_t>(s.skipped.size(), 10);
   for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "skipped %s\n", s.skipped[i].c_str());
@@ -267,7 +199,7 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   std::printf(
       "%s: %zu rows read; %zu imported (%zu marked DIVERGED), %zu already in %s, %zu duplicate rows, %zu skipped\n",
       csv.c_str(), s.rows, s.imported, s.diverged, s.already_present, into.c_str(), s.duplicates, s.skipped.size());
-  return 0;
+  return kExitOk;
 }
 
 // The fit options `fit` and `report` share: one set of names, defaults and checks.
@@ -304,27 +236,16 @@ struct FitArgs {
   }
 };
 
-// Results stored in the sweep file under /fits/NAME (fit, fit --transfer, coordcheck).
-void check_result_name(const std::string& name) {
-  if (name.empty() ||
-      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
-    throw InputError("--name may use letters, digits, '_', '.' and '-' only, got '" + name + "'");
-}
-
 // A sweep another run holds is not an error for a read-only analysis: warn and go on.
 void store_result(const std::string& path, FitRecord record, bool quiet, const char* what) {
   const std::string name = record.name;
-  try {
-    SweepStore store = SweepStore::open_for_update(path, std::nullopt);
-    store.record_fit(std::move(record));
-    store.finish("completed");
-    if (!quiet) std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
-  } catch (const StoreRefused& e) {
-    std::fprintf(stderr, "hpsweep: warning: the %s was not stored: %s\n", what, e.what());
-  }
+  if (const auto refused = store_fit_result(path, std::move(record)))
+    std::fprintf(stderr, "hpsweep: warning: the %s was not stored: %s\n", what, refused->c_str());
+  else if (!quiet)
+    std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
 }
 
-int cmd_fit(const std::vector<std::string>& args) {
+int cmd_fit(CommandLine& cl) {
   std::string path, name;
   bool json = false, no_store = false;
   double target_width = 0;
@@ -342,7 +263,7 @@ int cmd_fit(const std::vector<std::string>& args) {
       "no-store", po::bool_switch(&no_store), "do not store the fit");
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "fit");
+  parse(d, pos, cl.args, "fit");
   if (name.empty()) name = transfer ? "transfer" : "latest";
   check_result_name(name);
   FitOptions o = fit.parsed();
@@ -361,10 +282,10 @@ int cmd_fit(const std::vector<std::string>& args) {
     record = to_fit_record(r, name, log.results.size());
   }
   if (!no_store) store_result(path, std::move(record), json, "fit");
-  return 0;
+  return kExitOk;
 }
 
-int cmd_report(const std::vector<std::string>& args) {
+int cmd_report(CommandLine& cl) {
   std::string path;
   bool no_png = false;
   ReportOptions o;
@@ -377,7 +298,7 @@ int cmd_report(const std::vector<std::string>& args) {
   fit.add_to(d);
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "report");
+  parse(d, pos, cl.args, "report");
   o.fit = fit.parsed();
   o.png = !no_png;
   const SweepLog log = load_sweep(path);
@@ -390,10 +311,10 @@ int cmd_report(const std::vector<std::string>& args) {
                  o.gnuplot.c_str(), o.out_dir.c_str());
   std::printf("%s: %zu of %zu figures rendered; open %s\n", o.out_dir.c_str(), r.rendered, r.figures,
               r.index_path.c_str());
-  return 0;
+  return kExitOk;
 }
 
-int cmd_replay(const std::vector<std::string>& args) {
+int cmd_replay(CommandLine& cl) {
   std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64", variant;
   bool refit = false, timeline = false, whatif = false;
   int steps = 10, resamples = 200;
@@ -409,7 +330,7 @@ int cmd_replay(const std::vector<std::string>& args) {
       "ranks", po::value(&ranks_text)->default_value("2,4,8,16,32,64"), "what-if: rank counts (master included)");
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "replay");
+  parse(d, pos, cl.args, "replay");
   if (!refit && !timeline && !whatif) refit = timeline = whatif = true;
   if (steps < 1 || steps > 1000) throw InputError("replay: --steps must be in [1, 1000]");
   std::vector<int> ranks;
@@ -431,19 +352,11 @@ int cmd_replay(const std::vector<std::string>& args) {
     else
       std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
   }
-  if (whatif) {
-    double first = 0, last = 0;
-    for (const auto& r : log.results)
-      if (r.launch == log.launches.back().index && r.wall_time > 0 && r.rank >= 0) {
-        first = first == 0 ? r.start_time : std::min(first, r.start_time);
-        last = std::max(last, r.start_time + r.wall_time);
-      }
-    std::cout << format_what_if(what_if(log, ranks), last - first);
-  }
-  return 0;
+  if (whatif) std::cout << format_what_if(what_if(log, ranks), recorded_makespan(log));
+  return kExitOk;
 }
 
-int cmd_coordcheck(const std::vector<std::string>& args) {
+int cmd_coordcheck(CommandLine& cl) {
   std::string path, widths = "64,128,256,512,1024", params = "sp,mup", name = "coordcheck";
   bool json = false, no_store = false;
   CoordCheckOptions o;
@@ -462,7 +375,7 @@ int cmd_coordcheck(const std::vector<std::string>& args) {
       "no-store", po::bool_switch(&no_store), "sweep file: do not store the result");
   po::positional_options_description pos;
   pos.add("file", 1);
-  parse(d, pos, args, "coordcheck");
+  parse(d, pos, cl.args, "coordcheck");
   check_result_name(name);
   o.widths.clear();
   for (const double v : parse_number_list(widths, "--widths")) {
@@ -476,10 +389,10 @@ int cmd_coordcheck(const std::vector<std::string>& args) {
   const CoordCheckResult r = coord_check(job, o);
   std::cout << (json ? coord_check_json(r) + "\n" : format_coord_check(r));
   if (sweep_file && !no_store) store_result(path, to_fit_record(r, name), json, "coordinate check");
-  return 0;
+  return kExitOk;
 }
 
-int cmd_transfer(const std::vector<std::string>& args) {
+int cmd_transfer(CommandLine& cl) {
   BaseModel base;
   TargetModel target;
   TransferOptions t;
@@ -505,15 +418,15 @@ int cmd_transfer(const std::vector<std::string>& args) {
       "depth", po::value(&target.depth)->default_value(0), "target depth (0: the base depth)")(
       "ffn", po::value(&target.ffn_width)->default_value(0), "target FFN width (0: the base ratio)")(
       "json", po::bool_switch(&json), "one object per parameter group, for training frameworks");
-  parse(d, po::positional_options_description(), args, "transfer");
+  parse(d, po::positional_options_description(), cl.args, "transfer");
   t.param = parse_parametrization(param);
   t.wd_rule = parse_wd_rule(wd_rule);
   const TransferTable table = transfer(base, target, t);
   std::cout << (json ? transfer_json(table) : format_transfer(table));
-  return 0;
+  return kExitOk;
 }
 
-int cmd_predict(const std::vector<std::string>& args) {
+int cmd_predict(CommandLine& cl) {
   std::string law;
   double n = 0, tokens = 0;
   std::int64_t seq_len = 2048;
@@ -522,7 +435,7 @@ int cmd_predict(const std::vector<std::string>& args) {
       "params", po::value(&n)->required(), "N, non-embedding parameters")("tokens", po::value(&tokens)->required(),
                                                                           "D, training tokens")(
       "seq-len", po::value(&seq_len)->default_value(2048), "tokens per sequence");
-  parse(d, po::positional_options_description(), args, "predict");
+  parse(d, po::positional_options_description(), cl.args, "predict");
   if (!(n > 0) || !(tokens > 0) || seq_len < 1)
     throw InputError("predict: --params, --tokens and --seq-len must be positive");
   double lr = 0, b = 0;
@@ -538,59 +451,111 @@ int cmd_predict(const std::vector<std::string>& args) {
   std::printf("%s law at N=%s, D=%s:\n  lr     %.4g\n  batch  %.4g tokens = %.0f sequences of %lld\n", law.c_str(),
               format_short(n).c_str(), format_short(tokens).c_str(), lr, b, b / static_cast<double>(seq_len),
               static_cast<long long>(seq_len));
-  return 0;
+  return kExitOk;
 }
 
-int cmd_validate(const std::vector<std::string>& args) {
+int cmd_validate(CommandLine& cl) {
   std::string path;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("job", po::value(&path)->required(), "job file");
   po::positional_options_description pos;
   pos.add("job", 1);
-  parse(d, pos, args, "validate");
+  parse(d, pos, cl.args, "validate");
   const JobSpec job = load_job(path);
-  const auto grid = expand_grid(job);
-  double flops = 0;
-  for (const auto& t : grid) flops += t.point.compute();
+  const GridSummary g = summarize_grid(job, expand_grid(job));
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
   std::string variants;
-  for (const auto& v : job.variants) variants += (variants.empty() ? "" : ", ") + v.name;
+  for (const auto& v : g.variants) variants += (variants.empty() ? "" : ", ") + v;
   std::printf(
-      "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n",
-      job.params.size(), job.tokens.empty() ? job.tokens_per_param.size() : job.tokens.size(), job.lr.size(),
-      job.batch.size(), job.wd.size(), job.repeats,
-      variants.empty() ? "" : (" x " + std::to_string(job.variants.size()) + " variants (" + variants + ")").c_str(),
-      grid.size());
-  std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(flops).c_str());
-  return 0;
+      "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n", g.params,
+      g.tokens, g.lr, g.batch, g.wd, g.repeats,
+      variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
+      g.trials);
+  std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(g.compute).c_str());
+  return kExitOk;
+}
+
+int cmd_version(CommandLine&) {
+  std::fputs(build_info().c_str(), stdout);
+  return kExitOk;
+}
+
+int cmd_help(CommandLine& cl);
+
+// The commands: dispatch and the usage text come from this one table. A command may have a row
+// per way to call it (fit, fit --transfer); dispatch takes its first row.
+struct Command {
+  const char* name;
+  const char* synopsis;  // shown after the name in the usage text
+  const char* summary;
+  int (*handler)(CommandLine&);
+};
+
+const Command kCommands[] = {
+    {"run", "JOB.ini --out FILE.h5", "run (or resume) a sweep; under mpirun/srun rank 0 is the master", cmd_run},
+    {"status", "FILE.h5 [--json]", "states, per-cell best losses and launches of a sweep", cmd_status},
+    {"validate", "JOB.ini", "check a job file and print the size of its grid", cmd_validate},
+    {"export", "FILE.h5 [--csv]", "every trial record as JSON lines (default) or CSV", cmd_export},
+    {"fit", "FILE.h5 [--target-params N --target-tokens D]", "fit the hyperparameter laws and predict for the target",
+     cmd_fit},
+    {"report", "FILE.h5 --out DIR", "figures and index.html: loss maps, laws, transfer, sweep health", cmd_report},
+    {"replay", "FILE.h5", "re-fit stored fits, timeline of the laws, what-if scheduling", cmd_replay},
+    {"fit", "FILE.h5 --transfer", "transfer exponents eta*(w) = c w^kappa per parametrization", cmd_fit},
+    {"transfer", "--width W ...", "per-group hyperparameters of the target under muP/SP/u-muP rules", cmd_transfer},
+    {"coordcheck", "JOB.ini|FILE.h5", "muP coordinate check: activation size vs width per parametrization",
+     cmd_coordcheck},
+    {"predict", "--law steplaw|deepseek --params N --tokens D", "published laws, no sweep needed", cmd_predict},
+    {"ingest", "FILE.csv --into FILE.h5 --map lr=..,batch=..,loss=..,params=..,tokens=..",
+     "import results that runs produced elsewhere", cmd_ingest},
+    {"version", "", "versions of hpsweep and its libraries, and the kernels' instruction set", cmd_version},
+    {"help", "[COMMAND]", "this list, or the options of one command", cmd_help},
+};
+
+std::string usage() {
+  constexpr std::size_t kSummaryColumn = 30;
+  std::string out = "usage: hpsweep <command> [options]\n\ncommands:\n";
+  for (const Command& c : kCommands) {
+    std::string row = std::string("  ") + c.name + (*c.synopsis ? " " : "") + c.synopsis;
+    // A long synopsis gets its summary on the next line, in the same column.
+    row += row.size() + 2 <= kSummaryColumn ? std::string(kSummaryColumn - row.size(), ' ')
+                                            : "\n" + std::string(kSummaryColumn, ' ');
+    out += row + c.summary + "\n";
+  }
+  return out + "\nrun 'hpsweep <command> --help' for the options of a command\n";
+}
+
+const Command* find_command(const std::string& name) {
+  for (const Command& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+int cmd_help(CommandLine& cl) {
+  if (cl.args.empty()) {
+    std::fputs(usage().c_str(), stdout);
+    return kExitOk;
+  }
+  const Command* command = find_command(cl.args.front());
+  if (!command || command->handler == cmd_help) {
+    std::fprintf(stderr, "hpsweep help: unknown command '%s'\n\n%s", cl.args.front().c_str(), usage().c_str());
+    return kExitBadInput;
+  }
+  CommandLine options{{"--help"}, cl.argc, cl.argv};
+  return command->handler(options);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(usage().c_str(), argc < 2 ? stderr : stdout);
     return argc < 2 ? kExitBadInput : kExitOk;
   }
-  const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  const std::string name = std::string(argv[1]) == "--version" ? "version" : argv[1];
+  CommandLine cl{std::vector<std::string>(argv + 2, argv + argc), argc, argv};
   try {
-    if (command == "run") return cmd_run(args, argc, argv);
-    if (command == "status") return cmd_status(args);
-    if (command == "validate") return cmd_validate(args);
-    if (command == "export") return cmd_export(args);
-    if (command == "fit") return cmd_fit(args);
-    if (command == "predict") return cmd_predict(args);
-    if (command == "report") return cmd_report(args);
-    if (command == "replay") return cmd_replay(args);
-    if (command == "transfer") return cmd_transfer(args);
-    if (command == "coordcheck") return cmd_coordcheck(args);
-    if (command == "ingest") return cmd_ingest(args, argc, argv);
-    if (command == "version" || command == "--version") {
-      std::fputs(build_info().c_str(), stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    if (const Command* command = find_command(name)) return command->handler(cl);
+    std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", name.c_str(), usage().c_str());
     return kExitBadInput;
   } catch (const Error& e) {
     std::fprintf(stderr, "hpsweep: error: %s\n", e.what());

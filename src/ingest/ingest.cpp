@@ -1,15 +1,17 @@
 #include "hpsweep/ingest/ingest.hpp"
 
 #include <chrono>
-#include <deque>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
 
-#include "hpsweep/scheduler/comm.hpp"
-#include "hpsweep/scheduler/protocol.hpp"
+#include "hpsweep/scheduler/master.hpp"
+#include "hpsweep/scheduler/worker.hpp"
+#include "hpsweep/scheduler/worker_pool.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/exit_codes.hpp"
 #include "hpsweep/util/serialize.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -48,8 +50,8 @@ IngestSummary ingest_csv(const std::string& csv_path, const std::string& store_p
 
 namespace {
 
-// Ingest messages reuse the scheduler's tags: kJob carries the layout and options, kTrial a batch
-// of directories, kResult a batch of parsed runs, kStop ends the worker.
+// Ingest runs on the one worker engine: the JOB carries the layout and options, a TASK a batch of
+// directories, a RESULT a batch of parsed runs.
 // "auto" means: decide per directory from the files it holds.
 std::string encode_ingest_job(const std::string& layout, const LogIngestOptions& o) {
   ByteWriter w;
@@ -85,42 +87,91 @@ std::vector<ParsedRun> decode_runs(const std::string& payload) {
 
 constexpr std::size_t kBatch = 32;  // directories per message: amortises the round trip
 
-}  // namespace
-
-void stop_workers_for_ingest(Comm& comm) {
-  for (int w = 1; w < comm.size(); ++w) comm.send(w, protocol::kStop, "");
-}
-
-void run_ingest_worker(Comm& comm) {
-  Message msg;
-  while (!comm.receive(msg, std::chrono::milliseconds(1000))) {
+// A worker's side: parses every directory of a batch.
+class DirectoryBatchParser : public TaskRunner {
+ public:
+  explicit DirectoryBatchParser(const std::string& job_payload) {
+    ByteReader r(job_payload);
+    const std::string layout_name = r.get_string();
+    automatic_ = layout_name == "auto";
+    fixed_ = automatic_ ? LogLayout::JsonLines : parse_layout(layout_name);
+    options_.seq_len = r.get<std::int64_t>();
+    options_.wd = r.get<double>();
   }
-  if (msg.tag != protocol::kJob) return;
-  ByteReader r(msg.payload);
-  const std::string layout_name = r.get_string();
-  const bool automatic = layout_name == "auto";
-  const LogLayout fixed = automatic ? LogLayout::JsonLines : parse_layout(layout_name);
-  LogIngestOptions o;
-  o.seq_len = r.get<std::int64_t>();
-  o.wd = r.get<double>();
-  comm.send(0, protocol::kReady, "");
-  while (true) {
-    if (!comm.receive(msg, std::chrono::milliseconds(1000))) continue;
-    if (msg.tag != protocol::kTrial) return;
-    ByteReader paths(msg.payload);
+  protocol::TaskResult run(const std::string& task_payload) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    ByteReader paths(task_payload);
     const auto n = paths.get<std::uint64_t>();
     std::vector<ParsedRun> runs;
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::string dir = paths.get_string();
       const LogLayout layout =
-          !automatic ? fixed
-                     : (std::filesystem::exists(dir + "/metrics.jsonl") ? LogLayout::JsonLines : LogLayout::Megatron);
-      ParsedRun p = parse_run_directory(dir, layout, o);
+          !automatic_ ? fixed_
+                      : (std::filesystem::exists(dir + "/metrics.jsonl") ? LogLayout::JsonLines : LogLayout::Megatron);
+      ParsedRun p = parse_run_directory(dir, layout, options_);
       p.record.finished = p.finished;
       runs.push_back(std::move(p));
     }
-    comm.send(0, protocol::kResult, encode_runs(runs));
+    return protocol::TaskResult{std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                                encode_runs(runs)};
   }
+
+ private:
+  bool automatic_ = false;
+  LogLayout fixed_ = LogLayout::JsonLines;
+  LogIngestOptions options_;
+};
+
+// The master's side: batches of `dirs` out, parsed runs into the store (the only writer).
+class DirectoryBatches : public TaskHandler {
+ public:
+  DirectoryBatches(const std::vector<std::string>& dirs, SweepStore& store, double start_time, LogIngestSummary& s)
+      : dirs_(dirs), store_(store), start_time_(start_time), s_(s) {
+    for (const auto& [id, rec] : store.log().latest_by_id()) present_[id] = true;
+  }
+  std::size_t count() const override { return (dirs_.size() + kBatch - 1) / kBatch; }
+  std::string dispatch(std::size_t index, int) override {
+    const std::size_t first = index * kBatch, n = std::min(kBatch, dirs_.size() - first);
+    ByteWriter w;
+    w.put<std::uint64_t>(n);
+    for (std::size_t i = first; i < first + n; ++i) w.put_string(dirs_[i]);
+    return w.take();
+  }
+  void on_result(int, std::string payload) override {
+    for (auto& run : decode_runs(payload)) {
+      s_.bytes += run.bytes;
+      if (!run.ok) {
+        s_.bad.push_back(run.error);
+        continue;
+      }
+      if (present_.count(run.record.trial.id)) {
+        ++s_.already_present;
+        continue;
+      }
+      present_[run.record.trial.id] = true;
+      if (!run.record.finished) ++s_.unfinished;
+      if (run.record.outcome.state == TrialState::Diverged) ++s_.diverged;
+      run.record.start_time = start_time_;
+      store_.record_result(std::move(run.record));
+      ++s_.imported;
+    }
+  }
+  void on_idle() override { store_.checkpoint(); }
+
+ private:
+  const std::vector<std::string>& dirs_;
+  SweepStore& store_;
+  double start_time_;
+  LogIngestSummary& s_;
+  std::unordered_map<TrialId, bool> present_;
+};
+
+}  // namespace
+
+void run_ingest_worker(Comm& comm, const std::string& host) {
+  serve_tasks(comm, host, [](const std::string& job_payload) -> std::unique_ptr<TaskRunner> {
+    return std::make_unique<DirectoryBatchParser>(job_payload);
+  });
 }
 
 LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std::string& store_path,
@@ -147,57 +198,32 @@ LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std:
   launch.command = command_line;
   SweepStore store = SweepStore::open_for_update(store_path, launch);
   s.notes = store.notes();
-  std::unordered_map<TrialId, bool> present;
-  for (const auto& [id, rec] : store.log().latest_by_id()) present[id] = true;
 
-  const std::string job = encode_ingest_job(layout, options);
-  for (int w = 1; w < comm.size(); ++w) comm.send(w, protocol::kJob, job);
-  Message msg;
-  for (int answered = 0; answered < comm.size() - 1;) {
-    if (!comm.receive(msg, std::chrono::milliseconds(60000)))
-      throw CommError("ingest workers did not start within 60 s");
-    if (msg.tag == protocol::kReady) ++answered;
-  }
-  std::size_t next = 0, in_flight = 0;
-  auto dispatch = [&](int worker) {
-    if (next >= dirs.size()) return;
-    ByteWriter w;
-    const std::size_t n = std::min(kBatch, dirs.size() - next);
-    w.put<std::uint64_t>(n);
-    for (std::size_t i = 0; i < n; ++i) w.put_string(dirs[next++]);
-    comm.send(worker, protocol::kTrial, w.bytes());
-    ++in_flight;
-  };
-  for (int depth = 0; depth < 2; ++depth)
-    for (int w = 1; w < comm.size(); ++w) dispatch(w);
-  while (in_flight > 0) {
-    if (!comm.receive(msg, std::chrono::milliseconds(250))) continue;
-    if (msg.tag != protocol::kResult) continue;
-    --in_flight;
-    dispatch(msg.source);
-    for (auto& run : decode_runs(msg.payload)) {
-      s.bytes += run.bytes;
-      if (!run.ok) {
-        s.bad.push_back(run.error);
-        continue;
-      }
-      if (present.count(run.record.trial.id)) {
-        ++s.already_present;
-        continue;
-      }
-      present[run.record.trial.id] = true;
-      if (!run.record.finished) ++s.unfinished;
-      if (run.record.outcome.state == TrialState::Diverged) ++s.diverged;
-      run.record.start_time = launch.start_time;
-      store.record_result(std::move(run.record));
-      ++s.imported;
-    }
-    store.checkpoint();
-  }
-  stop_workers_for_ingest(comm);
+  auto warn = [](const std::string& m) { std::fprintf(stderr, "hpsweep: warning: %s\n", m.c_str()); };
+  const auto workers = start_workers(comm, encode_ingest_job(layout, options), warn);
+  DirectoryBatches batches(dirs, store, launch.start_time, s);
+  run_tasks(comm, workers, batches, MasterOptions{});
+  stop_workers(comm, protocol::Tag::Stop);
   store.finish("completed");
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
+}
+
+int ingest_run_logs_on_workers(int& argc, char**& argv, int local_workers, const std::string& root,
+                               const std::string& store_path, const std::string& layout,
+                               const LogIngestOptions& options, const std::string& command_line,
+                               const std::function<void(const LogIngestSummary&)>& report) {
+  WorkerPoolOptions pool;
+  pool.local_workers = local_workers;
+  pool.single_rank_error = "hpsweep ingest under MPI needs at least 2 ranks (1 master + workers)";
+  return run_with_workers(
+      argc, argv, pool,
+      [&](Comm& comm) {
+        if (layout != "auto") parse_layout(layout);  // a bad name is an input error before anything starts
+        report(ingest_run_logs(comm, root, store_path, layout, options, command_line));
+        return static_cast<int>(kExitOk);
+      },
+      run_ingest_worker);
 }
 
 }  // namespace hpsweep

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/scheduler/master.hpp"
 #include "hpsweep/scheduler/simulated_comm.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
@@ -219,6 +219,17 @@ std::string format_timeline(const Timeline& t) {
     out += "  the predicted lr and B stayed inside the final 95% intervals from " +
            format_short(100 * t.stop_fraction) + "% of the trials on: the sweep could have stopped there\n";
   return out;
+}
+
+double recorded_makespan(const SweepLog& log) {
+  if (log.launches.empty()) return 0;
+  double first = 0, last = 0;
+  for (const auto& r : log.results)
+    if (r.launch == log.launches.back().index && r.wall_time > 0 && r.rank >= 0) {
+      first = first == 0 ? r.start_time : std::min(first, r.start_time);
+      last = std::max(last, r.start_time + r.wall_time);
+    }
+  return last - first;
 }
 
 std::string format_what_if(const std::vector<WhatIfRow>& rows, double recorded_makespan) {

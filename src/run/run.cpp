@@ -9,13 +9,13 @@
 #include <ctime>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/reports/progress.hpp"
 #include "hpsweep/reports/status.hpp"
-#include "hpsweep/scheduler/protocol.hpp"
-#include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/scheduler/master.hpp"
+#include "hpsweep/scheduler/worker.hpp"
+#include "hpsweep/scheduler/worker_pool.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/util/error.hpp"
@@ -108,7 +108,7 @@ void print_summary(const SweepStore& store, const Progress& progress, std::size_
 
 // The master's part, shared by the MPI and the single-process paths.
 int run_master_side(Comm& comm, const RunOptions& o) {
-  // On any error the caller tells the workers to leave (kAbort).
+  // On any error run_with_workers tells the workers to leave (Tag::Abort).
   const JobSpec job = load_job(o.job_path);
   const std::vector<Trial> grid = expand_grid(job);
   install_master_signals();
@@ -158,7 +158,7 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   const double cpu_before = thread_cpu_seconds();
   run_master(comm, workers, todo, sink, mo);
   const bool interrupted = drain_started.has_value();
-  stop_workers(comm, protocol::kStop);
+  stop_workers(comm, protocol::Tag::Stop);
   if (interrupted) {
     const std::size_t lost =
         store->record_in_flight_lost("still running when the launch was stopped (grace period over)");
@@ -181,42 +181,13 @@ std::unique_ptr<Backend> backend_from_text(const std::string& path, const std::s
 
 }  // namespace
 
-int run_local(const RunOptions& o) {
-  const int workers = std::max(1, o.local_workers);
-  LocalWorld world(1 + workers);
-  std::vector<std::thread> threads;
-  const std::string host = host_name();
-  for (int r = 1; r <= workers; ++r)
-    threads.emplace_back([&world, r, &host] { run_worker(world.endpoint(r), host, backend_from_text); });
-  int code = kExitOk;
-  std::exception_ptr failure;
-  try {
-    code = run_master_side(world.endpoint(0), o);
-  } catch (...) {
-    failure = std::current_exception();
-    stop_workers(world.endpoint(0), protocol::kAbort);
-  }
-  for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
-  return code;
-}
-
-int run_mpi_rank(const RunOptions& o) {
-  MpiComm comm;
-  if (comm.size() == 1) return run_local(o);
-  if (comm.rank() == 0) {
-    try {
-      return run_master_side(comm, o);
-    } catch (...) {
-      // Tell every worker to leave, so the job ends through MPI_Finalize rather than MPI_Abort
-      // (whose error path in Open MPI 4.1's mpiexec can itself crash).
-      stop_workers(comm, protocol::kAbort);
-      throw;
-    }
-  }
-  ignore_worker_signals();
-  run_worker(comm, comm.processor_name(), backend_from_text);
-  return kExitOk;
+int run_sweep(const RunOptions& o, int& argc, char**& argv) {
+  WorkerPoolOptions pool;
+  pool.local_workers = o.local_workers;
+  pool.prepare_worker_process = ignore_worker_signals;
+  return run_with_workers(
+      argc, argv, pool, [&o](Comm& comm) { return run_master_side(comm, o); },
+      [](Comm& comm, const std::string& host) { run_worker(comm, host, backend_from_text); });
 }
 
 }  // namespace hpsweep

@@ -1,6 +1,27 @@
 #include "hpsweep/scheduler/protocol.hpp"
 
+#include "hpsweep/util/serialize.hpp"
+
 namespace hpsweep::protocol {
+
+void send(Comm& comm, int dest, Tag tag, std::string_view payload) { comm.send(dest, static_cast<int>(tag), payload); }
+
+bool has_tag(const Message& message, Tag tag) { return message.tag == static_cast<int>(tag); }
+
+std::string encode_task_result(const TaskResult& result) {
+  ByteWriter w;
+  w.put(result.seconds);
+  w.put_string(result.payload);
+  return w.take();
+}
+
+TaskResult decode_task_result(const std::string& message_payload) {
+  ByteReader r(message_payload);
+  TaskResult out;
+  out.seconds = r.get<double>();
+  out.payload = r.get_string();
+  return out;
+}
 
 std::string encode_job(const std::string& path, const std::string& text, const std::string& trial_root) {
   ByteWriter w;
@@ -34,11 +55,12 @@ Trial decode_trial(const std::string& payload) {
 std::string encode_result(const TrialRecord& rec) {
   ByteWriter w;
   encode(w, rec);
-  return w.take();
+  return encode_task_result(TaskResult{rec.wall_time, w.take()});
 }
 
 TrialRecord decode_result(const std::string& payload) {
-  ByteReader r(payload);
+  const TaskResult result = decode_task_result(payload);
+  ByteReader r(result.payload);
   return decode_trial_record(r);
 }
 

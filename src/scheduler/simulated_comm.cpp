@@ -13,13 +13,14 @@ SimulatedWorkers::SimulatedWorkers(int ranks, std::function<double(const Trial&)
 
 void SimulatedWorkers::send(int dest, int tag, std::string_view payload) {
   if (dest <= 0 || dest >= ranks_) throw CommError("simulated send to rank " + std::to_string(dest));
-  if (tag == protocol::kJob) {
-    immediate_.push_back(Message{dest, protocol::kReady, "simulated-" + std::to_string(dest)});
-  } else if (tag == protocol::kTrial) {
+  using protocol::Tag;
+  if (tag == static_cast<int>(Tag::Job)) {
+    immediate_.push_back(Message{dest, static_cast<int>(Tag::Ready), "simulated-" + std::to_string(dest)});
+  } else if (tag == static_cast<int>(Tag::Task)) {
     queued_[static_cast<std::size_t>(dest)].push_back(protocol::decode_trial(std::string(payload)));
     if (!running_[static_cast<std::size_t>(dest)]) start_next(dest);
   }
-  // kStop / kAbort: simulated workers simply stop.
+  // Stop / Abort: simulated workers simply stop.
 }
 
 void SimulatedWorkers::start_next(int worker) {
@@ -38,7 +39,8 @@ void SimulatedWorkers::start_next(int worker) {
   r.start_time = now_;
   r.wall_time = std::max(0.0, duration_(t));
   busy_ += r.wall_time;
-  events_.push(Event{now_ + r.wall_time, seq_++, Message{worker, protocol::kResult, protocol::encode_result(r)}});
+  events_.push(Event{now_ + r.wall_time, seq_++,
+                     Message{worker, static_cast<int>(protocol::Tag::Result), protocol::encode_result(r)}});
 }
 
 bool SimulatedWorkers::try_receive(Message& out) {

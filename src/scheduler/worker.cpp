@@ -1,12 +1,34 @@
+#include "hpsweep/scheduler/worker.hpp"
+
 #include <chrono>
 
 #include "hpsweep/backends/backend.hpp"
-#include "hpsweep/scheduler/protocol.hpp"
-#include "hpsweep/scheduler/scheduler.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/serialize.hpp"
 #include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
+
+namespace {
+
+class TrialRunner : public TaskRunner {
+ public:
+  TrialRunner(std::unique_ptr<Backend> backend, int rank, std::string host)
+      : backend_(std::move(backend)), rank_(rank), host_(std::move(host)) {}
+  protocol::TaskResult run(const std::string& task_payload) override {
+    const TrialRecord rec = execute_trial(*backend_, protocol::decode_trial(task_payload), rank_, host_);
+    ByteWriter w;
+    encode(w, rec);
+    return protocol::TaskResult{rec.wall_time, w.take()};
+  }
+
+ private:
+  std::unique_ptr<Backend> backend_;
+  int rank_;
+  std::string host_;
+};
+
+}  // namespace
 
 TrialRecord execute_trial(Backend& backend, const Trial& trial, int rank, const std::string& host) {
   TrialRecord rec;
@@ -30,29 +52,37 @@ TrialRecord execute_trial(Backend& backend, const Trial& trial, int rank, const 
   return rec;
 }
 
-void run_worker(Comm& comm, const std::string& host, const BackendFactory& make) {
+void serve_tasks(Comm& comm, const std::string& host, const TaskRunnerFactory& make) {
+  using protocol::Tag;
   Message msg;
   // The master may take a while (validating a large grid, recovering a store) before it speaks.
   while (!comm.receive(msg, std::chrono::milliseconds(1000))) {
   }
-  if (msg.tag != protocol::kJob) return;  // kAbort/kStop: nothing to run
-  std::unique_ptr<Backend> backend;
+  if (!protocol::has_tag(msg, Tag::Job)) return;  // Abort/Stop: nothing to run
+  std::unique_ptr<TaskRunner> runner;
   try {
-    std::string path, text, trial_root;
-    protocol::decode_job(msg.payload, path, text, trial_root);
-    backend = make(path, text, trial_root);
+    runner = make(msg.payload);
   } catch (const std::exception& e) {
-    comm.send(0, protocol::kWorkerError, e.what());
-    backend.reset();
+    protocol::send(comm, 0, Tag::WorkerError, e.what());
+    runner.reset();
   }
-  if (backend) comm.send(0, protocol::kReady, host);
+  if (runner) protocol::send(comm, 0, Tag::Ready, host);
   while (true) {
     if (!comm.receive(msg, std::chrono::milliseconds(1000))) continue;
-    if (msg.tag == protocol::kStop || msg.tag == protocol::kAbort) return;
-    if (msg.tag != protocol::kTrial || !backend) continue;
-    const Trial trial = protocol::decode_trial(msg.payload);
-    comm.send(0, protocol::kResult, protocol::encode_result(execute_trial(*backend, trial, comm.rank(), host)));
+    if (protocol::has_tag(msg, Tag::Stop) || protocol::has_tag(msg, Tag::Abort)) return;
+    if (!protocol::has_tag(msg, Tag::Task) || !runner) continue;
+    protocol::send(comm, 0, Tag::Result, protocol::encode_task_result(runner->run(msg.payload)));
   }
+}
+
+void run_worker(Comm& comm, const std::string& host, const BackendFactory& make) {
+  serve_tasks(comm, host, [&](const std::string& job_payload) -> std::unique_ptr<TaskRunner> {
+    std::string path, text, trial_root;
+    protocol::decode_job(job_payload, path, text, trial_root);
+    std::unique_ptr<Backend> backend = make(path, text, trial_root);
+    if (!backend) return nullptr;
+    return std::make_unique<TrialRunner>(std::move(backend), comm.rank(), host);
+  });
 }
 
 }  // namespace hpsweep

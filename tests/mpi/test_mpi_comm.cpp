@@ -10,8 +10,9 @@
 
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/scheduler/comm.hpp"
+#include "hpsweep/scheduler/master.hpp"
 #include "hpsweep/scheduler/protocol.hpp"
-#include "hpsweep/scheduler/scheduler.hpp"
+#include "hpsweep/scheduler/worker.hpp"
 #include "hpsweep/spec/job.hpp"
 
 using namespace hpsweep;
@@ -88,7 +89,7 @@ TEST(MpiScheduler, EveryTrialRunsExactlyOnceAcrossRealRanks) {
     EXPECT_EQ(workers.size(), static_cast<std::size_t>(comm.size() - 1));
     CollectingSink sink;
     run_master(comm, workers, grid, sink, MasterOptions{});
-    stop_workers(comm, protocol::kStop);
+    stop_workers(comm, protocol::Tag::Stop);
     ASSERT_EQ(sink.results.size(), grid.size());
     std::set<TrialId> ids;
     std::set<int> ranks;

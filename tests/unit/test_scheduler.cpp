@@ -7,11 +7,15 @@
 
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/ingest/ingest.hpp"
+#include "hpsweep/scheduler/master.hpp"
 #include "hpsweep/scheduler/protocol.hpp"
-#include "hpsweep/scheduler/scheduler.hpp"
 #include "hpsweep/scheduler/simulated_comm.hpp"
+#include "hpsweep/scheduler/worker.hpp"
+#include "hpsweep/scheduler/worker_pool.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"
+#include "test_helpers.hpp"
 
 using namespace hpsweep;
 
@@ -62,7 +66,7 @@ RecordingSink run_world(int workers, const std::vector<Trial>& trials, const Bac
   MasterOptions o;
   o.prefetch = prefetch;
   run_master(world.endpoint(0), started, trials, sink, o);
-  stop_workers(world.endpoint(0), protocol::kStop);
+  stop_workers(world.endpoint(0), protocol::Tag::Stop);
   for (auto& t : threads) t.join();
   return sink;
 }
@@ -140,7 +144,7 @@ TEST(Scheduler, WorkerThatCannotStartIsReportedAndOthersCarryOn) {
   EXPECT_NE(warnings[0].find("rank 2 could not start: no GPU visible"), std::string::npos);
   RecordingSink sink;
   run_master(world.endpoint(0), started, grid, sink, MasterOptions{});
-  stop_workers(world.endpoint(0), protocol::kStop);
+  stop_workers(world.endpoint(0), protocol::Tag::Stop);
   good_worker.join();
   bad_worker.join();
   EXPECT_EQ(sink.results.size(), grid.size());
@@ -157,7 +161,7 @@ TEST(Scheduler, StopRequestDrainsInFlightTrialsAndDispatchesNoMore) {
   MasterOptions o;
   o.should_stop = [&] { return sink.results.size() >= 10; };
   run_master(world.endpoint(0), started, grid, sink, o);
-  stop_workers(world.endpoint(0), protocol::kStop);
+  stop_workers(world.endpoint(0), protocol::Tag::Stop);
   for (auto& t : threads) t.join();
   EXPECT_LT(sink.results.size(), grid.size());
   EXPECT_EQ(sink.results.size(), sink.dispatched.size());  // everything handed out came back
@@ -206,4 +210,128 @@ TEST(SimulatedWorkers, RunTheRealMasterInVirtualTimeWithExactMakespans) {
     run_master(sim, workers, trials, sink, one);
     EXPECT_DOUBLE_EQ(sim.now(), 4.0);
   }
+}
+
+namespace {
+// The master's endpoint with a tap: every tag it sends and receives, and whether each RESULT
+// arrived in the engine's TaskResult envelope.
+class TappedComm : public Comm {
+ public:
+  explicit TappedComm(Comm& inner) : inner_(inner) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  void send(int dest, int tag, std::string_view payload) override {
+    sent.insert(tag);
+    if (tag == static_cast<int>(protocol::Tag::Task)) ++tasks;
+    inner_.send(dest, tag, payload);
+  }
+  bool try_receive(Message& out) override { return tap(inner_.try_receive(out), out); }
+  bool receive(Message& out, std::chrono::milliseconds timeout) override {
+    return tap(inner_.receive(out, timeout), out);
+  }
+  std::set<int> sent, received;
+  int tasks = 0, enveloped_results = 0;
+
+ private:
+  bool tap(bool got, const Message& m) {
+    if (!got) return false;
+    received.insert(m.tag);
+    if (protocol::has_tag(m, protocol::Tag::Result) && protocol::decode_task_result(m.payload).seconds >= 0)
+      ++enveloped_results;
+    return true;
+  }
+  Comm& inner_;
+};
+
+std::set<int> tags(std::initializer_list<protocol::Tag> list) {
+  std::set<int> out;
+  for (auto t : list) out.insert(static_cast<int>(t));
+  return out;
+}
+
+class SharedEngine : public TempDirTest {};
+}  // namespace
+
+TEST_F(SharedEngine, IngestBatchesAndRunTrialsGoThroughTheSameMasterLoopAndMessages) {
+  // 70 run directories: three batches of at most 32.
+  for (int i = 0; i < 70; ++i) {
+    const std::string run = path("runs/r" + std::to_string(i));
+    std::filesystem::create_directories(run);
+    write_bytes(run + "/metrics.jsonl", "{\"step\": 100, \"loss\": 4.0}\n{\"step\": 200, \"loss\": 3.5}\n");
+    write_bytes(run + "/config.json", "{\"lr\": " + std::to_string(1e-4 * (i + 1)) +
+                                          ", \"batch\": 64, \"seq_len\": 1024, \"params\": 2e7, \"tokens\": 13107200}");
+  }
+  LogIngestSummary ingested;
+  std::set<int> ingest_sent, ingest_received;
+  int ingest_tasks = 0, ingest_enveloped = 0;
+  {
+    LocalWorld world(3);
+    std::vector<std::thread> threads;
+    for (int r = 1; r <= 2; ++r) threads.emplace_back([&world, r] { run_ingest_worker(world.endpoint(r), "h"); });
+    TappedComm master(world.endpoint(0));
+    ingested = ingest_run_logs(master, path("runs"), path("ingest.h5"), "jsonl", LogIngestOptions{}, "test");
+    for (auto& t : threads) t.join();  // ends only if the engine's Stop reached every worker
+    ingest_sent = master.sent;
+    ingest_received = master.received;
+    ingest_tasks = master.tasks;
+    ingest_enveloped = master.enveloped_results;
+  }
+  EXPECT_EQ(ingested.runs, 70u);
+  EXPECT_EQ(ingested.imported, 70u);
+  EXPECT_TRUE(ingested.bad.empty()) << ingested.bad.front();
+  EXPECT_EQ(ingested.workers, 2);
+  EXPECT_EQ(ingest_tasks, 3);
+  EXPECT_EQ(ingest_enveloped, 3);
+
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  LocalWorld world(3);
+  std::vector<std::thread> threads;
+  for (int r = 1; r <= 2; ++r)
+    threads.emplace_back([&world, r] { run_worker(world.endpoint(r), "h", surrogate_factory()); });
+  TappedComm master(world.endpoint(0));
+  RecordingSink sink;
+  run_master(master, start_workers(master, "sched.ini", kJob, "", [](const std::string&) {}), grid, sink,
+             MasterOptions{});
+  stop_workers(master, protocol::Tag::Stop);
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(sink.results.size(), grid.size());
+  EXPECT_EQ(master.tasks, static_cast<int>(grid.size()));
+  EXPECT_EQ(master.enveloped_results, static_cast<int>(grid.size()));
+
+  // One protocol for both: the same tags each way, no ingest-only ones.
+  using protocol::Tag;
+  EXPECT_EQ(ingest_sent, tags({Tag::Job, Tag::Task, Tag::Stop}));
+  EXPECT_EQ(master.sent, ingest_sent);
+  EXPECT_EQ(ingest_received, tags({Tag::Ready, Tag::Result}));
+  EXPECT_EQ(master.received, ingest_received);
+}
+
+TEST(WorkerPool, LocalThreadsServeTheMasterAndLeaveWhenItFails) {
+  int argc = 1;
+  char name[] = "hpsweep";
+  char* args[] = {name, nullptr};
+  char** argv = args;
+  WorkerPoolOptions pool;
+  pool.local_workers = 3;
+  std::size_t started = 0;
+  auto worker = [](Comm& comm, const std::string& host) { run_worker(comm, host, surrogate_factory()); };
+  const int code = run_with_workers(
+      argc, argv, pool,
+      [&](Comm& comm) {
+        started = start_workers(comm, "sched.ini", kJob, "", [](const std::string&) {}).size();
+        stop_workers(comm, protocol::Tag::Stop);
+        return 7;
+      },
+      worker);
+  EXPECT_EQ(code, 7);
+  EXPECT_EQ(started, 3u);
+  // A master that throws after the workers started: they are told to leave, so this returns.
+  EXPECT_THROW(run_with_workers(
+                   argc, argv, pool,
+                   [](Comm& comm) -> int {
+                     start_workers(comm, "sched.ini", kJob, "", [](const std::string&) {});
+                     throw InputError("bad job");
+                   },
+                   worker),
+               InputError);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // `hpsweep ingest`: results produced elsewhere into a sweep file (new or existing), through the
 // same store, ids and idempotence as a run.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,20 @@ struct LogIngestSummary {
 };
 
 // The master's side of `hpsweep ingest DIR`: finds the run directories, hands them out to the
-// workers of `comm` in small batches, and records what they parse (the only writer).
-// `layout`: "jsonl", "megatron", or "auto" (each directory by the files it holds).
+// workers of `comm` in small batches (run_tasks, the engine of `hpsweep run`), and records what
+// they parse (the only writer). `layout`: "jsonl", "megatron", or "auto" (each directory by the
+// files it holds).
 LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std::string& store_path,
                                  const std::string& layout, const LogIngestOptions& options,
                                  const std::string& command_line);
 // A worker's side: parse the directories the master sends until it says stop.
-void run_ingest_worker(Comm& comm);
-void stop_workers_for_ingest(Comm& comm);
+void run_ingest_worker(Comm& comm, const std::string& host);
+// The whole of `hpsweep ingest DIR` on the workers of run_with_workers (threads, or MPI ranks:
+// call from every rank). `report` gets the summary on the master. Returns the exit status.
+int ingest_run_logs_on_workers(int& argc, char**& argv, int local_workers, const std::string& root,
+                               const std::string& store_path, const std::string& layout,
+                               const LogIngestOptions& options, const std::string& command_line,
+                               const std::function<void(const LogIngestSummary&)>& report);
 
 IngestSummary ingest_csv(const std::string& csv_path, const std::string& store_path, const CsvIngestOptions& options,
                          const std::string& command_line);

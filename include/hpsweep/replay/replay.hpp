@@ -43,6 +43,9 @@ struct WhatIfRow {
 // Recorded durations (latest terminal record per id) on R ranks: the real master loop over
 // simulated workers, and a naive static round-robin partition.
 std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch = 2);
+// Seconds from the first start to the last end of the trials the latest launch ran (0 if none):
+// the measured makespan the what-if table is compared with.
+double recorded_makespan(const SweepLog& log);
 
 std::string format_refit(const std::vector<RefitCheck>& checks);
 std::string format_timeline(const Timeline& t);

@@ -3,6 +3,8 @@
 // others), or on one process with in-process worker threads when there is no MPI launcher.
 #include <string>
 
+#include "hpsweep/util/exit_codes.hpp"
+
 namespace hpsweep {
 
 struct RunOptions {
@@ -19,18 +21,9 @@ struct RunOptions {
   double drain_before_limit_s = 0;  // Slurm only: start draining this long before the time limit
 };
 
-// Exit codes, documented in README.
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitError = 1,
-  kExitBadInput = 2,
-  kExitStoreRefused = 3,
-  kExitInterrupted = 4,  // stopped by a signal after draining; rerun the same command to resume
-};
-
-// Single process (no MPI launcher): master plus `local_workers` threads.
-int run_local(const RunOptions& options);
-// One rank of an MPI job; call from every rank between MPI init and finalize.
-int run_mpi_rank(const RunOptions& options);
+// Master on this process with `local_workers` worker threads when there is no MPI launcher;
+// under mpirun/srun, call from every rank: the master on rank 0, workers on the others.
+// Returns the exit status (kExitInterrupted after a drained stop).
+int run_sweep(const RunOptions& options, int& argc, char**& argv);
 
 }  // namespace hpsweep

@@ -1,7 +1,7 @@
 #pragma once
 // A single-process Comm for the master that simulates its workers in virtual time: a trial sent
 // to a worker "runs" for its recorded duration, and its result arrives when the virtual clock
-// gets there. The real master loop (run_master) runs against it unchanged, so the what-if
+// gets there. The real master loop (run_master, over run_tasks) runs against it unchanged, so the what-if
 // scheduling in `hpsweep replay` measures the scheduler itself, not a re-implementation.
 #include <deque>
 #include <functional>

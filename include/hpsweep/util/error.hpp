@@ -4,20 +4,22 @@
 #include <stdexcept>
 #include <string>
 
+#include "hpsweep/util/exit_codes.hpp"
+
 namespace hpsweep {
 
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
   // Process exit status the CLI uses when this error ends a command.
-  virtual int exit_code() const noexcept { return 1; }
+  virtual int exit_code() const noexcept { return kExitError; }
 };
 
 // The user's input (job file, command line) is invalid. Nothing has been written.
 class InputError : public Error {
  public:
   using Error::Error;
-  int exit_code() const noexcept override { return 2; }
+  int exit_code() const noexcept override { return kExitBadInput; }
 };
 
 // The output file cannot be used for this run (different job, not HDF5, locked, ...).
@@ -25,7 +27,7 @@ class InputError : public Error {
 class StoreRefused : public Error {
  public:
   using Error::Error;
-  int exit_code() const noexcept override { return 3; }
+  int exit_code() const noexcept override { return kExitStoreRefused; }
 };
 
 // An HDF5 call failed; the message names the file, the object and the call.

@@ -1,0 +1,74 @@
+#pragma once
+// The master's side of the one worker engine, shared by `hpsweep run` (tasks are trials) and
+// `hpsweep ingest` (tasks are batches of run directories). Dynamic self-scheduling: the next
+// pending task goes to whichever worker reports back, with up to `prefetch` tasks queued per
+// worker so a worker never waits for the master between two tasks. The master only coordinates
+// and records; what a task and a result mean is up to the TaskHandler.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hpsweep/scheduler/comm.hpp"
+#include "hpsweep/scheduler/protocol.hpp"
+#include "hpsweep/store/records.hpp"
+
+namespace hpsweep {
+
+struct WorkerInfo {
+  int rank = 0;
+  std::string host;
+};
+
+// Sends the JOB payload to every worker and waits for READY. Returns the workers that started;
+// throws Error if none did. Workers that failed are reported through `warn`.
+std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_payload,
+                                      const std::function<void(const std::string&)>& warn);
+// The trial engine's JOB: the job file, its text and the folder for per-trial files.
+std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, const std::string& job_text,
+                                      const std::string& trial_root,
+                                      const std::function<void(const std::string&)>& warn);
+
+// What the master loop needs from the kind of work it hands out.
+class TaskHandler {
+ public:
+  virtual ~TaskHandler() = default;
+  // Tasks are handed out in index order 0 .. count()-1.
+  virtual std::size_t count() const = 0;
+  // Task `index` goes to `rank`: record that, and return its TASK payload.
+  virtual std::string dispatch(std::size_t index, int rank) = 0;
+  // One worker's answer (its next tasks are already on their way).
+  virtual void on_result(int rank, std::string payload) = 0;
+  // Called after every batch of messages and on idle timeouts: flush, fold, print progress.
+  virtual void on_idle() = 0;
+};
+
+struct MasterOptions {
+  int prefetch = 2;  // tasks queued per worker
+  // Checked between messages: stop handing out tasks and wait for those in flight ...
+  std::function<bool()> should_stop;
+  // ... or stop waiting too (their tasks stay dispatched without a result: LOST on resume).
+  std::function<bool()> abandon_in_flight;
+};
+
+// The one dispatch loop: runs every task on the started workers until all have reported.
+void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& handler, const MasterOptions& options);
+
+// What the trial master needs from the store and the progress display, so the scheduling code
+// can run against a real SweepStore, a replay simulator or a test double.
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  virtual void on_dispatch(const Trial& trial, int rank) = 0;
+  virtual void on_result(TrialRecord record) = 0;
+  virtual void on_idle() = 0;
+};
+
+// run_tasks over `trials` (in the given order): each task a Trial, each result a TrialRecord.
+void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials, ResultSink& sink,
+                const MasterOptions& options);
+
+// Tells every worker to exit: Tag::Stop after a run, Tag::Abort when nothing will run.
+void stop_workers(Comm& comm, protocol::Tag tag);
+
+}  // namespace hpsweep
