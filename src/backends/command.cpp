@@ -7,8 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -21,11 +19,10 @@
 
 #include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/json_value.hpp"
 #include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
-
-namespace pt = boost::property_tree;
 
 CommandSettings CommandSettings::from_options(const std::map<std::string, std::string>& o, const std::string& root) {
   CommandSettings s;
@@ -109,62 +106,124 @@ std::vector<std::string> expand_argv(const std::vector<std::string>& templ, cons
   return out;
 }
 
+namespace {
+
+// A result number: JSON numbers (NaN, Infinity and overflow included) and null (a NaN).
+bool result_number(const JsonValue& v, const std::string& name, double& out, std::string& why) {
+  if (v.kind == JsonValue::Kind::Null) {
+    out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (v.kind != JsonValue::Kind::Number) {
+    why = "\"" + name + "\" must be a number, got " + JsonValue::kind_name(v.kind) +
+          (v.kind == JsonValue::Kind::String ? " (\"" + v.text + "\")" : "");
+    return false;
+  }
+  out = v.number;
+  return true;
+}
+
+// Losses are cross-entropies: a finite one is positive. Non-finite means diverged.
+bool result_loss(const JsonValue& v, const std::string& name, double& out, std::string& why) {
+  if (!result_number(v, name, out, why)) return false;
+  if (std::isfinite(out) && out <= 0) {
+    why = "\"" + name + "\" must be a positive number (or NaN, Infinity or null for a diverged run), got " + v.text;
+    return false;
+  }
+  return true;
+}
+
+bool result_whole(const JsonValue& v, const std::string& name, std::int64_t& out, std::string& why) {
+  double x = 0;
+  if (!result_number(v, name, x, why)) return false;
+  if (!std::isfinite(x) || x < 0 || x != std::floor(x) || x > 9.0e15) {
+    why = "\"" + name + "\" must be a whole number >= 0, got " + (v.text.empty() ? "null" : v.text);
+    return false;
+  }
+  out = static_cast<std::int64_t>(x);
+  return true;
+}
+
+bool read_result_object(const JsonValue& tree, TrialOutcome& out, std::string& why) {
+  if (!result_loss(*tree.find("loss"), "loss", out.final_loss, why)) return false;
+  if (const JsonValue* curve = tree.find("curve")) {
+    const JsonValue* steps = curve->find("step");
+    const JsonValue* losses = curve->find("loss");
+    if (!steps || !losses || steps->kind != JsonValue::Kind::Array || losses->kind != JsonValue::Kind::Array) {
+      why = "\"curve\" must be an object with \"step\" and \"loss\" arrays";
+      return false;
+    }
+    if (steps->items.size() != losses->items.size()) {
+      why = "result 'curve' has " + std::to_string(steps->items.size()) + " steps but " +
+            std::to_string(losses->items.size()) + " losses";
+      return false;
+    }
+    for (std::size_t i = 0; i < steps->items.size(); ++i) {
+      std::int64_t step = 0;
+      double loss = 0;
+      if (!result_whole(steps->items[i], "curve.step[" + std::to_string(i) + "]", step, why) ||
+          !result_loss(losses->items[i], "curve.loss[" + std::to_string(i) + "]", loss, why))
+        return false;
+      out.curve.step.push_back(step);
+      out.curve.loss.push_back(loss);
+    }
+  }
+  if (const JsonValue* s = tree.find("smooth_loss")) {
+    if (!result_loss(*s, "smooth_loss", out.smooth_loss, why)) return false;
+  } else if (!out.curve.loss.empty() && std::isfinite(out.final_loss)) {
+    out.smooth_loss = smoothed_final_loss(out.curve.step, out.curve.loss);
+  } else {
+    out.smooth_loss = out.final_loss;
+  }
+  if (const JsonValue* s = tree.find("steps")) {
+    if (!result_whole(*s, "steps", out.steps, why)) return false;
+  } else if (!out.curve.step.empty()) {
+    out.steps = out.curve.step.back();
+  }
+  bool diverged = false;
+  if (const JsonValue* d = tree.find("diverged")) {
+    if (d->kind != JsonValue::Kind::Bool) {
+      const std::string shown = d->kind == JsonValue::Kind::String ? "\"" + d->text + "\"" : d->text;
+      why = std::string("\"diverged\" must be true or false, got ") + JsonValue::kind_name(d->kind) +
+            (shown.empty() ? "" : " (" + shown + ")");
+      return false;
+    }
+    diverged = d->boolean;
+  }
+  out.state = diverged || !std::isfinite(out.final_loss) ? TrialState::Diverged : TrialState::Done;
+  if (out.state == TrialState::Diverged)
+    out.error = diverged ? "the training program reported a diverged run"
+                         : "the training program reported a non-finite loss (" + format_double(out.final_loss) + ")";
+  return true;
+}
+
+}  // namespace
+
 bool parse_command_result(const std::string& text, bool whole_text_is_json, TrialOutcome& out, std::string& why) {
-  std::vector<std::string> candidates;
+  std::vector<std::string_view> candidates;
   if (whole_text_is_json) {
     candidates.push_back(text);
   } else {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-      if (trim(line).rfind('{', 0) == 0) candidates.push_back(line);
-    std::reverse(candidates.begin(), candidates.end());  // the last JSON line wins
+    // The last JSON line with a "loss" wins; scanning from the end reads no more than needed.
+    std::size_t end = text.size();
+    while (end > 0) {
+      const std::size_t nl = end == 0 ? std::string::npos : text.rfind('\n', end - 1);
+      const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
+      const std::string_view line(text.data() + begin, end - begin);
+      const std::string t = trim(std::string(line.substr(0, std::min<std::size_t>(line.size(), 64))));
+      if (!t.empty() && t.front() == '{') candidates.push_back(line);
+      if (nl == std::string::npos) break;
+      end = nl;
+    }
   }
   for (const auto& c : candidates) {
-    pt::ptree tree;
-    try {
-      std::istringstream in(c);
-      pt::read_json(in, tree);
-    } catch (const pt::json_parser_error&) {
-      continue;
-    }
-    const auto loss = tree.get_optional<std::string>("loss");
-    if (!loss) continue;
-    try {
-      auto num = [](const std::string& s) {
-        const std::string l = to_lower(trim(s));
-        if (l == "nan" || l == "null") return std::numeric_limits<double>::quiet_NaN();
-        if (l == "inf" || l == "infinity") return std::numeric_limits<double>::infinity();
-        return std::stod(s);
-      };
-      out.final_loss = num(*loss);
-      if (auto curve = tree.get_child_optional("curve")) {
-        for (const auto& s : curve->get_child("step")) out.curve.step.push_back(std::stoll(s.second.data()));
-        for (const auto& l : curve->get_child("loss")) out.curve.loss.push_back(num(l.second.data()));
-        if (out.curve.step.size() != out.curve.loss.size()) {
-          why = "result 'curve' has " + std::to_string(out.curve.step.size()) + " steps but " +
-                std::to_string(out.curve.loss.size()) + " losses";
-          return false;
-        }
-      }
-      if (auto s = tree.get_optional<std::string>("smooth_loss"))
-        out.smooth_loss = num(*s);
-      else if (!out.curve.loss.empty() && std::isfinite(out.final_loss))
-        out.smooth_loss = smoothed_final_loss(out.curve.step, out.curve.loss);
-      else
-        out.smooth_loss = out.final_loss;
-      if (auto s = tree.get_optional<long long>("steps"))
-        out.steps = *s;
-      else if (!out.curve.step.empty())
-        out.steps = out.curve.step.back();
-      const bool diverged = tree.get<bool>("diverged", false);
-      out.state = diverged || !std::isfinite(out.final_loss) ? TrialState::Diverged : TrialState::Done;
-      if (out.state == TrialState::Diverged) out.error = "the training program reported a diverged run";
-      return true;
-    } catch (const std::exception& e) {
-      why = std::string("malformed result line: ") + e.what();
-      return false;
-    }
+    JsonValue tree;
+    std::string parse_why;
+    if (!parse_json_value(c, tree, parse_why) || !tree.find("loss")) continue;
+    out = TrialOutcome{};
+    if (read_result_object(tree, out, why)) return true;
+    why = "bad result: " + why;
+    return false;
   }
   why = whole_text_is_json ? "the metrics file is not a JSON object with a \"loss\""
                            : "no JSON line with a \"loss\" on standard output";
@@ -173,20 +232,117 @@ bool parse_command_result(const std::string& text, bool whole_text_is_json, Tria
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+constexpr std::size_t kKeptOutputBytes = 64 * 1024;          // head and tail of stdout/stderr kept per trial
+constexpr std::size_t kResultWindowBytes = 8 * 1024 * 1024;  // the result line must be in the last 8 MB
+constexpr double kKillGraceSeconds = 3;                      // SIGTERM, then SIGKILL this much later
+
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
-std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
+// Up to `n` bytes of `path` from `offset`.
+std::string read_range(const std::string& path, std::uint64_t offset, std::size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(n, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(n));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+// The last `n` bytes of a file, starting at a line boundary unless the file is shorter.
+std::string read_tail(const std::string& path, std::size_t n, bool whole_lines) {
+  const std::uint64_t size = file_size(path);
+  if (size <= n) return read_range(path, 0, static_cast<std::size_t>(size));
+  std::string t = read_range(path, size - n, n);
+  if (whole_lines) {
+    const auto nl = t.find('\n');
+    t = nl == std::string::npos ? std::string() : t.substr(nl + 1);
+  }
+  return "..." + t;
+}
+
+// Keeps the first and last kKeptOutputBytes of a long output file, and says what was cut.
+void cap_output_file(const std::string& path) {
+  const std::uint64_t size = file_size(path);
+  if (size <= 2 * kKeptOutputBytes + 4096) return;
+  const std::string head = read_range(path, 0, kKeptOutputBytes);
+  const std::string tail = read_range(path, size - kKeptOutputBytes, kKeptOutputBytes);
+  const std::string tmp = path + ".capped";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << head << "\n[hpsweep: " << (size - head.size() - tail.size())
+        << " bytes of output omitted here; the first and last " << kKeptOutputBytes << " bytes of " << size
+        << " are kept]\n"
+        << tail;
+  }
+  std::error_code ec;
+  if (file_size(tmp) < 2 * kKeptOutputBytes)  // disk full: keep the uncapped file rather than lose it
+    std::filesystem::remove(tmp, ec);
+  else
+    std::filesystem::rename(tmp, path, ec);
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  const char* text = strsignal(sig);
+  return (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig)) + " (signal " + std::to_string(sig) +
+         (text ? std::string(", ") + text : "") + ")";
+}
+
+// Every process the trial started carries HPSWEEP_TRIAL_DIR=<its folder> in its environment,
+// also after `setsid` or a double fork took it out of the trial's process group.
+std::vector<pid_t> processes_with_env(const std::string& entry) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc", ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const auto& d = *it;
+    const std::string name = d.path().filename().string();
+    if (name.empty() ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == getpid()) continue;
+    std::ifstream in(d.path() / "environ", std::ios::binary);
+    std::string var;
+    while (std::getline(in, var, '\0'))
+      if (var == entry) {
+        out.push_back(pid);
+        break;
+      }
+  }
+  return out;
+}
+
+// Signals the trial's process group and every process that carries its environment marker.
+// Returns how many processes of the trial were still found.
+std::size_t signal_trial_processes(pid_t group, const std::string& marker, int sig) {
+  kill(-group, sig);
+  const auto found = processes_with_env(marker);
+  for (pid_t p : found) kill(p, sig);
+  return found.size();
+}
+
+// After the trial's main process ended: nothing it started may outlive it.
+void end_leftover_processes(pid_t group, const std::string& marker) {
+  if (signal_trial_processes(group, marker, SIGTERM) == 0 && kill(-group, 0) != 0) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(kKillGraceSeconds);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (processes_with_env(marker).empty() && kill(-group, 0) != 0) return;
+  }
+  signal_trial_processes(group, marker, SIGKILL);
+}
 
 }  // namespace
 
 TrialOutcome CommandBackend::run(const Trial& trial) {
   namespace fs = std::filesystem;
-  const std::string dir = s_.trial_root + "/" + hex64(trial.id);
+  const std::string id = hex64(trial.id);
+  const std::string dir = s_.trial_root + "/" + id;
   fs::create_directories(dir);
   const std::vector<std::string> args = expand_argv(s_.argv, trial, sweep_seed_, dir);
   const std::string out_path = dir + "/stdout.txt", err_path = dir + "/stderr.txt";
@@ -198,7 +354,7 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
   cargv.push_back(nullptr);
   const TrialPoint& p = trial.point;
   const std::vector<std::pair<std::string, std::string>> env = {
-      {"HPSWEEP_TRIAL_ID", hex64(trial.id)},
+      {"HPSWEEP_TRIAL_ID", id},
       {"HPSWEEP_TRIAL_DIR", dir},
       {"HPSWEEP_LR", format_double(p.lr)},
       {"HPSWEEP_BATCH", std::to_string(p.batch)},
@@ -207,9 +363,10 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
       {"HPSWEEP_TOKENS", format_double(p.tokens)},
       {"HPSWEEP_SEQ_LEN", std::to_string(p.seq_len)},
       {"HPSWEEP_SEED", std::to_string(sweep_seed_ + static_cast<std::uint64_t>(p.repeat))}};
+  const std::string marker = "HPSWEEP_TRIAL_DIR=" + dir;
 
   const pid_t pid = fork();
-  if (pid < 0) throw_system_error("cannot fork for trial", hex64(trial.id));
+  if (pid < 0) throw_system_error("cannot fork for trial", id);
   if (pid == 0) {
     // Child: its own process group (so a timeout kills everything it started), output to files.
     setpgid(0, 0);
@@ -228,50 +385,61 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
   setpgid(pid, pid);
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
-  bool timed_out = false;
+  bool timed_out = false, escalated = false;
+  double terminated_at = 0;
   auto pause = std::chrono::milliseconds(1);
   while (true) {
     const pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) break;
-    if (r < 0 && errno != EINTR) throw_system_error("waitpid failed for trial", hex64(trial.id));
+    if (r < 0 && errno != EINTR) throw_system_error("waitpid failed for trial", id);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!timed_out && s_.timeout_s > 0 && elapsed > s_.timeout_s) {
       timed_out = true;
-      kill(-pid, SIGTERM);
-      std::thread([pid] {  // escalate if the program ignores SIGTERM
-        std::this_thread::sleep_for(std::chrono::seconds(3));
-        kill(-pid, SIGKILL);
-      })
-          .detach();
+      terminated_at = elapsed;
+      signal_trial_processes(pid, marker, SIGTERM);
+    } else if (timed_out && !escalated && elapsed > terminated_at + kKillGraceSeconds) {
+      escalated = true;  // the program ignores SIGTERM
+      signal_trial_processes(pid, marker, SIGKILL);
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }
+  end_leftover_processes(pid, marker);
 
   TrialOutcome out;
-  const std::string err = read_file(err_path);
+  std::string why;
+  bool parsed = false;
+  if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    // Read only the end of stdout: a program that prints 200 MB must not cost 200 MB here.
+    const std::string text = s_.result_from_file ? read_range(metrics_path, 0, kResultWindowBytes)
+                                                 : read_tail(out_path, kResultWindowBytes, true);
+    parsed = parse_command_result(text, s_.result_from_file, out, why);
+  }
+  cap_output_file(out_path);
+  cap_output_file(err_path);
+  auto stderr_tail = [&] { return "; stderr: " + read_tail(err_path, 2000, false); };
   if (timed_out) {
+    out = TrialOutcome{};
     out.state = TrialState::Timeout;
     out.error = "timed out after " + format_short(s_.timeout_s) + " s (limit [command] timeout)";
     return out;
   }
   if (WIFSIGNALED(status)) {
-    // Killed from outside (preemption, the OOM killer): not the trial's fault, run it again.
-    out.state = TrialState::Lost;
-    out.error = "killed by signal " + std::to_string(WTERMSIG(status)) + "; stderr: " + tail(err, 2000);
+    // The program died of a signal hpsweep did not send (its own crash, kill from inside, the
+    // OOM killer): its result, not a lost trial, so resuming does not run it forever.
+    out.state = TrialState::Failed;
+    out.error = "killed by " + signal_name(WTERMSIG(status)) + stderr_tail();
     return out;
   }
   if (WEXITSTATUS(status) != 0) {
     out.state = TrialState::Failed;
-    out.error = "exit status " + std::to_string(WEXITSTATUS(status)) + "; stderr: " + tail(err, 2000);
+    out.error = "exit status " + std::to_string(WEXITSTATUS(status)) + stderr_tail();
     return out;
   }
-  std::string why;
-  const std::string text = s_.result_from_file ? read_file(metrics_path) : read_file(out_path);
-  if (!parse_command_result(text, s_.result_from_file, out, why)) {
+  if (!parsed) {
     out = TrialOutcome{};
     out.state = TrialState::Failed;
-    out.error = why + " (see " + (s_.result_from_file ? metrics_path : out_path) + ")";
+    out.error = "trial " + id + ": " + why + " (see " + (s_.result_from_file ? metrics_path : out_path) + ")";
   }
   return out;
 }

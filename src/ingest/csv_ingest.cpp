@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <istream>
 #include <set>
 #include <unordered_set>
 
@@ -21,6 +22,23 @@ bool to_number(const std::string& s, double& out) {
   const auto r = std::from_chars(t.data(), t.data() + t.size(), out);
   return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
 }
+// One CSV record: a physical line, plus the following ones while a quoted field is open.
+// `lineno` advances by the number of physical lines read.
+bool read_csv_record(std::istream& in, std::string& record, int& lineno) {
+  if (!std::getline(in, record)) return false;
+  ++lineno;
+  auto open_quote = [](const std::string& s) { return std::count(s.begin(), s.end(), '"') % 2 == 1; };
+  bool open = open_quote(record);
+  std::string more;
+  while (open && std::getline(in, more)) {
+    ++lineno;
+    record += '\n';
+    record += more;
+    open = open != open_quote(more);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> parse_column_map(const std::string& text) {
@@ -82,7 +100,9 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
   for (const auto& f : kRequired)
     if (!o.columns.count(f)) throw InputError("--map: no column given for required field '" + f + "'");
   std::string line;
-  if (!std::getline(in, line)) throw InputError(path + ": empty file (expected a header row)");
+  int lineno = 0;  // the last physical line read
+  if (!read_csv_record(in, line, lineno)) throw InputError(path + ": empty file (expected a header row)");
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark (Excel writes one)
   const auto header = split_csv_line(line);
   std::map<std::string, std::size_t> index;
   for (const auto& [field, column] : o.columns) {
@@ -99,13 +119,13 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
 
   CsvIngestResult result;
   std::unordered_set<TrialId> seen;
-  int lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
+  while (true) {
+    const int record_line = lineno + 1;  // a quoted field may span lines: report where the record starts
+    if (!read_csv_record(in, line, lineno)) break;
     if (trim(line).empty()) continue;
     ++result.rows;
     const auto cells = split_csv_line(line);
-    const std::string where = path + ":" + std::to_string(lineno);
+    const std::string where = path + ":" + std::to_string(record_line);
     auto bad = [&](const std::string& why) {
       if (o.strict) throw InputError(where + ": " + why + " (--strict: nothing imported)");
       result.skipped.push_back(where + ": " + why);
@@ -125,8 +145,21 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
         break;
       }
       const bool is_loss = field == "loss" || field == "final_loss";
+      if (is_loss && std::isfinite(x) && x <= 0) {  // a cross-entropy; non-finite means diverged
+        bad("'" + o.columns.at(field) + "' must be a positive number, got " + trim(cells[col]) +
+            " (NaN or inf mark a diverged run)");
+        ok = false;
+        break;
+      }
       if (!is_loss && (x < 0 || (x == 0 && field != "wd") || !std::isfinite(x))) {
         bad("'" + o.columns.at(field) + "' must be positive, got " + trim(cells[col]));
+        ok = false;
+        break;
+      }
+      const bool whole = field == "seq_len" || field == "steps" || (field == "batch" && !o.batch_in_tokens);
+      if (whole && x != std::floor(x)) {
+        bad("'" + o.columns.at(field) + "' must be a whole number" + (field == "batch" ? " of sequences" : "") +
+            ", got " + trim(cells[col]));
         ok = false;
         break;
       }
@@ -144,6 +177,11 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
     if (p.batch < 1) {
       bad("batch of " + format_short(v["batch"]) + (o.batch_in_tokens ? " tokens" : " sequences") +
           " is below one sequence");
+      continue;
+    }
+    if (std::fabs(batch - static_cast<double>(p.batch)) > 1e-9 * batch) {
+      bad("batch of " + format_double(v["batch"]) + " tokens is not a whole number of " + std::to_string(p.seq_len) +
+          "-token sequences");
       continue;
     }
     p.wd = v.count("wd") ? v["wd"] : o.wd;

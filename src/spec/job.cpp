@@ -60,9 +60,14 @@ std::vector<double> parse_range(const std::string& text, const std::string& wher
   const std::string kind = to_lower(parts[0]);
   const double a = parse_number(parts[1], where), b = parse_number(parts[2], where);
   const double count_d = parse_number(parts[3], where);
-  if (count_d < 1 || count_d != std::floor(count_d) || count_d > 1e6)
-    throw InputError(where + ": range count must be a whole number >= 1, got '" + parts[3] + "'");
+  constexpr int kMaxRangeCount = 1000000;
+  if (count_d < 1 || count_d != std::floor(count_d) || count_d > kMaxRangeCount)
+    throw InputError(where + ": range count must be a whole number from 1 to at most " +
+                     std::to_string(kMaxRangeCount) + ", got '" + trim(parts[3]) + "'");
   const int count = static_cast<int>(count_d);
+  if (count == 1 && a != b)
+    throw InputError(where + ": range '" + text + "' has one value, so its stop value " + trim(parts[2]) +
+                     " would be dropped; give COUNT >= 2, or the single value as a list");
   std::vector<double> out;
   if (kind == "log") {
     if (a <= 0 || b <= 0) throw InputError(where + ": log range needs positive endpoints, got '" + text + "'");

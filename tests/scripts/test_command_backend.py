@@ -75,4 +75,41 @@ expect(all(r["state"] in ("FAILED", "TIMEOUT") for r in rows), "argparse should 
 bad = write(os.path.join(d, "bad.ini"), open(job).read().replace("{wd}", "{weight_decay}"))
 p = hpsweep("run", bad, "--out", os.path.join(d, "bad.h5"), check=False)
 expect(p.returncode == 2 and "unknown placeholder {weight_decay}" in p.stderr, p.stderr)
-print("ok: 6 DONE, 2 FAILED (exit 3), 2 TIMEOUT, 2 FAILED (garbage); outputs kept; rerun ran nothing; no shell")
+# A program that kills itself is FAILED with its signal named, not LOST: a resume does not run it
+# forever. Bad result values are FAILED with the trial id; NaN is DIVERGED.
+script = write(os.path.join(d, "selfkill.sh"), """case "$1" in
+0.001) echo dying >&2; kill -SEGV $$ ;;
+0.002) kill -KILL $$ ;;
+0.003) echo '{"loss": -1.5}' ;;
+0.004) echo '{"loss": NaN}' ;;
+*) echo '{"loss": 2.5, "diverged": "yes"}' ;;
+esac
+""")
+selfkill = write(os.path.join(d, "selfkill.ini"), f"""
+[sweep]
+name = selfkill
+[scales]
+params = 1e6
+tokens = 2e6
+seq_len = 128
+[grid]
+lr = 0.001, 0.002, 0.003, 0.004, 0.005
+batch = 8
+[backend]
+kind = command
+[command]
+argv = /bin/sh {script} {{lr}}
+""")
+sk = os.path.join(d, "selfkill.h5")
+first = hpsweep("run", selfkill, "--out", sk, "--workers", "2", "--progress", "none")
+rows = {r["lr"]: r for r in (json.loads(l) for l in hpsweep("export", sk).stdout.splitlines())}
+expect(rows[0.001]["state"] == "FAILED" and "killed by SIGSEGV" in rows[0.001]["error"], rows[0.001])
+expect(rows[0.002]["state"] == "FAILED" and "killed by SIGKILL" in rows[0.002]["error"], rows[0.002])
+expect(rows[0.003]["state"] == "FAILED" and rows[0.003]["id"] in rows[0.003]["error"]
+       and '"loss" must be a positive number' in rows[0.003]["error"], rows[0.003])
+expect(rows[0.004]["state"] == "DIVERGED", rows[0.004])
+expect(rows[0.005]["state"] == "FAILED" and '"diverged" must be true or false' in rows[0.005]["error"], rows[0.005])
+again = hpsweep("run", selfkill, "--out", sk, "--workers", "2", "--progress", "none")
+expect("0 to run" in again.stdout, "a trial that killed itself runs again on resume:\n" + again.stdout)
+
+print("ok: 6 DONE, 2 FAILED (exit 3), 2 TIMEOUT, 2 FAILED (garbage); outputs kept; rerun ran nothing; no shell; self-kill FAILED")

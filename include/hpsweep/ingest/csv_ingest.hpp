@@ -30,7 +30,7 @@ std::map<std::string, std::string> parse_column_map(const std::string& text);
 
 struct CsvIngestResult {
   std::vector<TrialRecord> records;  // in file order, duplicates within the file removed
-  std::vector<std::string> skipped;  // "file:line: reason"
+  std::vector<std::string> skipped;  // "file:line: reason", the line where the record starts
   std::size_t rows = 0;              // data rows read
   std::size_t duplicates = 0;        // rows identical to an earlier row of the file
 };
@@ -38,7 +38,7 @@ struct CsvIngestResult {
 // Throws InputError for an unreadable file, a missing mapped column, or (strict) a bad row.
 CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions& options);
 
-// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
+// Splits one CSV record (RFC 4180 quoting; a quoted field may hold newlines).
 std::vector<std::string> split_csv_line(const std::string& line);
 
 TrialId ingested_trial_id(const TrialPoint& p, double loss);

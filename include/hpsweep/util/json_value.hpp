@@ -1,0 +1,31 @@
+#pragma once
+// A small JSON reader that keeps value types (Boost's property_tree turns everything into
+// strings, so `"diverged": "yes"` and `true` look alike). It accepts JSON as Python writes it:
+// bare NaN, Infinity and -Infinity are numbers, and a number beyond double range (1e400) reads
+// as an infinity rather than failing.
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hpsweep {
+
+struct JsonValue {
+  enum class Kind { Null, Bool, Number, String, Array, Object };
+  Kind kind = Kind::Null;
+  bool boolean = false;
+  double number = 0;
+  std::string text;  // String: the value; Number: the literal as written
+  std::vector<JsonValue> items;
+  std::map<std::string, JsonValue> members;  // a repeated key keeps its last value
+
+  const JsonValue* find(const std::string& key) const;  // Object member or nullptr
+  static const char* kind_name(Kind k);
+};
+
+// Parses one JSON value (surrounding whitespace allowed). Returns false with a reason on error.
+// Nesting is limited to 64 levels.
+bool parse_json_value(std::string_view text, JsonValue& out, std::string& why);
+
+}  // namespace hpsweep
