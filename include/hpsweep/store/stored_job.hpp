@@ -14,6 +14,10 @@ namespace hpsweep {
 // stored_job_source(sweep_path), so every message points at the same place.
 std::optional<JobSpec> stored_job(const SweepLog& log, const std::string& sweep_path = "");
 
+// For readers that cannot go on without a job (replay of a coordinate check, coordcheck on a sweep
+// file): the stored job, or InputError saying the sweep stores none.
+JobSpec required_stored_job(const SweepLog& log, const std::string& sweep_path = "");
+
 // "SWEEP (stored job)", or "<job stored in the sweep file>" when the sweep's path is not known.
 std::string stored_job_source(const std::string& sweep_path = "");
 
