@@ -222,7 +222,8 @@ TEST_F(Report, AStoredJobThatDoesNotParseCostsOnlyTheStateCounts) {
   log.job_text = "[sweep]\nname = broken\n[nonsense\n";
   const ReportResult r = write_report(log, "s.h5", options(path("no-such-gnuplot")));
   const std::string html = read_bytes(r.index_path);
-  EXPECT_NE(html.find("No per-state counts: &lt;job stored in the sweep file&gt;:3: invalid line"), std::string::npos) << html;
+  EXPECT_NE(html.find("No per-state counts: &lt;job stored in the sweep file&gt;:3: invalid line"), std::string::npos)
+      << html;
   EXPECT_NE(html.find("not a width sweep"), std::string::npos);
   EXPECT_NE(html.find("Prediction for N = 7e9"), std::string::npos) << "the fit does not need the job";
   EXPECT_NE(html.find("<title>hpsweep report: s.h5</title>"), std::string::npos);
