@@ -4,9 +4,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <unordered_map>
 
-#include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/util/json.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -15,15 +16,15 @@ namespace hpsweep {
 SweepStatus summarize(const SweepLog& log) {
   SweepStatus s;
   std::vector<Trial> grid;
-  if (log.job_text.empty()) {  // ingested results only: the "grid" is what was imported
+  const std::optional<JobSpec> job = stored_job(log);
+  if (!job) {  // ingested results only: the "grid" is what was imported
     s.name = "(ingested results)";
     std::unordered_map<TrialId, bool> seen;
     for (const auto& r : log.results)
       if (seen.emplace(r.trial.id, true).second) grid.push_back(r.trial);
   } else {
-    const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
-    grid = expand_grid(job);
-    s.name = job.name;
+    grid = expand_grid(*job);
+    s.name = job->name;
   }
   s.grid_size = grid.size();
   s.records = log.results.size();

@@ -38,6 +38,8 @@ expect(len(rows) == 12, f"{len(rows)} rows")
 by_lr = collections.defaultdict(list)
 for r in rows:
     by_lr[r["lr"]].append(r)
+for bad_lr in (0.0666, 0.0777, 0.0888):  # the loops below must not pass by checking nothing
+    expect(len(by_lr[bad_lr]) == 2, f"{len(by_lr[bad_lr])} rows with lr {bad_lr}, expected one per batch size")
 for r in by_lr[0.0666]:
     expect(r["state"] == "FAILED" and "exit status 3" in r["error"] and "CUDA out of memory" in r["error"], r)
 for r in by_lr[0.0777]:
@@ -69,6 +71,7 @@ evil = write(os.path.join(d, "evil.ini"), open(job).read().replace("name = comma
 hpsweep("run", evil, "--out", os.path.join(d, "evil.h5"), "--progress", "none")
 expect(not os.path.exists(canary), "the command template was interpreted by a shell")
 rows = [json.loads(l) for l in hpsweep("export", os.path.join(d, "evil.h5")).stdout.splitlines()]
+expect(len(rows) == 12, f"{len(rows)} rows in evil.h5")
 expect(all(r["state"] in ("FAILED", "TIMEOUT") for r in rows), "argparse should have refused the extra arguments")
 
 # A bad placeholder is an input error before anything runs.

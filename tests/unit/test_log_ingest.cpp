@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmath>
 #include <filesystem>
@@ -601,6 +603,33 @@ TEST(LogIngest, FuzzRegressionsParseWithoutCrashing) {
 
 // ---- directories ----------------------------------------------------------------------------
 
+// For its lifetime, this thread obeys file permissions even as root: CAP_DAC_OVERRIDE and
+// CAP_DAC_READ_SEARCH leave the effective set (they stay permitted, so they come back after).
+class WithoutFilePermissionOverride {
+ public:
+  WithoutFilePermissionOverride() {
+    if (geteuid() != 0) {
+      applies_ = true;  // permissions already apply
+      return;
+    }
+    if (syscall(SYS_capget, &header_, saved_) != 0) return;
+    __user_cap_data_struct lowered[2] = {saved_[0], saved_[1]};
+    lowered[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+    dropped_ = applies_ = syscall(SYS_capset, &header_, lowered) == 0;
+  }
+  ~WithoutFilePermissionOverride() {
+    if (dropped_) syscall(SYS_capset, &header_, saved_);
+  }
+  WithoutFilePermissionOverride(const WithoutFilePermissionOverride&) = delete;
+  WithoutFilePermissionOverride& operator=(const WithoutFilePermissionOverride&) = delete;
+  bool applies() const { return applies_; }
+
+ private:
+  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct saved_[2] = {};
+  bool applies_ = false, dropped_ = false;
+};
+
 class LogIngestDir : public TempDirTest {
  protected:
   void make_run(const std::string& rel, const std::map<std::string, std::string>& files) {
@@ -622,15 +651,19 @@ TEST_F(LogIngestDir, MissingFilesAreReportedWithTheirPath) {
   fs::create_directories(path("c/metrics.jsonl"));
   EXPECT_EQ(parse_run_directory(path("c"), LogLayout::JsonLines, {}).error,
             path("c/metrics.jsonl") + ":0: cannot read: is a directory");
-  if (geteuid() != 0) {  // root reads anything
-    make_run("d", {{"metrics.jsonl", ramp(10, 100, 10)}, {"config.json", kConfig}});
-    fs::permissions(path("d/config.json"), fs::perms::none);
-    EXPECT_EQ(parse_run_directory(path("d"), LogLayout::JsonLines, {}).error,
-              path("d/config.json") + ":0: cannot read: Permission denied");
-  }
   make_run("e", {});
   EXPECT_EQ(parse_run_directory(path("e"), LogLayout::Megatron, {}).error,
             path("e") + ":0: no train.log or other *.log file");
+}
+
+TEST_F(LogIngestDir, UnreadableConfigIsReportedAsPermissionDeniedAlsoWhenRunAsRoot) {
+  make_run("d", {{"metrics.jsonl", ramp(10, 100, 10)}, {"config.json", kConfig}});
+  fs::permissions(path("d/config.json"), fs::perms::none);
+  // Root reads any file through CAP_DAC_OVERRIDE: the suite runs as root, so drop it here.
+  const WithoutFilePermissionOverride as_unprivileged;
+  if (!as_unprivileged.applies()) GTEST_SKIP() << "running as root and cannot drop CAP_DAC_OVERRIDE";
+  EXPECT_EQ(parse_run_directory(path("d"), LogLayout::JsonLines, {}).error,
+            path("d/config.json") + ":0: cannot read: Permission denied");
 }
 
 TEST_F(LogIngestDir, MegatronDirectoryUsesTrainLogOrTheSingleLogFileAndTheDirectoryName) {

@@ -6,6 +6,9 @@
 #include <set>
 
 #include "hpsweep/reports/report.hpp"
+#include "hpsweep/reports/status.hpp"
+#include "hpsweep/store/stored_job.hpp"
+#include "hpsweep/util/error.hpp"
 #include "test_helpers.hpp"
 
 using namespace hpsweep;
@@ -157,4 +160,71 @@ TEST_F(Report, ASectionThatFailsIsReportedAndTheOthersAreWritten) {
 
 TEST(ReportHtml, EscapesMarkup) {
   EXPECT_EQ(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+}
+
+namespace {
+
+const char* kStoredJob = R"([sweep]
+name = stored
+[scales]
+params = 1e8, 3e8
+tokens_per_param = 20
+[grid]
+lr = 1e-3, 2e-3
+batch = 32, 64
+[backend]
+kind = surrogate
+)";
+
+std::string thrown_by(const SweepLog& log, const std::string& sweep_path) {
+  try {
+    stored_job(log, sweep_path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(StoredJob, IsAbsentForIngestedResultsAndParsedOtherwise) {
+  SweepLog log;
+  EXPECT_FALSE(stored_job(log).has_value());
+  log.job_text = kStoredJob;
+  const auto job = stored_job(log);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->name, "stored");
+  EXPECT_EQ(expand_grid(*job).size(), 8u);
+}
+
+TEST(StoredJob, RequiredStoredJobSaysWhenTheSweepStoresNone) {
+  SweepLog log;
+  try {
+    required_stored_job(log, "in.h5");
+    ADD_FAILURE() << "no error for a sweep without a job";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "in.h5 (stored job): the sweep stores no job (its results were ingested, not run)");
+  }
+  log.job_text = kStoredJob;
+  EXPECT_EQ(required_stored_job(log, "in.h5").name, "stored");
+}
+
+TEST(StoredJob, AJobThatNoLongerParsesIsAnInputErrorNamingTheSweepFile) {
+  SweepLog log;
+  log.job_text = std::string(kStoredJob) + "[grid]\nlr = -1\n";
+  EXPECT_NE(thrown_by(log, "").find("<job stored in the sweep file>"), std::string::npos) << thrown_by(log, "");
+  EXPECT_NE(thrown_by(log, "runs/s.h5").find("runs/s.h5 (stored job)"), std::string::npos)
+      << thrown_by(log, "runs/s.h5");
+}
+
+TEST_F(Report, AStoredJobThatDoesNotParseCostsOnlyTheStateCounts) {
+  SweepLog log = bowl_sweep({{1e8, 2e9}, {3e8, 6e9}});
+  log.job_text = "[sweep]\nname = broken\n[nonsense\n";
+  const ReportResult r = write_report(log, "s.h5", options(path("no-such-gnuplot")));
+  const std::string html = read_bytes(r.index_path);
+  EXPECT_NE(html.find("No per-state counts: &lt;job stored in the sweep file&gt;:3: invalid line"), std::string::npos)
+      << html;
+  EXPECT_NE(html.find("not a width sweep"), std::string::npos);
+  EXPECT_NE(html.find("Prediction for N = 7e9"), std::string::npos) << "the fit does not need the job";
+  EXPECT_NE(html.find("<title>hpsweep report: s.h5</title>"), std::string::npos);
 }
