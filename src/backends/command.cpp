@@ -20,6 +20,7 @@
 #include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/json_value.hpp"
+#include "hpsweep/util/stop_signals.hpp"
 #include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
@@ -337,6 +338,13 @@ void end_leftover_processes(pid_t group, const std::string& marker) {
   signal_trial_processes(group, marker, SIGKILL);
 }
 
+// True when a stop signal reached this worker during the trial. Signals sent to a whole step
+// arrive at the trial and the worker within moments of each other: wait briefly for ours.
+bool stopped_with_worker(std::uint64_t signals_before) {
+  for (int i = 0; i < 20 && stop_signals_seen() == signals_before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return stop_signals_seen() != signals_before;
+}
 }  // namespace
 
 TrialOutcome CommandBackend::run(const Trial& trial) {
@@ -383,6 +391,7 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
     _exit(127);
   }
   setpgid(pid, pid);
+  const std::uint64_t stop_signals_before = stop_signals_seen();
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
   bool timed_out = false, escalated = false;
@@ -422,6 +431,14 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
     out = TrialOutcome{};
     out.state = TrialState::Timeout;
     out.error = "timed out after " + format_short(s_.timeout_s) + " s (limit [command] timeout)";
+    return out;
+  }
+  if (WIFSIGNALED(status) && stopped_with_worker(stop_signals_before)) {
+    // Slurm signals every process of the step on preemption: the trial was lost with the job.
+    out = TrialOutcome{};
+    out.state = TrialState::Lost;
+    out.error =
+        "killed by " + signal_name(WTERMSIG(status)) + " while the job itself was being stopped; reruns on resume";
     return out;
   }
   if (WIFSIGNALED(status)) {

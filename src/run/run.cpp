@@ -19,6 +19,7 @@
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/stop_signals.hpp"
 #include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
@@ -26,7 +27,10 @@ namespace hpsweep {
 namespace {
 
 volatile std::sig_atomic_t g_signals = 0;
-void on_signal(int) { g_signals = g_signals + 1; }
+void on_signal(int) {
+  g_signals = g_signals + 1;
+  note_stop_signal();  // worker threads of this process (--workers) share the counter
+}
 
 // Signals go to the master only; workers are told to stop by the master, never by a signal race.
 // The allocation's end time (unix seconds) from squeue, for --drain-before-limit.
@@ -55,8 +59,9 @@ void install_master_signals() {
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &sa, nullptr);
 }
 void ignore_worker_signals() {
-  // The master decides when workers stop; Slurm's SIGKILL after KillWait still ends them.
-  for (int s : {SIGINT, SIGUSR1, SIGTERM}) std::signal(s, SIG_IGN);
+  // The master decides when workers stop; Slurm's SIGKILL after KillWait still ends them. The
+  // signals are counted, not ignored, so a trial killed by the same preemption is recorded LOST.
+  count_stop_signals();
 }
 
 class StoreSink : public ResultSink {

@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "hpsweep/backends/command.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/stop_signals.hpp"
 #include "test_helpers.hpp"
 
 using namespace hpsweep;
@@ -165,6 +167,16 @@ TEST_F(CommandBackendRun, AProgramThatKillsItselfIsFailedWithItsSignalNamed) {
     EXPECT_NE(out.error.find("killed by " + name), std::string::npos) << out.error;
     EXPECT_NE(out.error.find("started"), std::string::npos) << "stderr tail missing: " << out.error;
   }
+}
+
+TEST_F(CommandBackendRun, ATrialKilledWhileItsWorkerIsSignalledTooIsLostSoItRerunsOnResume) {
+  // Slurm's preemption signals every process of the step: the worker (here, this process) and
+  // the trial. Such a trial was lost with the job, not failed.
+  count_stop_signals();
+  const auto out = run_script("kill -TERM $PPID; sleep 0.1; kill -TERM $$");
+  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) std::signal(s, SIG_DFL);
+  EXPECT_EQ(out.state, TrialState::Lost) << out.error;
+  EXPECT_NE(out.error.find("while the job itself was being stopped"), std::string::npos) << out.error;
 }
 
 TEST_F(CommandBackendRun, AProgramIgnoringSigtermGetsSigkillAfterTheTimeout) {
