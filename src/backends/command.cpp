@@ -402,7 +402,12 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
     if (r == pid) break;
     if (r < 0 && errno != EINTR) throw_system_error("waitpid failed for trial", id);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!timed_out && s_.timeout_s > 0 && elapsed > s_.timeout_s) {
+    if (cancelled_ && !timed_out) {
+      // The sweep is stopping: end the trial like a timeout (TERM, then KILL after the grace).
+      timed_out = true;
+      terminated_at = elapsed;
+      signal_trial_processes(pid, marker, SIGTERM);
+    } else if (!timed_out && s_.timeout_s > 0 && elapsed > s_.timeout_s) {
       timed_out = true;
       terminated_at = elapsed;
       signal_trial_processes(pid, marker, SIGTERM);
@@ -427,6 +432,12 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
   cap_output_file(out_path);
   cap_output_file(err_path);
   auto stderr_tail = [&] { return "; stderr: " + read_tail(err_path, 2000, false); };
+  if (cancelled_.exchange(false)) {
+    out = TrialOutcome{};
+    out.state = TrialState::Lost;
+    out.error = "ended because the sweep was stopping; reruns on resume";
+    return out;
+  }
   if (timed_out) {
     out = TrialOutcome{};
     out.state = TrialState::Timeout;

@@ -204,6 +204,7 @@ LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std:
   DirectoryBatches batches(dirs, store, launch.start_time, s);
   run_tasks(comm, workers, batches, MasterOptions{});
   stop_workers(comm, protocol::Tag::Stop);
+  await_departures(comm, std::chrono::milliseconds(15000));
   store.finish("completed");
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;

@@ -27,6 +27,9 @@ namespace hpsweep {
 namespace {
 
 volatile std::sig_atomic_t g_signals = 0;
+// How long workers get to end their trials and leave once told to stop (a cancelled command
+// trial gets SIGTERM, then SIGKILL a few seconds later).
+constexpr std::chrono::milliseconds kDepartureTimeout{15000};
 void on_signal(int) {
   g_signals = g_signals + 1;
   note_stop_signal();  // worker threads of this process (--workers) share the counter
@@ -163,7 +166,10 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   const double cpu_before = thread_cpu_seconds();
   run_master(comm, workers, todo, sink, mo);
   const bool interrupted = drain_started.has_value();
-  stop_workers(comm, protocol::Tag::Stop);
+  // Interrupted: ABORT ends the trials still running (they are recorded LOST below), so the
+  // whole job ends now and a requeue can follow; otherwise STOP after the last result.
+  stop_workers(comm, interrupted ? protocol::Tag::Abort : protocol::Tag::Stop);
+  const int stragglers = await_departures(comm, kDepartureTimeout);
   if (interrupted) {
     const std::size_t lost =
         store->record_in_flight_lost("still running when the launch was stopped (grace period over)");
@@ -172,11 +178,18 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   store->finish(interrupted ? "interrupted" : "completed");
   progress.finish();
   print_summary(*store, progress, store->log().results.size() - before, thread_cpu_seconds() - cpu_before);
-  if (interrupted) {
-    std::printf("hpsweep: interrupted; rerun the same command to resume\n");
-    return kExitInterrupted;
+  const int code = interrupted ? kExitInterrupted : kExitOk;
+  if (interrupted) std::printf("hpsweep: interrupted; rerun the same command to resume\n");
+  if (stragglers > 0 && launched_by_mpi()) {
+    // A worker whose trial would not end keeps MPI from shutting down: end the job here, with
+    // everything recorded, rather than hang until the scheduler's hard kill.
+    std::printf("hpsweep: %d worker%s did not stop within %lld s; ending the MPI job\n", stragglers,
+                stragglers == 1 ? "" : "s", static_cast<long long>(kDepartureTimeout.count() / 1000));
+    std::fflush(stdout);
+    store.reset();
+    MpiEnvironment::abort(code);
   }
-  return kExitOk;
+  return code;
 }
 
 std::unique_ptr<Backend> backend_from_text(const std::string& path, const std::string& text,

@@ -127,4 +127,22 @@ void stop_workers(Comm& comm, protocol::Tag tag) {
   for (int r = 1; r < comm.size(); ++r) protocol::send(comm, r, tag, "");
 }
 
+int await_departures(Comm& comm, std::chrono::milliseconds timeout) {
+  std::vector<bool> left(static_cast<std::size_t>(comm.size()), false);
+  int remaining = comm.size() - 1;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Message msg;
+  while (remaining > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    if (!comm.receive(msg, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now))) continue;
+    if (protocol::has_tag(msg, protocol::Tag::Left) && msg.source > 0 && msg.source < comm.size() &&
+        !left[static_cast<std::size_t>(msg.source)]) {
+      left[static_cast<std::size_t>(msg.source)] = true;
+      --remaining;
+    }
+  }
+  return remaining;
+}
+
 }  // namespace hpsweep

@@ -1,5 +1,6 @@
 #include <mpi.h>
 
+#include <chrono>
 #include <thread>
 
 #include "hpsweep/scheduler/comm.hpp"
@@ -49,8 +50,20 @@ MpiComm::MpiComm() {
 }
 
 MpiComm::~MpiComm() {
+  // Sends still pending have a receiver that normally takes them within moments (the master
+  // drains every message before it finalizes). Waiting without a bound would hang the rank if it
+  // never does, so give up after a while and cancel what is left.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   try {
-    reap_sends(true);
+    while (!pending_.empty() && std::chrono::steady_clock::now() < deadline) {
+      reap_sends(false);
+      if (!pending_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (auto& p : pending_) {
+      MPI_Cancel(&p->request);
+      MPI_Request_free(&p->request);
+    }
+    pending_.clear();
   } catch (...) {
   }
   int finalized = 0;

@@ -20,6 +20,7 @@ int run_master_telling_workers_on_failure(Comm& comm, const MasterSide& master) 
     return master(comm);
   } catch (...) {
     stop_workers(comm, protocol::Tag::Abort);
+    await_departures(comm, std::chrono::milliseconds(15000));
     throw;
   }
 }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -293,6 +295,7 @@ TEST_F(SharedEngine, IngestBatchesAndRunTrialsGoThroughTheSameMasterLoopAndMessa
   run_master(master, start_workers(master, "sched.ini", kJob, "", [](const std::string&) {}), grid, sink,
              MasterOptions{});
   stop_workers(master, protocol::Tag::Stop);
+  EXPECT_EQ(await_departures(master, std::chrono::milliseconds(10000)), 0);
   for (auto& t : threads) t.join();
   ASSERT_EQ(sink.results.size(), grid.size());
   EXPECT_EQ(master.tasks, static_cast<int>(grid.size()));
@@ -302,7 +305,7 @@ TEST_F(SharedEngine, IngestBatchesAndRunTrialsGoThroughTheSameMasterLoopAndMessa
   using protocol::Tag;
   EXPECT_EQ(ingest_sent, tags({Tag::Job, Tag::Task, Tag::Stop}));
   EXPECT_EQ(master.sent, ingest_sent);
-  EXPECT_EQ(ingest_received, tags({Tag::Ready, Tag::Result}));
+  EXPECT_EQ(ingest_received, tags({Tag::Ready, Tag::Result, Tag::Left}));
   EXPECT_EQ(master.received, ingest_received);
 }
 
@@ -334,4 +337,58 @@ TEST(WorkerPool, LocalThreadsServeTheMasterAndLeaveWhenItFails) {
                    },
                    worker),
                InputError);
+}
+
+namespace {
+// A trial that runs until it is cancelled, like a long training run at preemption time.
+class UntilCancelledBackend : public Backend {
+ public:
+  explicit UntilCancelledBackend(std::atomic<int>& cancels) : cancels_(cancels) {}
+  TrialOutcome run(const Trial&) override {
+    while (!cancelled_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    TrialOutcome out;
+    out.state = TrialState::Lost;
+    return out;
+  }
+  void cancel() override {
+    ++cancels_;
+    cancelled_ = true;
+  }
+
+ private:
+  std::atomic<int>& cancels_;
+  std::atomic<bool> cancelled_{false};
+};
+}  // namespace
+
+TEST(Worker, AbortCancelsTheTrialInFlightAndTheWorkerLeavesAtOnce) {
+  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  std::atomic<int> cancels{0};
+  LocalWorld world(3);
+  std::vector<std::thread> threads;
+  for (int r = 1; r <= 2; ++r)
+    threads.emplace_back([&world, &cancels, r] {
+      run_worker(world.endpoint(r), "h", [&cancels](const std::string&, const std::string&, const std::string&) {
+        return std::make_unique<UntilCancelledBackend>(cancels);
+      });
+    });
+  Comm& master = world.endpoint(0);
+  RecordingSink sink;
+  MasterOptions options;
+  const auto t0 = std::chrono::steady_clock::now();
+  options.abandon_in_flight = [&] { return std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(200); };
+  run_master(master, start_workers(master, "sched.ini", kJob, "", [](const std::string&) {}), grid, sink, options);
+  EXPECT_TRUE(sink.results.empty());  // every trial was still running
+  stop_workers(master, protocol::Tag::Abort);
+  EXPECT_EQ(await_departures(master, std::chrono::milliseconds(5000)), 0);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(cancels.load(), 2);  // each worker cancelled its one running trial
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
+TEST(Worker, AWorkerThatNeverLeavesIsCountedByAwaitDepartures) {
+  LocalWorld world(3);
+  // Rank 1 answers LEFT, rank 2 never does.
+  protocol::send(world.endpoint(1), 0, protocol::Tag::Left, "");
+  EXPECT_EQ(await_departures(world.endpoint(0), std::chrono::milliseconds(200)), 1);
 }

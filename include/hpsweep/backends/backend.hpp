@@ -1,6 +1,6 @@
 #pragma once
 // A backend turns a trial into an outcome: a simulated run (surrogate), a real small network
-// (later: mlp), the user's own training command (later: command). Workers own one backend.
+// (mlp), the user's own training command (command). Workers own one backend.
 #include <memory>
 
 #include "hpsweep/trials/outcome.hpp"
@@ -15,6 +15,10 @@ class Backend {
   // Runs one trial. Throwing marks the trial FAILED with the message; a non-finite or exploding
   // loss must be reported as DIVERGED in the outcome.
   virtual TrialOutcome run(const Trial& trial) = 0;
+  // Asks the trial running in run() (on another thread) to end now: the sweep is stopping and
+  // the master has already recorded it LOST. run() then returns soon; its outcome is discarded.
+  // Thread-safe; a no-op for backends whose trials are short.
+  virtual void cancel() {}
 };
 
 // `trial_root`: where backends that write files put one folder per trial (<sweep file>.trials).

@@ -6,6 +6,7 @@
 //   {"loss": 2.31, "smooth_loss": 2.30, "steps": 1000, "curve": {"step": [...], "loss": [...]},
 //    "diverged": false}
 // where only "loss" is required.
+#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,9 +37,11 @@ class CommandBackend : public Backend {
   CommandBackend(CommandSettings settings, std::uint64_t sweep_seed)
       : s_(std::move(settings)), sweep_seed_(sweep_seed) {}
   TrialOutcome run(const Trial& trial) override;
+  void cancel() override { cancelled_ = true; }
 
  private:
   CommandSettings s_;
+  std::atomic<bool> cancelled_{false};
   std::uint64_t sweep_seed_;
 };
 

@@ -4,6 +4,7 @@
 // pending task goes to whichever worker reports back, with up to `prefetch` tasks queued per
 // worker so a worker never waits for the master between two tasks. The master only coordinates
 // and records; what a task and a result mean is up to the TaskHandler.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -70,5 +71,9 @@ void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::v
 
 // Tells every worker to exit: Tag::Stop after a run, Tag::Abort when nothing will run.
 void stop_workers(Comm& comm, protocol::Tag tag);
+// After stop_workers: takes (and drops) every message until each worker has sent LEFT, so no
+// worker is left waiting on a send when MPI shuts down. Returns how many workers did not leave
+// within `timeout` (a task that would not cancel); the caller then ends the job another way.
+int await_departures(Comm& comm, std::chrono::milliseconds timeout);
 
 }  // namespace hpsweep

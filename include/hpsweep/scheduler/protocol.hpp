@@ -12,12 +12,13 @@ namespace hpsweep::protocol {
 
 enum class Tag : int {
   Job = 1,          // what every task of this launch needs (job file, ingest layout, ...)
-  Abort = 2,        // nothing will run: exit quietly
+  Abort = 2,        // leave now: end the task in flight (the master recorded it LOST), send nothing
   Task = 3,         // one task: a Trial, a batch of run directories, ...
   Stop = 4,         // no more tasks
   Ready = 5,        // worker's host name
   Result = 6,       // TaskResult: the task's work seconds and its answer
   WorkerError = 7,  // worker could not start: message
+  Left = 8,         // worker's last message: it has stopped and sends nothing more
 };
 
 // Comm carries plain integers; these keep the protocol typed on both ends.

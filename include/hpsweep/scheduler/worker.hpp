@@ -19,11 +19,15 @@ class TaskRunner {
  public:
   virtual ~TaskRunner() = default;
   virtual protocol::TaskResult run(const std::string& task_payload) = 0;
+  // Called from the worker's message thread while run() works on another: end the task now.
+  virtual void cancel() {}
 };
 // Builds the runner from the JOB payload; an exception is sent to the master as WORKER_ERROR.
 using TaskRunnerFactory = std::function<std::unique_ptr<TaskRunner>(const std::string& job_payload)>;
 
-// The one worker loop.
+// The one worker loop. Tasks run on a second thread so that an ABORT (the sweep is stopping
+// and its grace period is over) reaches a long task and cancels it. The last message a worker
+// sends is LEFT, so the master can take every message before MPI shuts down.
 void serve_tasks(Comm& comm, const std::string& host, const TaskRunnerFactory& make);
 
 // The trial worker: serve_tasks with a backend built from the job text (tests inject trivial ones).
