@@ -11,8 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "hpsweep/backends/backend.hpp"
 #include "hpsweep/ingest/ingest.hpp"
-#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
@@ -24,6 +24,7 @@
 #include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/format.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
@@ -547,7 +548,7 @@ int cmd_validate(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("job", 1);
   parse(d, pos, args, "validate");
-  const JobSpec job = load_job(path);
+  const JobSpec job = load_valid_job(path);
   const auto grid = expand_grid(job);
   double flops = 0;
   for (const auto& t : grid) flops += t.point.compute();
