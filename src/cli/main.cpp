@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hpsweep/backends/backend.hpp"
 #include "hpsweep/ingest/ingest.hpp"
-#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/export.hpp"
@@ -21,8 +21,10 @@
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/fit_results.hpp"
 #include "hpsweep/store/hdf5_file.hpp"
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/format.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/grid_summary.hpp"
 #include "hpsweep/trials/trial.hpp"
@@ -385,7 +387,7 @@ int cmd_coordcheck(CommandLine& cl) {
   o.parametrizations.clear();
   for (const auto& p : split(params, ',')) o.parametrizations.push_back(to_lower(trim(p)));
   const bool sweep_file = h5::is_hdf5_file(path);
-  const JobSpec job = sweep_file ? parse_job(load_sweep(path).job_text, path + " (stored job)") : load_job(path);
+  const JobSpec job = sweep_file ? required_stored_job(load_sweep(path), path) : load_valid_job(path);
   const CoordCheckResult r = coord_check(job, o);
   std::cout << (json ? coord_check_json(r) + "\n" : format_coord_check(r));
   if (sweep_file && !no_store) store_result(path, to_fit_record(r, name), json, "coordinate check");
@@ -461,7 +463,7 @@ int cmd_validate(CommandLine& cl) {
   po::positional_options_description pos;
   pos.add("job", 1);
   parse(d, pos, cl.args, "validate");
-  const JobSpec job = load_job(path);
+  const JobSpec job = load_valid_job(path);
   const GridSummary g = summarize_grid(job, expand_grid(job));
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
   std::string variants;

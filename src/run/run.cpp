@@ -117,7 +117,7 @@ void print_summary(const SweepStore& store, const Progress& progress, std::size_
 // The master's part, shared by the MPI and the single-process paths.
 int run_master_side(Comm& comm, const RunOptions& o) {
   // On any error run_with_workers tells the workers to leave (Tag::Abort).
-  const JobSpec job = load_job(o.job_path);
+  const JobSpec job = load_valid_job(o.job_path);
   const std::vector<Trial> grid = expand_grid(job);
   install_master_signals();
   auto warn = [](const std::string& m) { std::fprintf(stderr, "hpsweep: warning: %s\n", m.c_str()); };

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <set>
 
-#include "hpsweep/backends/registry.hpp"
+#include "hpsweep/spec/backend_options.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -110,7 +110,7 @@ struct KeyInfo {
   bool required;
 };
 
-// The core sections. Backend sections come from the backend registry.
+// The core sections. Backend sections come from spec/backend_options.hpp.
 const std::vector<KeyInfo>& core_keys() {
   static const std::vector<KeyInfo> keys = {
       {"sweep.name", true},
@@ -313,7 +313,6 @@ class JobParser {
         throw InputError(doc_.path + ": missing required key '" + opt.key + "' in section [" + kind->name + "]");
       job.backend_options[opt.key] = value;
     }
-    validate_options(*kind, job.backend_options, doc_.path);
   }
 
   // Canonical text of an option value: text verbatim, numbers round-trip exact.
@@ -323,16 +322,6 @@ class JobParser {
     const bool exponent = opt.key.size() > 4 && opt.key.substr(opt.key.size() - 4) == "_exp";
     if (v < 0 && !exponent) fail(at, opt.key + " must not be negative, got " + raw);
     return format_double(v);
-  }
-
-  static void validate_options(const BackendKind& kind, const std::map<std::string, std::string>& options,
-                               const std::string& where) {
-    if (!kind.validate) return;
-    try {
-      kind.validate(options);
-    } catch (const InputError& err) {
-      throw InputError(where + ": " + err.what());
-    }
   }
 
   // [variants]: `name = key=value, key=value` overriding options of the backend's section.
@@ -365,7 +354,7 @@ class JobParser {
       }
       v.backend_options = job.backend_options;
       for (const auto& [k, value] : v.overrides) v.backend_options[k] = value;
-      validate_options(*kind, v.backend_options, doc_.where(e) + ": [variants] " + e.key);
+      v.where = doc_.where(e) + ": [variants] " + e.key;
       for (const auto& other : job.variants)
         if (other.backend_options == v.backend_options)
           fail(e, "runs exactly the same settings as variant '" + other.name + "'");

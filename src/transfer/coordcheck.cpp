@@ -92,13 +92,20 @@ CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& given)
   std::vector<double> widths(o.widths.begin(), o.widths.end());
   for (const auto& name : o.parametrizations) {
     // The job's own settings for this parametrization: a [variants] row that selects it, else
-    // the [mlp] section with only the parametrization changed.
+    // the [mlp] section with the parametrization changed, less the μP rules it does not have
+    // (depth_alpha; under SP also wd_width_rule).
     std::map<std::string, std::string> options = job.backend_options;
+    bool from_variant = false;
     for (const auto& v : job.variants)
       if (v.backend_options.at("parametrization") == name) {
         options = v.backend_options;
+        from_variant = true;
         break;
       }
+    if (!from_variant && options["parametrization"] != name) {
+      if (name != "mup") options["depth_alpha"] = "0";
+      if (name == "sp") options["wd_width_rule"] = "none";
+    }
     options["parametrization"] = name;
     MlpSettings s;
     try {

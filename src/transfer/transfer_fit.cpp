@@ -13,6 +13,7 @@
 
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/transfer/format.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/json.hpp"
 #include "hpsweep/util/text.hpp"
@@ -410,9 +411,7 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
       target.ffn_width = s.ffn_mult * target_width;
       TransferOptions t;
       t.param = parse_parametrization(g.parametrization);
-      t.wd_rule = s.wd_width_rule == MlpWdWidthRule::Linear ? WdRule::Linear
-                  : s.wd_width_rule == MlpWdWidthRule::Sqrt ? WdRule::Sqrt
-                                                            : WdRule::Unchanged;
+      t.wd_rule = s.wd_width_rule;
       t.depth_alpha = g.parametrization == "mup" ? s.depth_alpha : 0;
       g.to_target = transfer(base, target, t);
     }

@@ -29,9 +29,9 @@ OUT=${OUT:-$(mktemp -d /tmp/mlp_bench.XXXXXX)}
 mkdir -p "$OUT"
 
 echo "building the driver (-O3 -march=$MARCH) in $OUT ..." >&2
-g++ -std=c++20 -O3 -march="$MARCH" -DNDEBUG -I"$ROOT/include" -isystem /usr/include/eigen3 \
-  "$ROOT/tests/bench/mlp_bench.cpp" "$ROOT/src/backends/mlp.cpp" "$ROOT/src/trials/smoothing.cpp" \
-  "$ROOT"/src/util/*.cpp "$ROOT/src/trials/trial.cpp" -o "$OUT/mlp_bench"
+g++ -std=c++20 -O3 -march="$MARCH" -DNDEBUG -I"$ROOT/include" -I"$ROOT/src" -isystem /usr/include/eigen3 \
+  "$ROOT/tests/bench/mlp_bench.cpp" "$ROOT"/src/backends/mlp/*.cpp "$ROOT/src/parametrization/rules.cpp" \
+  "$ROOT/src/trials/smoothing.cpp" "$ROOT"/src/util/*.cpp "$ROOT/src/trials/trial.cpp" -o "$OUT/mlp_bench"
 
 echo "hpsweep mlp ..." >&2
 "$OUT/mlp_bench" --widths "$WIDTHS" --batch "$BATCH" --depth "$DEPTH" --min-seconds "$MIN_SECONDS" | tee "$OUT/hpsweep.jsonl" >&2

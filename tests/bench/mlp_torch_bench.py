@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch CPU baseline for the mlp backend (tests/bench/mlp_bench.sh runs it).
 
-Trains the same network on the same online task as src/backends/mlp.cpp, with the same batch:
+Trains the same network on the same online task as src/backends/mlp/, with the same batch:
 pre-norm residual MLP (input projection, `depth` blocks x + W2 gelu_tanh(W1 rmsnorm(x)), FFN
 width 4w, final RMSNorm, output projection, no biases), fresh samples from a random tanh teacher
 every step, sampled labels, cross-entropy, AdamW (betas 0.9/0.95, eps 1e-8, wd 0.1 on matrices,

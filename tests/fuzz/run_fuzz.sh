@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the run-directory parsers (src/ingest/log_ingest.cpp) with libFuzzer + ASan + UBSan.
+# Fuzzes the run-directory parsers (src/ingest/log_ingest*.cpp) with libFuzzer + ASan + UBSan.
 #
 #   tests/fuzz/run_fuzz.sh [SECONDS]      # default 180
 #
@@ -21,6 +21,9 @@ JOBS=${FUZZ_JOBS:-1}
 
 SOURCES=(
   src/ingest/log_ingest.cpp
+  src/ingest/log_ingest_common.cpp
+  src/ingest/log_ingest_jsonl.cpp
+  src/ingest/log_ingest_megatron.cpp
   src/ingest/csv_ingest.cpp
   src/trials/smoothing.cpp
   src/util/text.cpp
@@ -31,7 +34,7 @@ SOURCES=(
 mkdir -p "$WORK/corpus" "$WORK/artifacts" "$HERE/regressions"
 rm -f "$WORK"/artifacts/*
 echo "== building $WORK/fuzz_log_parsers with $CXX"
-FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$ROOT/include")
+FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$ROOT/include" -I"$ROOT/src")
 OBJS=()
 mkdir -p "$WORK/obj"
 for src in "${SOURCES[@]}"; do
@@ -40,9 +43,9 @@ for src in "${SOURCES[@]}"; do
     # clang 14 lacks some C++20 (e.g. lambdas capturing structured bindings, used in
     # csv_ingest.cpp). A helper source it cannot compile is built by g++ without instrumentation:
     # the parsers under test are always built by clang with the sanitizers.
-    if [ "$src" = src/ingest/log_ingest.cpp ]; then cat "$obj.err" >&2; exit 2; fi
+    if [[ "$src" == src/ingest/log_ingest* ]]; then cat "$obj.err" >&2; exit 2; fi
     echo "   $src: not compilable by $CXX ($(grep -m1 'error:' "$obj.err" | sed 's/.*error: //')); using g++ -O1 uninstrumented"
-    g++ -std=c++20 -g -O1 -I"$ROOT/include" -c "$ROOT/$src" -o "$obj"
+    g++ -std=c++20 -g -O1 -I"$ROOT/include" -I"$ROOT/src" -c "$ROOT/$src" -o "$obj"
   fi
   OBJS+=("$obj")
 done

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "hpsweep/backends/backend.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
@@ -198,4 +199,29 @@ TEST(JobVariantsErrors, UnknownOptionNamesTheLineAndSuggests) {
   EXPECT_NE(error_of(kValid + "[variants]\na = noise=0\nb = noise=0\n").find("same settings as variant 'a'"),
             std::string::npos);
   EXPECT_NE(error_of(kValid + "[variants]\na = noise=0, noise=1\n").find("given twice"), std::string::npos);
+}
+
+// The checks that need a backend's code run after parsing, with the same file and line in the message.
+TEST(JobBackendChecks, BadCommandTemplateAndMlpSettingsAreInputErrorsNamingTheFileAndVariantLine) {
+  auto backend_error_of = [](const std::string& text) {
+    try {
+      validate_backend_options(parse_job(text, "jobs/t.ini"));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string command = with("kind = surrogate", "kind = command\n[command]\nargv = train --lr {lr}");
+  EXPECT_EQ(backend_error_of(command), "");
+  const std::string bad = with("kind = surrogate", "kind = command\n[command]\nargv = train --wd {weight_decay}");
+  EXPECT_NO_THROW(parse_job(bad, "jobs/t.ini"));  // spec/ knows the keys, not the placeholders
+  const std::string e = backend_error_of(bad);
+  EXPECT_EQ(e.rfind("jobs/t.ini: ", 0), 0u) << e;
+  EXPECT_NE(e.find("unknown placeholder {weight_decay}"), std::string::npos) << e;
+
+  const std::string mlp = with("kind = surrogate", "kind = mlp\n[mlp]\nparametrization = mup") +
+                          "[variants]\nok = depth_alpha=1\nbad = parametrization=mupp\n";
+  const std::string v = backend_error_of(mlp);
+  EXPECT_NE(v.find("jobs/t.ini:17: [variants] bad: [mlp] parametrization"), std::string::npos) << v;
+  EXPECT_NE(v.find("did you mean 'mup'"), std::string::npos) << v;
 }

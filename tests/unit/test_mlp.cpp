@@ -6,8 +6,10 @@
 #include <set>
 
 #include "hpsweep/backends/mlp.hpp"
+#include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/transfer/format.hpp"
 #include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -43,11 +45,13 @@ struct GradCase {
 class MlpGradientCheck : public ::testing::TestWithParam<GradCase> {};
 
 TEST_P(MlpGradientCheck, EveryLayerTypeMatchesCentralFiniteDifferences) {
-  // Non-trivial multipliers everywhere: width != base width, residual multiplier m_L^-1 = 2/3.
+  // Non-trivial multipliers everywhere: width != base width, and under mup the residual
+  // multiplier m_L^-1 = 2/3 (depth_alpha is a μP rule).
+  const bool mup = std::string(GetParam().parametrization) == "mup";
   const MlpSettings s = MlpSettings::from_options({{"parametrization", GetParam().parametrization},
                                                    {"activation", GetParam().activation},
                                                    {"base_width", "8"},
-                                                   {"depth_alpha", "1"},
+                                                   {"depth_alpha", mup ? "1" : "0"},
                                                    {"base_depth", "2"},
                                                    {"input_mult", "2"},
                                                    {"output_mult", "3"}});
@@ -343,6 +347,132 @@ TEST(MlpParametrization, WeightDecayWidthRuleScalesHiddenMatricesOnly) {
   }
 }
 
+TEST(MlpParametrization, EveryGroupAppliesWhatHpsweepTransferPrintsForTheTrialsShape) {
+  // The proxy `hpsweep transfer` is asked about, spelled out here rather than taken from the
+  // backend: base 128 x 4 (d_ffn 512), the trial's lr and wd, the [mlp] init_std, eps and
+  // multipliers, undecayed norm gains, a dense input layer. Under SP the proxy is the trial itself.
+  const double lr = 3e-3, wd = 0.05, sigma = 0.5, eps = 1e-6, alpha_in = 2, alpha_out = 3;
+  const std::vector<std::pair<const char*, const char*>> pairs = {
+      {"input", "input/embedding"},        {"hidden.w1", "hidden matrices"}, {"hidden.w2", "FFN down-projection"},
+      {"hidden.norm", "norms and biases"}, {"final_norm", "final norm"},     {"output", "output/unembedding"}};
+  int compared = 0;
+  for (Parametrization p : {Parametrization::SP, Parametrization::MuP, Parametrization::UMuP})
+    for (const std::int64_t width : {32, 128, 200, 512, 1024})
+      for (const std::int64_t depth : {4, 12}) {
+        const bool sp = p == Parametrization::SP, umup = p == Parametrization::UMuP;
+        SCOPED_TRACE(std::string(to_string(p)) + " width " + std::to_string(width) + " depth " + std::to_string(depth));
+        TransferOptions rules;
+        rules.param = p;
+        rules.wd_rule = sp ? WdRule::Unchanged : umup ? WdRule::Sqrt : WdRule::Linear;
+        rules.depth_alpha = p == Parametrization::MuP ? 1 : 0;
+        const Options o = {{"parametrization", to_string(p)},
+                           {"width", std::to_string(width)},
+                           {"depth", std::to_string(depth)},
+                           {"base_width", "128"},
+                           {"base_depth", "4"},
+                           {"wd_width_rule", to_string(rules.wd_rule)},
+                           {"depth_alpha", format_double(rules.depth_alpha)},
+                           {"init_std", format_double(sigma)},
+                           {"eps", format_double(eps)},
+                           {"input_mult", format_double(alpha_in)},
+                           {"output_mult", format_double(alpha_out)},
+                           {"output_init", "normal"}};
+        BaseModel base;
+        base.width = sp ? static_cast<double>(width) : 128;
+        base.depth = sp ? static_cast<double>(depth) : 4;
+        base.ffn_width = 4 * base.width;
+        base.lr = lr;
+        base.wd = wd;
+        base.norm_bias_wd = 0;
+        base.init_std = sigma;
+        base.eps = eps;
+        base.input_multiplier = alpha_in;
+        base.output_multiplier = alpha_out;
+        base.input_is_embedding = false;
+        TargetModel target;
+        target.width = static_cast<double>(width);
+        target.depth = static_cast<double>(depth);
+        const TransferTable table = transfer(base, target, rules);
+        const MlpSettings settings = MlpSettings::from_options(o);
+        const Trial t = trial(lr, 32, 10, 1, wd);
+        // The backend asks transfer() exactly this question: the printed tables are identical.
+        EXPECT_EQ(format_transfer(mlp_transfer_table(settings, mlp_shape(t.point, settings), lr, wd)),
+                  format_transfer(table));
+
+        const auto applied = applied_hyperparameters(t, o);
+        const double w = static_cast<double>(width), f = 4 * w, L = static_cast<double>(depth), d_in = 64;
+        for (const auto& [mlp_name, rule_name] : pairs) {
+          SCOPED_TRACE(mlp_name);
+          const AppliedGroup& g = group(applied, mlp_name);
+          const GroupValues& v = table.find_group(rule_name)->target;
+          const std::string n = mlp_name;
+          const bool gain = n == "hidden.norm" || n == "final_norm";
+          EXPECT_EQ(g.wd, v.weight_decay);
+          EXPECT_EQ(g.eps, v.adam_eps);
+          // Init: σ relative to 1/√fan_in at the proxy's shape (sp, mup), u-μP's unit init times σ.
+          const double fan_in = n == "input" ? d_in : n == "hidden.w2" ? base.ffn_width : base.width;
+          if (gain) {
+            EXPECT_EQ(g.init_std, 0.0);
+            EXPECT_EQ(g.init_mean, 1.0);
+          } else {
+            EXPECT_DOUBLE_EQ(g.init_std, umup ? v.init_std * sigma : v.init_std / std::sqrt(fan_in));
+          }
+          // Forward multipliers: u-μP's ops apply 1/√fan_in (readout 1/fan_in) of the trial's shape.
+          const double op = !umup || gain      ? 1
+                            : n == "input"     ? 1 / std::sqrt(d_in)
+                            : n == "hidden.w1" ? 1 / std::sqrt(w)
+                            : n == "hidden.w2" ? 1 / std::sqrt(f)
+                                               : 1 / w;
+          EXPECT_DOUBLE_EQ(g.multiplier, v.forward_multiplier * op);
+          // Adam lr: exactly the table's under sp and mup; u-μP's optimizer adds its own
+          // fan_in^-1/2 and depth^-1/2, which at the trial's shape is η/(√fan_in·√L).
+          if (!umup) {
+            EXPECT_EQ(g.lr, v.adam_lr);
+          } else {
+            const double expected = n == "input"         ? lr / std::sqrt(d_in)
+                                    : n == "hidden.w1"   ? lr / std::sqrt(w) / std::sqrt(L)
+                                    : n == "hidden.w2"   ? lr / std::sqrt(f) / std::sqrt(L)
+                                    : n == "hidden.norm" ? lr / std::sqrt(L)
+                                                         : lr;
+            EXPECT_DOUBLE_EQ(g.lr, expected);
+            const double at_proxy = n == "input"         ? 1 / std::sqrt(d_in)
+                                    : n == "hidden.w1"   ? 1 / std::sqrt(128.0 * 4)
+                                    : n == "hidden.w2"   ? 1 / std::sqrt(512.0 * 4)
+                                    : n == "hidden.norm" ? 1 / std::sqrt(4.0)
+                                                         : 1;
+            EXPECT_DOUBLE_EQ(g.lr, v.adam_lr * at_proxy);
+          }
+          ++compared;
+        }
+        const std::string j = applied_hyperparameters_json(t, o);
+        const double residual = table.find_group("residual branches")->target.forward_multiplier;
+        EXPECT_NE(j.find("\"residual_mult\":" + format_double(std::isfinite(residual) ? residual : 1.0)),
+                  std::string::npos)
+            << j;
+      }
+  EXPECT_EQ(compared, 3 * 5 * 2 * 6);
+}
+
+TEST(MlpParametrization, CombinationsTransferHasNoRulesForAreRejectedNamingThem) {
+  auto message = [](const Options& o) {
+    try {
+      validate_mlp_options(o);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message({{"parametrization", "sp"}, {"depth_alpha", "1"}}).find("depth alpha 1 is a muP depth rule"),
+            std::string::npos);
+  EXPECT_NE(message({{"parametrization", "umup"}, {"depth_alpha", "0.5"}}).find("applies to mup only"),
+            std::string::npos);
+  EXPECT_NE(message({{"parametrization", "sp"}, {"wd_width_rule", "linear"}}).find("[mlp] parametrization sp"),
+            std::string::npos);
+  EXPECT_NE(message({{"parametrization", "mup"}, {"base_width", "100.5"}}).find("base_width"), std::string::npos);
+  EXPECT_EQ(message({{"parametrization", "umup"}, {"wd_width_rule", "sqrt"}}), "accepted");
+  EXPECT_EQ(message({{"parametrization", "mup"}, {"depth_alpha", "1"}, {"wd_width_rule", "linear"}}), "accepted");
+}
+
 TEST(MlpParametrization, AppliedJsonRecordsScheduleWeightDecayModeAndEveryGroup) {
   const std::string j = applied_hyperparameters_json(
       trial(1e-2, 32, 1000, 1, 0.1),
@@ -429,7 +559,7 @@ TEST(MlpOptions, BadValuesAreRejectedNamingTheKey) {
     return std::string("accepted");
   };
   EXPECT_NE(message({{"depth_alpha", "0.3"}}).find("depth_alpha"), std::string::npos);
-  EXPECT_EQ(message({{"depth_alpha", "0.5"}}), "accepted");
+  EXPECT_EQ(message({{"parametrization", "mup"}, {"depth_alpha", "0.5"}}), "accepted");
   EXPECT_NE(message({{"parametrization", "mupp"}}).find("did you mean 'mup'"), std::string::npos);
   EXPECT_NE(message({{"width", "1.5"}}).find("width"), std::string::npos);
   EXPECT_NE(message({{"depth", "0"}}).find("depth"), std::string::npos);

@@ -18,6 +18,7 @@
 #include <tbb/global_control.h>
 
 #include "hpsweep/parametrization/rules.hpp"
+#include "hpsweep/transfer/format.hpp"
 #include "hpsweep/transfer/transfer_fit.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"

@@ -37,21 +37,25 @@
 // steps, then cosine to final_lr_frac (cosine), or constant then a cooldown over the last
 // decay_frac of the steps to final_lr_frac: 1 - sqrt shape (wsd) or linear (constant).
 //
-// Parametrizations (η = trial lr, λ = trial wd, ε = eps, σ = init_std, m = w / base_width for
-// W1 and the readout, m_f = f / (ffn_mult * base_width) for W2, m_L = L / base_depth,
-// α = depth_alpha, r_λ = wd width rule factor: 1 / m / sqrt(m) for none / linear / sqrt):
-//   group      | sp                   | mup                                   | umup
-//   input      | σ/√d_in, ×α_in, η    | σ/√d_in, ×α_in, η, ε/m                | σ, ×α_in/√d_in, η/√d_in
-//   hidden W1  | σ/√w, η·dl, ε·de     | σ/√w, η·dl/m, ε·de/m                  | σ, ×1/√w, η/(√w·√L)
-//   hidden W2  | σ/√f, η·dl, ε·de     | σ/√f, η·dl/m_f, ε·de/m_f              | σ, ×1/√f, η/(√f·√L)
-//   block gain | 1, η·dl, wd 0        | 1, η·dl, wd 0                         | 1, η/√L, wd 0
-//   final gain | 1, η, wd 0           | 1, η, wd 0                            | 1, η, wd 0
-//   output     | σ/√w, ×α_out, η      | 0 (auto) or σ/√base_width, ×α_out/m, η, ε/m | σ, ×α_out/w, η
-// (entries: init std, forward multiplier, Adam lr, eps when not ε)
-// hidden weight decay λ·r_λ (all parametrizations), input/output λ; dl = m_L^(α-1) and
-// de = m_L^-α when α > 0 (CompleteP / Depth-μP rules, sp and mup), else 1. umup uses its own
-// depth rule (residual-branch lr × L^-1/2, absolute L). res = m_L^-α everywhere.
-// applied_hyperparameters() returns exactly what a trial applies.
+// Parametrizations: every per-group value comes from transfer() (parametrization/rules.hpp,
+// what `hpsweep transfer` prints) with the trial's [mlp] settings as the proxy — a base model of
+// base_width x base_depth (d_ffn = round(ffn_mult * base_width)) with lr, wd = the trial's,
+// init_std σ, eps, input_mult, output_mult, no weight decay on norm gains, a dense input layer —
+// and the trial's width, depth and d_ffn as the target (mlp_transfer_table()). SP keeps every
+// hyperparameter, so under SP each trial is its own proxy. Groups: input = input/embedding,
+// hidden.w1 = hidden matrices, hidden.w2 = FFN down-projection, hidden.norm = norms and biases,
+// final_norm = final norm, output = output/unembedding; the residual multiplier is the residual
+// branches' (1 when the rules have none). What the network adds to the rules' values:
+//   init std: σ means N(0, σ²/fan_in) at the proxy's shape (sp, mup): input σ/√d_in, hidden
+//     σ/√width, FFN down σ/√d_ffn, output σ/√width, times the rules' init ratio; u-μP's unit init
+//     times σ. Norm gains start at 1; the output at 0 when output_init = zero, or auto under mup.
+//   forward multiplier: u-μP's ops apply 1/√fan_in of the trial's shape (1/√d_in, 1/√w, 1/√f)
+//     and the readout 1/w.
+//   Adam lr: u-μP's optimizer applies fan_in^-1/2 and depth^-1/2 at the proxy's shape (input
+//     1/√d_in, hidden 1/(√base_width·√base_depth), FFN down 1/(√d_ffn·√base_depth), norms
+//     1/√base_depth), which the rules carry to the trial's: η/(√w·√L) for the hidden matrices.
+// Combinations transfer() has no rules for (depth_alpha under sp or umup, wd_width_rule under
+// sp) are rejected. applied_hyperparameters() returns exactly what a trial applies.
 //
 // Determinism: init and data are seeded from the trial id (seeding = trial) or from the sweep
 // seed and repeat index only (seeding = shared: common random numbers across the grid, so
@@ -65,25 +69,22 @@
 #include <vector>
 
 #include "hpsweep/backends/backend.hpp"
-#include "hpsweep/backends/registry.hpp"
+#include "hpsweep/parametrization/rules.hpp"
+#include "hpsweep/spec/backend_options.hpp"
 
 namespace hpsweep {
 
-enum class MlpParametrization { SP, MuP, UMuP };
 enum class MlpActivation { Gelu, Relu };
 enum class MlpSchedule { Cosine, Wsd, Constant };
 enum class MlpWdMode { Coupled, Decoupled, L2 };
-enum class MlpWdWidthRule { None, Linear, Sqrt };
 enum class MlpOutputInit { Auto, Zero, Normal };
 enum class MlpSeeding { Trial, Shared };
 enum class MlpFitLoss { Heldout, Curve };
 
-const char* to_string(MlpParametrization p);
 const char* to_string(MlpSchedule s);
 const char* to_string(MlpWdMode m);
-const char* to_string(MlpWdWidthRule r);
 
-// The [mlp] options, parsed. Defaults match mlp_backend_options().
+// The [mlp] options, parsed. Defaults match mlp_backend_options() (spec/backend_options.hpp).
 struct MlpSettings {
   // model
   std::int64_t width = 0;  // 0: derived from the trial's N
@@ -91,14 +92,14 @@ struct MlpSettings {
   double ffn_mult = 4;
   MlpActivation activation = MlpActivation::Gelu;
   // parametrization
-  MlpParametrization parametrization = MlpParametrization::SP;
-  double base_width = 128, base_depth = 4, depth_alpha = 0;
+  Parametrization parametrization = Parametrization::SP;
+  double base_width = 128, base_depth = 4, depth_alpha = 0;  // base_width, base_depth: whole numbers
   double input_mult = 1, output_mult = 1, init_std = 1;
   MlpOutputInit output_init = MlpOutputInit::Auto;
   // optimizer
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 0;
   MlpWdMode wd_mode = MlpWdMode::Coupled;
-  MlpWdWidthRule wd_width_rule = MlpWdWidthRule::None;
+  WdRule wd_width_rule = WdRule::Unchanged;
   // schedule
   MlpSchedule schedule = MlpSchedule::Cosine;
   double warmup_frac = 0.05, decay_frac = 0.2, final_lr_frac = 0.1;
@@ -115,9 +116,7 @@ struct MlpSettings {
   static MlpSettings from_options(const std::map<std::string, std::string>& options);
 };
 
-// The [mlp] section: keys, defaults (canonical text), affects_result, help, text flag.
-const std::vector<BackendOption>& mlp_backend_options();
-// Checks the options as a whole (the registry's validate hook); throws InputError.
+// Checks the options as a whole (through validate_backend_options()); throws InputError.
 void validate_mlp_options(const std::map<std::string, std::string>& options);
 
 struct MlpShape {
@@ -128,6 +127,10 @@ struct MlpShape {
 };
 // The network a trial trains. Throws InputError when N asks for an impossible width.
 MlpShape mlp_shape(const TrialPoint& p, const MlpSettings& s);
+
+// The `hpsweep transfer` question a trial of `shape` answers (see the parametrization notes
+// above): its per-group lr, wd, init, multipliers and eps are the table's target values.
+TransferTable mlp_transfer_table(const MlpSettings& s, const MlpShape& shape, double lr, double wd);
 
 // Schedule factor applied to every group's peak lr at step (1-based) of steps.
 double mlp_lr_factor(const MlpSettings& s, std::int64_t step, std::int64_t steps);

@@ -1,12 +1,14 @@
 #pragma once
-// `hpsweep transfer`: carry hyperparameters tuned on a small proxy to a wider and/or deeper
-// target, per parameter group, under SP, μP (Adam) or u-μP, with a chosen weight-decay rule and
-// optional depth scaling. Sources: Tensor Programs V and microsoft/mup (μP with a readout
-// multiplier), nanoGPT-mup (Adam ε, CompleteP groups), u-μP (Blake et al. 2024, unit_scaling),
-// Depth-μP (arXiv 2310.02244), CompleteP (arXiv 2505.01618).
+// The per-group rules behind `hpsweep transfer` and the mlp backend's parametrizations: carry
+// hyperparameters tuned on a small proxy to a wider and/or deeper target, per parameter group,
+// under SP, μP (Adam) or u-μP, with a chosen weight-decay rule and optional depth scaling.
+// Sources: Tensor Programs V and microsoft/mup (μP with a readout multiplier), nanoGPT-mup (Adam
+// ε, CompleteP groups), u-μP (Blake et al. 2024, unit_scaling), Depth-μP (arXiv 2310.02244),
+// CompleteP (arXiv 2505.01618).
 //
 // Every rule is a product of powers of the shape ratios (m = width ratio, m_ffn, m_L = depth
-// ratio), so it is the identity when the target has the base's shape.
+// ratio), so it is the identity when the target has the base's shape. Presentation (the table
+// and the JSON that `hpsweep transfer` prints) lives in transfer/format.hpp.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,10 +84,5 @@ struct TransferTable {
 // InputError on sizes that are not positive whole numbers, hyperparameters out of range,
 // depth_alpha outside {0} ∪ [0.5, 1], and options the parametrization does not have.
 TransferTable transfer(const BaseModel& base, const TargetModel& target, const TransferOptions& options);
-// Aligned table for humans: "base -> target" per group and column, then the notes.
-std::string format_transfer(const TransferTable& t);
-// For training frameworks: options, shapes, ratios, and one object per group (target values at
-// the top level, base values under "base"), plus the notes.
-std::string transfer_json(const TransferTable& t);
 
 }  // namespace hpsweep

@@ -24,6 +24,7 @@ struct Variant {
   std::map<std::string, std::string> overrides;        // option -> canonical value, as given
   std::map<std::string, std::string> backend_options;  // the job's options with the overrides applied
   std::string result_settings;                         // as JobSpec::result_settings, for this variant
+  std::string where;                                   // "file:line: [variants] name", for messages
 };
 
 struct JobSpec {
@@ -47,7 +48,7 @@ struct JobSpec {
   std::vector<std::int64_t> batch;  // sequences of seq_len tokens
   std::vector<double> wd;
 
-  // [backend] and the backend's own section [<kind>], validated against the backend registry.
+  // [backend] and the backend's own section [<kind>], validated against spec/backend_options.hpp.
   std::string backend_kind;
   std::map<std::string, std::string> backend_options;  // every option, defaults filled, canonical text
 
@@ -70,7 +71,9 @@ struct JobSpec {
   std::vector<double> token_budgets_for(double n) const;
 };
 
-// Throws InputError naming the file, line and key for any invalid input.
+// Throws InputError naming the file, line and key for any invalid input. The checks that need a
+// backend's own code run in validate_backend_options() (backends/backend.hpp); load_valid_job()
+// there does both.
 JobSpec parse_job(const std::string& text, const std::string& path);
 JobSpec load_job(const std::string& path);
 

@@ -1,8 +1,8 @@
 #pragma once
-// Which backends exist and which options each takes. The job parser validates [<kind>]
-// sections against this table; the scheduler builds backends through make_backend().
-#include <functional>
-#include <map>
+// Which backends exist and which options each takes: the schema of the [<kind>] sections. The
+// job parser validates and canonicalises options against it; whole-option checks that need the
+// backend's own code (the command template, the mlp settings) live in backends/ and run through
+// validate_backend_options() (backends/backend.hpp).
 #include <string>
 #include <vector>
 
@@ -20,11 +20,11 @@ struct BackendKind {
   std::string name;
   bool available;  // false: planned, named here so the error can say so
   std::vector<BackendOption> options;
-  // Checks the options as a whole (e.g. the command template); throws InputError.
-  std::function<void(const std::map<std::string, std::string>&)> validate;
 };
 
 const std::vector<BackendKind>& backend_kinds();
 const BackendKind* find_backend_kind(const std::string& name);
+// The [mlp] section: keys, defaults (canonical text), affects_result, help, text flag.
+const std::vector<BackendOption>& mlp_backend_options();
 
 }  // namespace hpsweep

@@ -1,0 +1,284 @@
+#pragma once
+// Internal to the mlp backend: random numbers and the network (forward and backward), as
+// templates over the scalar type (float for training, double for MlpProbe).
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/mlp/settings.hpp"
+
+namespace hpsweep::mlp_detail {
+
+// ---------------------------------------------------------------------------------------------
+// Random numbers: Box-Muller over mt19937_64 (the standard distributions are
+// implementation-defined). Bulk form: one 64-bit draw gives two 24-bit uniforms, and the
+// transcendental functions run vectorised over the whole buffer.
+// ---------------------------------------------------------------------------------------------
+
+using Index = Eigen::Index;
+
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  return splitmix64(splitmix64(a) ^ (b * 0xD1B54A32D192ED03ull));
+}
+
+class NormalSource {
+ public:
+  explicit NormalSource(std::uint64_t seed) : rng_(seed) {}
+  // Sizes the scratch buffers so fill(n <= max_n) never allocates.
+  void reserve(Index max_n) {
+    const Index half = (max_n + 1) / 2;
+    if (u1_.size() < half) {
+      u1_.resize(half);
+      u2_.resize(half);
+      r_.resize(half);
+    }
+  }
+  void fill(float* out, Index n) {
+    const Index half = (n + 1) / 2;
+    reserve(n);
+    for (Index i = 0; i < half; ++i) {
+      const std::uint64_t x = rng_();
+      u1_[i] = (static_cast<float>(x >> 40) + 0.5f) * 0x1.0p-24f;       // (0, 1)
+      u2_[i] = static_cast<float>((x >> 16) & 0xFFFFFFu) * 0x1.0p-24f;  // [0, 1)
+    }
+    auto u1 = u1_.head(half), u2 = u2_.head(half), r = r_.head(half);
+    r = (-2.0f * u1.log()).sqrt();
+    u2 *= static_cast<float>(2.0 * M_PI);
+    Eigen::Map<Eigen::ArrayXf> o(out, n);
+    o.head(half) = r * u2.cos();
+    o.tail(n - half) = r.head(n - half) * u2.head(n - half).sin();
+  }
+  float uniform() { return static_cast<float>(rng_() >> 40) * 0x1.0p-24f; }
+
+ private:
+  std::mt19937_64 rng_;
+  Eigen::ArrayXf u1_, u2_, r_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The network. Activations are column-major (features x samples): every sample is a contiguous
+// column, every GEMM is a plain Eigen product on contiguous blocks, with the forward
+// multipliers folded into the GEMM's alpha. Buffers are sized once for max_cols samples; all
+// work on n <= max_cols uses leftCols(n) views.
+// ---------------------------------------------------------------------------------------------
+
+constexpr double kNormEps = 1e-6;
+constexpr double kGeluC0 = 0.7978845608028654;  // sqrt(2/pi)
+constexpr double kGeluC1 = 0.044715;
+
+template <class S>
+struct Net {
+  using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+  using Row = Eigen::Matrix<S, 1, Eigen::Dynamic>;
+
+  struct Tensor {
+    std::string name;
+    Group group;
+    Mat* value;
+    Mat* grad;
+  };
+
+  MlpShape sh;
+  MlpActivation act;
+  S in_mult, w1_mult, w2_mult, res, out_mult;
+  Index w, f, L, max_cols;
+
+  Mat w_in, w_out, g_f;        // g_f: w x 1
+  std::vector<Mat> w1, w2, g;  // g[l]: w x 1
+  Mat d_w_in, d_w_out, d_g_f;
+  std::vector<Mat> d_w1, d_w2, d_g;
+  std::vector<Tensor> tensors;
+
+  std::vector<Mat> xs;     // L+1 residual stream states, w x n
+  std::vector<Row> rinv;   // L+1 inverse rms per sample (last: final norm)
+  std::vector<Mat> xn;     // L+1 normalised inputs of W1 (last: of W_out), w x n
+  std::vector<Mat> a, da;  // L activations and activation derivatives, f x n
+  Mat u;                   // f x n pre-activation scratch
+  Mat logits;              // classes x n
+  Mat dx, dxn, du, xhat;   // backward scratch
+  Row dot;
+
+  Net(const MlpSettings& s, const MlpShape& shape, Index cols) : sh(shape), act(s.activation) {
+    w = shape.width;
+    f = shape.ffn;
+    L = shape.depth;
+    const GroupTable t = group_table(s, shape, 1.0, 0.0);
+    in_mult = static_cast<S>(t.g[kInput].multiplier);
+    w1_mult = static_cast<S>(t.g[kW1].multiplier);
+    w2_mult = static_cast<S>(t.g[kW2].multiplier);
+    out_mult = static_cast<S>(t.g[kOutput].multiplier);
+    res = static_cast<S>(t.residual);
+
+    w_in.resize(w, shape.d_in);
+    w_out.resize(shape.classes, w);
+    g_f.setOnes(w, 1);
+    d_w_in.setZero(w, shape.d_in);
+    d_w_out.setZero(shape.classes, w);
+    d_g_f.setZero(w, 1);
+    sized(w1, L, f, w);
+    sized(w2, L, w, f);
+    sized(g, L, w, 1);
+    sized(d_w1, L, f, w);
+    sized(d_w2, L, w, f);
+    sized(d_g, L, w, 1);
+    for (Index l = 0; l < L; ++l) {
+      g[l].setOnes();
+      d_w1[l].setZero();
+      d_w2[l].setZero();
+      d_g[l].setZero();
+    }
+
+    tensors.push_back({"input", kInput, &w_in, &d_w_in});
+    for (Index l = 0; l < L; ++l) {
+      const std::string b = "block" + std::to_string(l);
+      tensors.push_back({b + ".norm", kNorm, &g[l], &d_g[l]});
+      tensors.push_back({b + ".w1", kW1, &w1[l], &d_w1[l]});
+      tensors.push_back({b + ".w2", kW2, &w2[l], &d_w2[l]});
+    }
+    tensors.push_back({"final_norm", kFinalNorm, &g_f, &d_g_f});
+    tensors.push_back({"output", kOutput, &w_out, &d_w_out});
+
+    set_max_cols(cols);
+  }
+  Net(const Net&) = delete;  // tensors point into this object
+  Net& operator=(const Net&) = delete;
+
+  // `count` matrices of rows x cols, constructed in place (no copies).
+  template <class M>
+  static void sized(std::vector<M>& v, Index count, Index rows, Index cols) {
+    v.resize(static_cast<std::size_t>(count));
+    for (auto& m : v) m.resize(rows, cols);
+  }
+
+  void set_max_cols(Index cols) {
+    max_cols = cols;
+    sized(xs, L + 1, w, cols);
+    sized(rinv, L + 1, 1, cols);
+    sized(xn, L + 1, w, cols);
+    sized(a, L, f, cols);
+    sized(da, L, f, cols);
+    u.resize(f, cols);
+    logits.resize(sh.classes, cols);
+    dx.resize(w, cols);
+    dxn.resize(w, cols);
+    du.resize(f, cols);
+    xhat.resize(w, cols);
+    dot.resize(cols);
+  }
+
+  // Standard normals scaled per group; gains 1.
+  void init(const MlpSettings& s, NormalSource& rng) {
+    const GroupTable t = group_table(s, sh, 1.0, 0.0);
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic> tmp;
+    for (auto& tensor : tensors) {
+      const AppliedGroup& grp = t.g[tensor.group];
+      Mat& v = *tensor.value;
+      if (grp.init_std == 0) {
+        v.setConstant(static_cast<S>(grp.init_mean));
+        continue;
+      }
+      tmp.resize(v.rows(), v.cols());
+      rng.fill(tmp.data(), tmp.size());
+      v = (tmp.template cast<S>() * static_cast<S>(grp.init_std)).array() + static_cast<S>(grp.init_mean);
+    }
+  }
+
+  // y = g * x / rms(x), per column.
+  void norm_forward(const Mat& x, const Mat& gain, Row& r, Mat& y, Index n) {
+    r.head(n) =
+        ((x.leftCols(n).colwise().squaredNorm() / static_cast<S>(w)).array() + static_cast<S>(kNormEps)).rsqrt();
+    y.leftCols(n).noalias() = gain.col(0).asDiagonal() * x.leftCols(n) * r.head(n).asDiagonal();
+  }
+
+  // dx += d(norm)/dx^T dy; d_gain = sum over samples of dy * xhat. Overwrites dy.
+  void norm_backward(Mat& dy, const Mat& x, const Row& r, const Mat& gain, Mat& d_gain, Mat& dx_out, Index n,
+                     bool accumulate) {
+    auto xh = xhat.leftCols(n);
+    auto d = dy.leftCols(n);
+    xh.noalias() = x.leftCols(n) * r.head(n).asDiagonal();
+    d_gain.col(0).noalias() = (d.array() * xh.array()).matrix().rowwise().sum();
+    d.noalias() = gain.col(0).asDiagonal() * d;  // coefficient-wise: safe in place
+    dot.head(n).noalias() = (d.array() * xh.array()).matrix().colwise().sum() / static_cast<S>(w);
+    if (accumulate)
+      dx_out.leftCols(n).array() +=
+          (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
+    else
+      dx_out.leftCols(n).array() =
+          (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
+  }
+
+  void activation(Index l, Index n) {
+    auto U = u.leftCols(n).array();
+    auto A = a[l].leftCols(n).array();
+    auto D = da[l].leftCols(n).array();
+    if (act == MlpActivation::Relu) {
+      A = U.max(S(0));
+      D = (U > S(0)).template cast<S>();
+      return;
+    }
+    const S c0 = static_cast<S>(kGeluC0), c1 = static_cast<S>(kGeluC1);
+    D = (c0 * (U + c1 * U.cube())).tanh();  // D holds tanh(.) for a moment
+    A = S(0.5) * U * (S(1) + D);
+    D = S(0.5) * (S(1) + D) + (S(0.5) * c0) * U * (S(1) - D.square()) * (S(1) + (S(3) * c1) * U.square());
+  }
+
+  // Fills logits.leftCols(n) for inputs x (d_in x >= n).
+  template <class X>
+  void forward(const X& x, Index n) {
+    xs[0].leftCols(n).noalias() = in_mult * (w_in * x.leftCols(n));
+    for (Index l = 0; l < L; ++l) {
+      norm_forward(xs[l], g[l], rinv[l], xn[l], n);
+      u.leftCols(n).noalias() = w1_mult * (w1[l] * xn[l].leftCols(n));
+      activation(l, n);
+      xs[l + 1].leftCols(n) = xs[l].leftCols(n);
+      xs[l + 1].leftCols(n).noalias() += (res * w2_mult) * (w2[l] * a[l].leftCols(n));
+    }
+    norm_forward(xs[L], g_f, rinv[L], xn[L], n);
+    logits.leftCols(n).noalias() = out_mult * (w_out * xn[L].leftCols(n));
+  }
+
+  // Gradients of every tensor given dlogits (classes x n) = dLoss/dlogits.
+  template <class X, class D>
+  void backward(const X& x, const D& dlogits, Index n) {
+    d_w_out.noalias() = out_mult * (dlogits.leftCols(n) * xn[L].leftCols(n).transpose());
+    dxn.leftCols(n).noalias() = out_mult * (w_out.transpose() * dlogits.leftCols(n));
+    norm_backward(dxn, xs[L], rinv[L], g_f, d_g_f, dx, n, false);
+    const S c2 = res * w2_mult;
+    for (Index l = L - 1; l >= 0; --l) {
+      d_w2[l].noalias() = c2 * (dx.leftCols(n) * a[l].leftCols(n).transpose());
+      du.leftCols(n).noalias() = c2 * (w2[l].transpose() * dx.leftCols(n));
+      du.leftCols(n).array() *= da[l].leftCols(n).array();
+      d_w1[l].noalias() = w1_mult * (du.leftCols(n) * xn[l].leftCols(n).transpose());
+      dxn.leftCols(n).noalias() = w1_mult * (w1[l].transpose() * du.leftCols(n));
+      norm_backward(dxn, xs[l], rinv[l], g[l], d_g[l], dx, n, true);
+    }
+    d_w_in.noalias() = in_mult * (dx.leftCols(n) * x.leftCols(n).transpose());
+  }
+};
+
+using MatF = Eigen::MatrixXf;
+using RowF = Eigen::RowVectorXf;
+
+// Column-wise softmax statistics of logits z (c x n): m = max, lse = m + log sum exp(z - m);
+// p = softmax(z) written to `p`.
+template <class Z, class P, class R>
+void softmax_columns(const Z& z, P& p, R& m, R& lse, Index n) {
+  m.head(n) = z.leftCols(n).colwise().maxCoeff();
+  p.leftCols(n) = z.leftCols(n);
+  p.leftCols(n).rowwise() -= m.head(n);
+  p.leftCols(n).array() = p.leftCols(n).array().exp();  // in place: vectorised exp
+  lse.head(n) = p.leftCols(n).colwise().sum();
+  p.leftCols(n).array().rowwise() /= lse.head(n).array();
+  lse.head(n).array() = lse.head(n).array().log() + m.head(n).array();
+}
+
+}  // namespace hpsweep::mlp_detail

@@ -1,0 +1,93 @@
+#pragma once
+// Internal to the run-log parsers (src/ingest/log_ingest*.cpp): the parts both layouts share —
+// numbers, lines, JSON, the config's hyperparameters, the curve and the record.
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
+#define BOOST_BIND_GLOBAL_PLACEHOLDERS  // property_tree still includes the deprecated <boost/bind.hpp>
+#endif
+#include <boost/property_tree/ptree.hpp>
+
+#include "hpsweep/ingest/log_ingest.hpp"
+
+namespace hpsweep::log_ingest_detail {
+
+namespace pt = boost::property_tree;
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+// Whole numbers (steps, batch, seq_len, ...) must stay exactly representable as doubles, so that
+// every product and cast below is exact and defined.
+inline constexpr double kMaxWhole = 9007199254740992.0;  // 2^53
+inline constexpr std::int64_t kMaxWholeInt = std::int64_t{1} << 53;
+
+// A bad run. Thrown inside the parsers only; every public parser turns it into ok = false.
+struct BadRun {
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& where, std::size_t line, const std::string& why);
+// s quoted, cut at 60 characters, control characters shown as '?'.
+std::string shown(std::string_view s);
+
+// ---- numbers ----
+// A decimal number, or nan / inf / infinity in any case with an optional sign.
+bool parse_double(std::string_view text, double& out);
+// A whole number in [0, 2^53], written as an integer or as an integral decimal ("100.0", "1e3").
+bool parse_whole(std::string_view text, std::int64_t& out);
+// Only decimal digits (no sign, no exponent), fitting an int64.
+bool parse_digits(std::string_view t, std::int64_t& out);
+
+// ---- lines ----
+struct Line {
+  std::string_view text;  // without the newline and a trailing '\r'
+  std::size_t number = 0;
+  bool terminated = true;  // followed by a newline
+};
+std::vector<Line> split_lines(std::string_view text);
+bool blank(std::string_view s);
+// 1-based line of the first occurrence of needle in text; 0 when absent.
+std::size_t line_of(std::string_view text, std::string_view needle);
+
+// ---- JSON ----
+// Reused buffers for parse_json (one per parse, so one per thread).
+struct JsonScratch {
+  std::string prepared;
+  std::istringstream stream;
+};
+// Parses one JSON text; on a syntax error returns false with the reason and the line within `text`.
+bool parse_json(std::string_view text, pt::ptree& tree, std::string& why, std::size_t& line, JsonScratch& scratch);
+// The scalar text of tree[key], or false when absent. A key holding an object or array is
+// reported as not a number by the caller (its text is empty).
+bool json_scalar(const pt::ptree& tree, const std::string& key, std::string& out);
+
+// ---- hyperparameters ----
+struct Hyper {
+  double params = 0, tokens = 0, lr = 0, wd = 0;
+  std::int64_t batch = 0, seq_len = 0;
+  std::int64_t train_steps = 0;  // 0: not given
+  std::string where;             // config path or log path (for name-derived values)
+  std::size_t train_steps_line = 0;
+};
+void check_positive(double v, const std::string& what, const std::string& where, std::size_t line);
+void check_options(const LogIngestOptions& o, const std::string& where);
+Hyper parse_config(std::string_view text, const std::string& where, const LogIngestOptions& o);
+
+// ---- the curve and the record ----
+struct Point {
+  std::int64_t step = 0;
+  double loss = 0;
+  std::size_t line = 0;
+};
+void append_point(std::vector<Point>& curve, const Point& p, const std::string& where);
+std::string directory_of(const std::string& where);
+ParsedRun build_run(const std::vector<Point>& curve, const std::string& curve_where, const Hyper& h,
+                    std::int64_t target_step, const std::string& source_dir);
+ParsedRun failed(std::string message, std::size_t bytes);
+
+}  // namespace hpsweep::log_ingest_detail
