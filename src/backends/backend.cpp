@@ -1,5 +1,6 @@
 #include "hpsweep/backends/backend.hpp"
 
+#include <atomic>
 #include <map>
 
 #include "hpsweep/backends/command.hpp"
@@ -64,13 +65,19 @@ class VariantBackend : public Backend {
   TrialOutcome run(const Trial& trial) override {
     auto& slot = backends_[trial.point.variant];
     if (!slot) slot = make_single_backend(job_, job_.options_for(trial.point.variant), trial_root_);
+    active_ = slot.get();
     return slot->run(trial);
+  }
+  // From the worker's message thread: the backend objects live as long as this one.
+  void cancel() override {
+    if (Backend* b = active_.load()) b->cancel();
   }
 
  private:
   JobSpec job_;
   std::string trial_root_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;
+  std::atomic<Backend*> active_{nullptr};
 };
 
 }  // namespace

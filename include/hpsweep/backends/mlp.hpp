@@ -62,6 +62,7 @@
 // points of a cell differ only by their hyperparameters). Same trial, same binary, same CPU:
 // bit-identical result. Eigen's GEMM blocking depends on the CPU's cache sizes, so two
 // different CPU models may differ in the last bits.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -167,6 +168,7 @@ class MlpBackend : public Backend {
   MlpBackend(MlpSettings settings, std::uint64_t sweep_seed);
   ~MlpBackend() override;
   TrialOutcome run(const Trial& trial) override;
+  void cancel() override { cancelled_ = true; }
 
   const MlpSettings& settings() const { return s_; }
   double task_floor() const;  // teacher entropy on the held-out set (nats)
@@ -183,6 +185,7 @@ class MlpBackend : public Backend {
   MlpSettings s_;
   std::uint64_t sweep_seed_;
   std::unique_ptr<Task> task_;
+  std::atomic<bool> cancelled_{false};
   MlpRunStats stats_;
 };
 

@@ -201,6 +201,14 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
       labels[static_cast<std::size_t>(j)] = static_cast<int>(c);
     }
 
+    if (cancelled_.load(std::memory_order_relaxed)) {
+      // The sweep is stopping; the master has recorded this trial LOST already.
+      cancelled_ = false;
+      TrialOutcome lost;
+      lost.state = TrialState::Lost;
+      lost.error = "ended at step " + std::to_string(step) + " because the sweep was stopping; reruns on resume";
+      return lost;
+    }
     net.forward(x, B);
     if (trace) {
       std::vector<double> row;
