@@ -134,7 +134,7 @@ int cmd_status(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, args, "status");
-  const SweepStatus s = summarize(load_sweep(path));
+  const SweepStatus s = summarize(load_sweep(path, Disagreement::Warn));
   std::cout << (json ? status_json(s) : format_status(s));
   return 0;
 }

@@ -451,7 +451,7 @@ ReportResult write_report(const SweepLog& log, const std::string& sweep_path, co
     }
   }
   for (const auto& f : log.fits)
-    if (is_coord_check_options(f.options)) in.coordcheck = &f;
+    if (f.kind == ResultKind::CoordCheck) in.coordcheck = &f;
 
   ReportResult result;
   std::vector<ReportSection> sections;
