@@ -25,8 +25,8 @@ bool is_grid_key(const std::string& key) { return contains(kGridKeys, key) || ke
 
 }  // namespace
 
-std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, bool extend,
-                                    bool* needs_extend) {
+std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, const GridIds& grid_ids,
+                                    bool extend, bool* needs_extend) {
   if (needs_extend) *needs_extend = false;
   if (stored_job_text == job.text) return "";
   JobSpec old;
@@ -46,15 +46,15 @@ std::string explain_incompatibility(const std::string& stored_job_text, const Jo
   }
   if (!diff.empty()) return "settings that change trial results differ:" + diff;
 
-  std::unordered_set<TrialId> new_ids;
-  for (const auto& t : expand_grid(job)) new_ids.insert(t.id);
+  std::unordered_set<std::uint64_t> new_ids;
+  for (const std::uint64_t id : grid_ids(job)) new_ids.insert(id);
   std::size_t removed = 0, added = 0;
-  std::unordered_set<TrialId> old_ids;
-  for (const auto& t : expand_grid(old)) {
-    old_ids.insert(t.id);
-    if (!new_ids.count(t.id)) ++removed;
+  std::unordered_set<std::uint64_t> old_ids;
+  for (const std::uint64_t id : grid_ids(old)) {
+    old_ids.insert(id);
+    if (!new_ids.count(id)) ++removed;
   }
-  for (TrialId id : new_ids)
+  for (const std::uint64_t id : new_ids)
     if (!old_ids.count(id)) ++added;
   std::string grid_diff;
   for (const auto& [k, unused] : keys) {

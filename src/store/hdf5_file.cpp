@@ -28,7 +28,12 @@ void Id::reset() noexcept {
 
 void quiet_errors() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // HDF5's exit handler closes files still open; after a close that failed (a full disk) it
+    // would close a file HDF5 already freed and crash. Every handle here is closed by RAII.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 namespace {

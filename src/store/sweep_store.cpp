@@ -425,7 +425,12 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
       throw StoreRefused("'" + path +
                          "' holds ingested results, not a sweep run by a job; it was not modified. "
                          "Run the job into a new file.");
-    const std::string why = explain_incompatibility(stored_text, job, options.extend);
+    const auto grid_ids = [](const JobSpec& j) {
+      std::vector<std::uint64_t> ids;
+      for (const auto& t : expand_grid(j)) ids.push_back(t.id);
+      return ids;
+    };
+    const std::string why = explain_incompatibility(stored_text, job, grid_ids, options.extend);
     if (!why.empty()) throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
   };
   Opened opened = open_or_create(path, job.path, job.text, check_compatible, StaleJournal::Recover);

@@ -216,3 +216,19 @@ try:
 finally:
     if mounted:
         subprocess.run(["umount", full])
+
+# 4c. `replay --refit` compares against what the .h5 holds: a stored coefficient changed by 1% in
+# the .h5 is not hidden by the journal's intact copy.
+out = os.path.join(d, "refit", "s.h5")
+shutil.copytree(os.path.dirname(base), os.path.dirname(out))
+hpsweep("fit", out, "--resamples", "20")
+p = hpsweep("replay", out, "--refit", check=False)
+expect(p.returncode == 0 and "identical" in p.stdout, f"an untouched stored fit does not replay:\n{p.stdout}{p.stderr}")
+with h5py.File(out, "r+") as f:
+    c = f["fits/latest/coefficients"][:]
+    c["estimate"][0] *= 1.01
+    f["fits/latest/coefficients"][:] = c
+p = hpsweep("replay", out, "--refit", check=False)
+expect(p.returncode != 0 and "disagree" in p.stderr and "coefficient" in p.stderr,
+       f"replay --refit did not see the changed coefficient:\n{p.stdout}{p.stderr}")
+print("ok: replay --refit sees a stored coefficient changed in the .h5 behind its journal")
