@@ -44,6 +44,9 @@ struct ErrorFrames {
 herr_t collect(unsigned n, const H5E_error2_t* err, void* out) {
   auto* frames = static_cast<ErrorFrames*>(out);
   std::string frame = std::string(err->func_name ? err->func_name : "?") + ": " + (err->desc ? err->desc : "");
+  // A failed write describes itself at length (time, buffer address...): keep the file and the cause.
+  if (const auto buf = frame.find(", buf = "); buf != std::string::npos) frame.resize(buf);
+  std::replace(frame.begin(), frame.end(), '\n', ' ');
   if (n < 3) {  // frames in between are noise
     if (!frames->outer.empty()) frames->outer.append("; ");
     frames->outer.append(frame);
