@@ -55,11 +55,24 @@ std::optional<std::int64_t> stored_journal_records(const std::string& path) {
   return stored_int_attr(path, "journal_records");
 }
 
-std::string move_aside(const std::string& p) {
+std::string aside_name(const std::string& p) {
   std::string aside = p + ".damaged-" + std::to_string(static_cast<long long>(unix_now()));
   for (int i = 2; file_exists(aside); ++i)
     aside = p + ".damaged-" + std::to_string(static_cast<long long>(unix_now())) + "-" + std::to_string(i);
+  return aside;
+}
+
+std::string move_aside(const std::string& p) {
+  const std::string aside = aside_name(p);
   if (std::rename(p.c_str(), aside.c_str()) != 0) throw_system_error("cannot move a damaged file aside", p);
+  return aside;
+}
+
+// Keeps a damaged journal under another name while it stays in place until its replacement is
+// renamed over it: a kill in between leaves one or the other, never no journal.
+std::string keep_journal_aside(const std::string& jpath) {
+  const std::string aside = aside_name(jpath);
+  if (::link(jpath.c_str(), aside.c_str()) != 0) return move_aside(jpath);  // no hard links here
   return aside;
 }
 
@@ -304,7 +317,7 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
       check_compatible(stored.log.job_text);
       log = std::move(stored.log);
       if (log.created == 0) log.created = unix_now();
-      const std::string aside = move_aside(jpath);
+      const std::string aside = keep_journal_aside(jpath);
       o.journal.emplace(create_journal(jpath, log));
       notes.push_back("the journal is damaged (" + unreadable + "); kept it as '" + aside +
                       "' and rebuilt the journal from '" + path + "', which holds " +
@@ -329,7 +342,7 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
                            jpath + "' away to start a new file, or restore '" + path + "' first.");
       log = std::move(contents->log);
       if (contents->damaged) {
-        const std::string aside = move_aside(jpath);
+        const std::string aside = keep_journal_aside(jpath);
         notes.push_back("the journal is damaged (" + describe_damage(*contents, std::nullopt) + "); kept it as '" +
                         aside + "'; the damaged record itself is lost and its trial runs again if it was a result");
         o.journal.emplace(create_journal(jpath, log));
@@ -360,7 +373,7 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
         else
           log = c.log;
         check_compatible(log.job_text);
-        const std::string aside = move_aside(jpath);
+        const std::string aside = keep_journal_aside(jpath);
         std::string note = "the journal is damaged (" + describe_damage(c, stored) + "); kept it as '" + aside + "'. ";
         if (h5) {
           note += "Merged '" + path + "' (" + std::to_string(h5->log.results.size()) +

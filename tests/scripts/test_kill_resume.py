@@ -10,6 +10,7 @@ every other fourth cycle 16 random bytes of the .h5 (the journal is intact). Not
 be lost, nothing may crash, and every damaged file is either recovered or refused with a message
 naming it (then it is moved aside, as the message says, and the next run rebuilds it)."""
 import collections
+import glob
 import json
 import os
 import random
@@ -195,6 +196,8 @@ while kills < KILLS:
 print(f"{kills} kills; {len(finished)} trials had finished before the last kill; damage: {dict(damage)}")
 expect(kills >= 20 or completed_early, "fewer than 20 kills")
 expect(not DAMAGE or damage["journal"] + damage["h5"] >= 5, f"too few cycles damaged a file: {dict(damage)}")
+kept = len(glob.glob(out + ".journal.damaged-*"))
+expect(kept == damage["journal"], f"{damage['journal']} journals damaged, {kept} detected and kept aside")
 expect(not completed_early, "the sweep finished before the kills were done: make it longer")
 
 final = hpsweep(*cmd[cmd.index(HPSWEEP) + 1:], ranks=3)
