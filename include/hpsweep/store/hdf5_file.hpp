@@ -39,8 +39,8 @@ hid_t check(hid_t status, const std::string& what, const std::string& file);
 bool is_hdf5_file(const std::string& path);
 Id create_file(const std::string& path);  // truncates: callers create under a temporary name
 Id open_file(const std::string& path, bool writable);
-// Closes a file and checks the result: a close that cannot write its last metadata (disk full)
-// throws, and the library is told to drop the file so that no later close retries it.
+// Closes a file and checks the result: a close that cannot write its last metadata (a full disk)
+// throws. (HDF5's exit handler is off, so a file whose close failed is not closed again at exit.)
 void close_file(hid_t file, const std::string& path);
 
 // Attributes on an object.
@@ -55,7 +55,7 @@ Id fixed_string_type(std::size_t size);
 
 // The HDF5 path of an open object ("/trials"), for messages.
 std::string object_name(hid_t obj);
-std::uint64_t file_size(const std::string& path);
+std::uint64_t file_size(const std::string& path);  // 0 when it cannot be read
 
 // While alive, a crash inside HDF5 (it trusts some on-disk sizes and addresses, e.g. in the heap
 // of variable-length strings) ends the process with a message naming the file and what was being

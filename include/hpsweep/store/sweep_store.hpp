@@ -58,12 +58,13 @@ class SweepStore {
     bool rebuild = false;
     std::vector<std::string> notes;
   };
-  // Creates a new sweep (journal + HDF5) or opens an existing one: cuts a torn journal tail,
-  // decides whether the HDF5 file must be rebuilt, marks unfinished launches killed.
-  // `check_compatible` sees the stored job text before anything is written.
   // A journal without its .h5 is either recovered (run: same job; fit) or refused (ingest: its
   // results would be pooled with the new ones).
   enum class StaleJournal { Recover, Refuse };
+  // Creates a new sweep (journal + HDF5) or opens an existing one: cuts a torn journal tail,
+  // merges a damaged journal with the .h5, checks a .h5 that claims to be complete against the
+  // journal, decides whether the HDF5 file must be rebuilt, marks unfinished launches killed.
+  // `check_compatible` sees the stored job text before anything is written.
   static Opened open_or_create(const std::string& path, const std::string& new_job_path,
                                const std::string& new_job_text,
                                const std::function<void(const std::string&)>& check_compatible,
