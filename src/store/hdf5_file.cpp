@@ -105,8 +105,8 @@ std::uint64_t file_size(const std::string& path) {
 
 CrashGuard::CrashGuard(const std::string& file, const std::string& action) {
   const std::string msg = "hpsweep: error: '" + file + "' is damaged: HDF5 crashed while " + action +
-                          ". The file was not modified; restore it from a copy, or rebuild it from its journal "
-                          "with `hpsweep run` if the journal is intact.\n";
+                          ". The file was not modified; restore it from a copy, or move it aside and let `hpsweep run` "
+                          "rebuild it from its journal if the journal is intact.\n";
   crash_message_length = std::min(msg.size(), sizeof crash_message);
   std::memcpy(crash_message, msg.data(), crash_message_length);
   if (crash_guard_depth++ > 0) return;

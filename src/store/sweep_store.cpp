@@ -638,8 +638,9 @@ SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
   } catch (const JournalUnreadable& e) {
     if (!file_exists(path)) throw;
     SweepLog log = read_store(path).log;
-    log.warnings.push_back("the journal is damaged (" + std::string(e.what()) + "); showing '" + path +
-                           "' alone. The next `hpsweep run` keeps the journal aside and rebuilds it from the file.");
+    log.warnings.push_back(
+        "the journal is damaged (" + std::string(e.what()) + "); showing '" + path +
+        "' alone. The next `hpsweep run` (or `ingest`, `fit`) keeps the journal aside and rebuilds it from the file.");
     return log;
   }
   if (!file_exists(path)) {
@@ -668,17 +669,20 @@ SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
     if (h5) {
       MergeCounts counts;
       SweepLog merged = merge_logs(h5->log, c.log, counts);
-      merged.warnings.push_back(damage + "; showing it merged with '" + path + "' (" +
-                                std::to_string(merged.results.size()) +
-                                " results). The next `hpsweep run` keeps the journal aside and rebuilds it.");
+      merged.warnings.push_back(
+          damage + "; showing it merged with '" + path + "' (" + std::to_string(merged.results.size()) +
+          " results). The next `hpsweep run` (or `ingest`, `fit`) keeps the journal aside and rebuilds it.");
       return merged;
     }
     problem = damage + ", and '" + path + "' cannot be read either: " + h5_problem;
   } else if (!h5) {
-    problem = h5_problem + "\nIts journal '" + jpath + "' is intact: `hpsweep run` on the file rebuilds it from there.";
+    problem =
+        h5_problem + "\nIts journal '" + jpath +
+        "' is intact: the next `hpsweep run` (or `ingest` into a file of ingested results) rebuilds it from there.";
   } else if (const auto diffs = compare_logs(h5->log, c.log); !diffs.empty()) {
     problem = disagreement_message(path, jpath, diffs) +
-              "\nThe journal's records carry checksums: `hpsweep run` on the file keeps the .h5 aside and rebuilds it "
+              "\nThe journal's records carry checksums: the next `hpsweep run` (or `ingest` into a file of ingested "
+              "results) keeps the .h5 aside and rebuilds it "
               "from the journal. If you changed the .h5 on purpose, remove the journal.";
   }
   if (problem.empty()) return c.log;

@@ -586,3 +586,26 @@ TEST_F(SweepStoreTest, AStoredResultKeepsItsKind) {
   EXPECT_EQ(legacy_result_kind("selection=all;transfer=1"), ResultKind::Transfer);
   EXPECT_EQ(legacy_result_kind("selection=all"), ResultKind::Fit);
 }
+
+TEST(CrashGuardTest, ACrashInsideHdf5EndsWithAMessageNamingTheFileNotASegfault) {
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], STDERR_FILENO);
+    const h5::CrashGuard guard("/data/s.h5", "reading /trials");
+    raise(SIGSEGV);  // what HDF5 does on some damaged heaps
+    std::_Exit(0);
+  }
+  close(err[1]);
+  char buf[1024] = {0};
+  const ssize_t n = read(err[0], buf, sizeof buf - 1);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("'/data/s.h5' is damaged: HDF5 crashed while reading /trials"), std::string::npos)
+      << buf;
+}
