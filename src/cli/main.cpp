@@ -110,7 +110,7 @@ int cmd_status(CommandLine& cl) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, cl.args, "status");
-  const SweepStatus s = summarize(load_sweep(path));
+  const SweepStatus s = summarize(load_sweep(path, Disagreement::Warn));
   std::cout << (json ? status_json(s) : format_status(s));
   return kExitOk;
 }

@@ -34,7 +34,7 @@ std::vector<RefitCheck> refit_stored(const SweepLog& log) {
     c.name = stored.name;
     const std::size_t n = stored.results ? stored.results : log.results.size();
     FitRecord again;
-    if (is_coord_check_options(stored.options)) {
+    if (stored.kind == ResultKind::CoordCheck) {
       // Deterministic training: the same binary on the same CPU reproduces every slope.
       const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
       again = to_fit_record(coord_check(job, CoordCheckOptions::parse(stored.options)), stored.name);

@@ -59,7 +59,7 @@ ReportAnalysis analyse_sweep(const SweepLog& log, const FitOptions& fit_options)
     }
   }
   for (const auto& f : log.fits)
-    if (is_coord_check_options(f.options)) a.coordcheck = &f;
+    if (f.kind == ResultKind::CoordCheck) a.coordcheck = &f;
   return a;
 }
 

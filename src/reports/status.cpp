@@ -29,6 +29,7 @@ SweepStatus summarize(const SweepLog& log) {
   s.grid_size = grid.size();
   s.records = log.results.size();
   s.launches = log.launches;
+  s.warnings = log.warnings;
   s.live = !log.launches.empty() && log.launches.back().ended == "running";
   const auto latest = log.latest_by_id();
 
@@ -110,6 +111,7 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
                   l.end_time > 0 ? ("  ended " + iso8601_utc(l.end_time)).c_str() : "");
     out += buf;
   }
+  for (const auto& w : s.warnings) out += "\nwarning: " + w + "\n";
   return out;
 }
 
@@ -120,6 +122,9 @@ std::string status_json(const SweepStatus& s) {
   j.key("grid_size").value(s.grid_size);
   j.key("records").value(s.records);
   j.key("live").value(s.live);
+  j.key("warnings").begin_array();
+  for (const auto& w : s.warnings) j.value(w);
+  j.end_array();
   j.key("states").begin_object();
   for (int i = 0; i <= static_cast<int>(TrialState::Timeout); ++i) {
     const auto st = static_cast<TrialState>(i);

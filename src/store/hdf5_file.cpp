@@ -1,6 +1,11 @@
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <mutex>
 
+#include <algorithm>
 #include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/util/error.hpp"
 
@@ -23,28 +28,99 @@ void Id::reset() noexcept {
 
 void quiet_errors() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // HDF5's exit handler closes files still open; after a close that failed (a full disk) it
+    // would close a file HDF5 already freed and crash. Every handle here is closed by RAII.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 namespace {
+struct ErrorFrames {
+  std::string outer;  // the first frames: the call that failed
+  std::string inner;  // the last frame: the cause (a system error, a checksum)
+};
 herr_t collect(unsigned n, const H5E_error2_t* err, void* out) {
-  auto* msg = static_cast<std::string*>(out);
-  if (n < 3) {  // the innermost frames say what went wrong; deeper ones are noise
-    if (!msg->empty()) msg->append("; ");
-    msg->append(err->func_name ? err->func_name : "?");
-    msg->append(": ");
-    msg->append(err->desc ? err->desc : "");
+  auto* frames = static_cast<ErrorFrames*>(out);
+  std::string frame = std::string(err->func_name ? err->func_name : "?") + ": " + (err->desc ? err->desc : "");
+  // A failed write describes itself at length (time, buffer address...): keep the file and the cause.
+  if (const auto buf = frame.find(", buf = "); buf != std::string::npos) frame.resize(buf);
+  std::replace(frame.begin(), frame.end(), '\n', ' ');
+  if (n < 3) {  // frames in between are noise
+    if (!frames->outer.empty()) frames->outer.append("; ");
+    frames->outer.append(frame);
+  } else {
+    frames->inner = std::move(frame);
   }
   return 0;
+}
+
+bool mentions(const std::string& text, const char* what) { return text.find(what) != std::string::npos; }
+
+// What the reader of an error needs first: whether the disk is full or the file is damaged.
+std::string diagnosis(const std::string& detail) {
+  if (mentions(detail, "No space left") || mentions(detail, "errno = 28")) return "the disk is full (ENOSPC): ";
+  if (mentions(detail, "File too large") || mentions(detail, "errno = 27"))
+    return "the file size limit was reached (EFBIG): ";
+  if (mentions(detail, "Disk quota") || mentions(detail, "errno = 122")) return "the disk quota is exhausted: ";
+  if (mentions(detail, "checksum") || mentions(detail, "Fletcher32") || mentions(detail, "filter"))
+    return "the file is damaged (a checksum does not match): ";
+  return "";
+}
+
+char crash_message[2048];
+std::size_t crash_message_length = 0;
+int crash_guard_depth = 0;
+struct sigaction previous_segv {
+}, previous_bus{};
+
+void on_crash(int) {
+  // Only async-signal-safe calls: the message was prepared when the guard was set.
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, crash_message, crash_message_length);
+  ::_exit(3);
 }
 }  // namespace
 
 hid_t check(hid_t status, const std::string& what, const std::string& file) {
   if (status >= 0) return status;
-  std::string detail;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &detail);
+  ErrorFrames frames;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &frames);
   H5Eclear2(H5E_DEFAULT);
-  throw Hdf5Error(what + " in '" + file + "' failed" + (detail.empty() ? "" : ": " + detail));
+  std::string detail = frames.outer;
+  if (!frames.inner.empty()) detail += (detail.empty() ? "" : "; ") + frames.inner;
+  throw Hdf5Error(diagnosis(detail) + what + " in '" + file + "' failed" + (detail.empty() ? "" : ": " + detail));
+}
+
+std::string object_name(hid_t obj) {
+  char name[512] = {0};
+  if (H5Iget_name(obj, name, sizeof name) <= 0) return "?";
+  return name;
+}
+
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+CrashGuard::CrashGuard(const std::string& file, const std::string& action) {
+  const std::string msg = "hpsweep: error: '" + file + "' is damaged: HDF5 crashed while " + action +
+                          ". The file was not modified; restore it from a copy, or move it aside and let `hpsweep run` "
+                          "rebuild it from its journal if the journal is intact.\n";
+  crash_message_length = std::min(msg.size(), sizeof crash_message);
+  std::memcpy(crash_message, msg.data(), crash_message_length);
+  if (crash_guard_depth++ > 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = on_crash;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &previous_segv);
+  sigaction(SIGBUS, &sa, &previous_bus);
+}
+
+CrashGuard::~CrashGuard() {
+  if (--crash_guard_depth > 0) return;
+  sigaction(SIGSEGV, &previous_segv, nullptr);
+  sigaction(SIGBUS, &previous_bus, nullptr);
 }
 
 bool is_hdf5_file(const std::string& path) {
@@ -66,6 +142,8 @@ Id open_file(const std::string& path, bool writable) {
   return Id(check(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT), "open file", path),
             H5Fclose);
 }
+
+void close_file(hid_t file, const std::string& path) { check(H5Fclose(file), "close (final write)", path); }
 
 Id variable_string_type() {
   Id t(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -137,6 +215,8 @@ Id create_extendible(hid_t parent, const std::string& name, hid_t type, hsize_t 
   Id space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple", file), H5Sclose);
   Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", file), H5Pclose);
   check(H5Pset_chunk(dcpl, 1, chunks), "set chunk for " + name, file);
+  // Every chunk carries a checksum, verified on every read: damage is refused, never served.
+  check(H5Pset_fletcher32(dcpl), "set checksum for " + name, file);
   Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate", file), H5Pclose);
   check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", file);
   return Id(
@@ -148,11 +228,40 @@ Id open_dataset(hid_t parent, const std::string& name, const std::string& file) 
   return Id(check(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), "open dataset " + name, file), H5Dclose);
 }
 
+Id create_table(hid_t parent, const std::string& name, hid_t type, const void* data, hsize_t count,
+                const std::string& file) {
+  const hsize_t dims[1] = {count}, chunks[1] = {count > 0 ? count : 1};
+  Id space(check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", file), H5Sclose);
+  Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", file), H5Pclose);
+  check(H5Pset_chunk(dcpl, 1, chunks), "set chunk for " + name, file);
+  check(H5Pset_fletcher32(dcpl), "set checksum for " + name, file);
+  Id ds(check(H5Dcreate2(parent, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "create dataset " + name,
+              file),
+        H5Dclose);
+  if (count) check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name, file);
+  return ds;
+}
+
 hsize_t dataset_length(hid_t dset, const std::string& file) {
   Id space(check(H5Dget_space(dset), "H5Dget_space", file), H5Sclose);
+  if (H5Sget_simple_extent_ndims(space) != 1)
+    throw Hdf5Error("dataset " + object_name(dset) + " in '" + file + "' is not one-dimensional (damaged file?)");
   hsize_t dims[1] = {0};
   check(H5Sget_simple_extent_dims(space, dims, nullptr), "H5Sget_simple_extent_dims", file);
   return dims[0];
+}
+
+hsize_t checked_length(hid_t dset, const std::string& file) {
+  const hsize_t n = dataset_length(dset, file);
+  Id type(check(H5Dget_type(dset), "H5Dget_type", file), H5Tclose);
+  const std::size_t element = H5Tget_size(type);
+  const std::uint64_t size = file_size(file);
+  // Stored elements cannot take more room than the whole file (no compression is used).
+  if (element == 0 || n > size / element)
+    throw Hdf5Error("dataset " + object_name(dset) + " in '" + file + "' claims " + std::to_string(n) +
+                    " elements of " + std::to_string(element) + " bytes, more than the file's " + std::to_string(size) +
+                    " bytes hold: the file is damaged");
+  return n;
 }
 
 void append(hid_t dset, hid_t mem_type, const void* data, hsize_t count, const std::string& file) {
@@ -178,7 +287,7 @@ void overwrite(hid_t dset, hid_t mem_type, const void* data, hsize_t count, cons
 
 void read_all(hid_t dset, hid_t mem_type, void* data, const std::string& file) {
   if (dataset_length(dset, file) == 0) return;
-  check(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read dataset", file);
+  check(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read dataset " + object_name(dset), file);
 }
 
 }  // namespace hpsweep::h5

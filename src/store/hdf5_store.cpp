@@ -198,15 +198,6 @@ h5::Id fit_point_type() {
   return t;
 }
 
-void write_table(hid_t group, const char* name, hid_t type, const void* data, hsize_t n, const std::string& file) {
-  const hsize_t dims[1] = {n};
-  h5::Id space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", file), H5Sclose);
-  h5::Id ds(h5::check(H5Dcreate2(group, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                      std::string("create dataset ") + name, file),
-            H5Dclose);
-  if (n) h5::check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), std::string("write ") + name, file);
-}
-
 constexpr hsize_t kTrialChunk = 1024;
 constexpr hsize_t kCurveChunk = 16384;
 
@@ -223,7 +214,7 @@ void Hdf5Store::create_layout(hid_t file, const std::string& path) {
 void Hdf5Store::write_snapshot(const std::string& path, const SweepLog& log, const std::vector<Trial>& grid,
                                std::uint64_t journal_records) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
+  try {
     h5::Id file = h5::create_file(tmp);
     create_layout(file, tmp);
     Hdf5Store store(tmp, std::move(file));
@@ -237,6 +228,10 @@ void Hdf5Store::write_snapshot(const std::string& path, const SweepLog& log, con
     store.write_fits(log.fits);
     store.set_journal_records(journal_records);
     store.flush();
+    store.close();
+  } catch (...) {
+    std::remove(tmp.c_str());  // a full disk must not leave a partial copy behind
+    throw;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_system_error("cannot rename new store into place", path);
 }
@@ -262,6 +257,7 @@ void Hdf5Store::write_fits(const std::vector<FitRecord>& fits) {
     h5::Id g(h5::check(H5Gcreate2(fits_group, f.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                        "create fit group " + f.name, path_),
              H5Gclose);
+    h5::write_string_attr(g, "kind", to_string(f.kind), path_);
     h5::write_string_attr(g, "options", f.options, path_);
     h5::write_string_attr(g, "created", iso8601_utc(f.created), path_);
     h5::write_string_attr(g, "json", f.json, path_);
@@ -269,8 +265,8 @@ void Hdf5Store::write_fits(const std::vector<FitRecord>& fits) {
     std::vector<CoefficientRow> rows;
     for (const auto& c : f.coefficients)
       rows.push_back(CoefficientRow{c.law.c_str(), c.name.c_str(), c.estimate, c.mean, c.median, c.lo, c.hi});
-    write_table(g, "coefficients", coefficient_row_type(), rows.data(), rows.size(), path_);
-    write_table(g, "points", fit_point_type(), f.points.data(), f.points.size(), path_);
+    h5::create_table(g, "coefficients", coefficient_row_type(), rows.data(), rows.size(), path_);
+    h5::create_table(g, "points", fit_point_type(), f.points.data(), f.points.size(), path_);
   }
 }
 
@@ -343,10 +339,17 @@ void Hdf5Store::write_grid(const std::vector<Trial>& grid) {
 
 void Hdf5Store::flush() { h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush", path_); }
 
+void Hdf5Store::close() {
+  const hid_t id = file_.get();
+  file_.release();
+  h5::close_file(id, path_);
+}
+
 StoreContents read_store(const std::string& path) {
   if (!h5::is_hdf5_file(path))
     throw StoreRefused("'" + path + "' is not a readable HDF5 file (truncated or another format); it was not modified");
   StoreContents out;
+  const h5::CrashGuard guard(path, "reading it");
   try {
     h5::Id file = h5::open_file(path, false);
     if (!h5::has_attr(file, "schema_version") || !h5::has_attr(file, "job_text"))
@@ -364,19 +367,25 @@ StoreContents read_store(const std::string& path) {
 
     h5::Id steps_ds = h5::open_dataset(file, "curves/step", path);
     h5::Id loss_ds = h5::open_dataset(file, "curves/loss", path);
-    std::vector<std::int64_t> steps(h5::dataset_length(steps_ds, path));
-    std::vector<double> losses(h5::dataset_length(loss_ds, path));
+    std::vector<std::int64_t> steps(h5::checked_length(steps_ds, path));
+    std::vector<double> losses(h5::checked_length(loss_ds, path));
+    if (steps.size() != losses.size())
+      throw StoreRefused("'" + path + "' is damaged: /curves/step has " + std::to_string(steps.size()) +
+                         " elements, /curves/loss " + std::to_string(losses.size()) + "; it was not modified");
     h5::read_all(steps_ds, H5T_NATIVE_INT64, steps.data(), path);
     h5::read_all(loss_ds, H5T_NATIVE_DOUBLE, losses.data(), path);
 
     h5::Id trials = h5::open_dataset(file, "trials", path);
     h5::Id ttype = trial_row_type(row_type_extended(trials));
-    std::vector<TrialRow> rows(h5::dataset_length(trials, path));
+    std::vector<TrialRow> rows(h5::checked_length(trials, path));
     h5::read_all(trials, ttype, rows.data(), path);
     for (const auto& row : rows) {
       TrialRecord r;
       r.trial.id = row.id;
       r.trial.point = TrialPoint{row.params, row.tokens, row.lr, row.batch, row.seq_len, row.wd, row.repeat, ""};
+      if (row.state > static_cast<std::uint8_t>(TrialState::Timeout))
+        throw StoreRefused("'" + path + "' is damaged: trial " + hex64(row.id) + " has an unknown state " +
+                           std::to_string(row.state) + "; it was not modified");
       r.outcome.state = static_cast<TrialState>(row.state);
       r.outcome.final_loss = row.final_loss;
       r.outcome.smooth_loss = row.smooth_loss;
@@ -392,8 +401,10 @@ StoreContents read_store(const std::string& path) {
       r.finished = row.finished != 0;
       r.trial.point.variant = row.variant ? row.variant : "";
       r.outcome.details = row.details ? row.details : "";
-      if (row.curve_offset + row.curve_length > steps.size() || steps.size() != losses.size())
-        throw StoreRefused("'" + path + "': trial " + hex64(row.id) + " points outside /curves");
+      if (row.curve_length > steps.size() || row.curve_offset > steps.size() - row.curve_length)
+        throw StoreRefused("'" + path + "' is damaged: trial " + hex64(row.id) + " claims curve elements [" +
+                           std::to_string(row.curve_offset) + ", +" + std::to_string(row.curve_length) +
+                           ") outside /curves (" + std::to_string(steps.size()) + "); it was not modified");
       r.outcome.curve.step.assign(steps.begin() + row.curve_offset,
                                   steps.begin() + row.curve_offset + row.curve_length);
       r.outcome.curve.loss.assign(losses.begin() + row.curve_offset,
@@ -407,7 +418,7 @@ StoreContents read_store(const std::string& path) {
 
     h5::Id launches = h5::open_dataset(file, "launches", path);
     h5::Id ltype = launch_row_type();
-    std::vector<LaunchRow> lrows(h5::dataset_length(launches, path));
+    std::vector<LaunchRow> lrows(h5::checked_length(launches, path));
     h5::read_all(launches, ltype, lrows.data(), path);
     for (const auto& l : lrows) {
       log.launches.push_back(LaunchRecord{l.index, l.start_time, l.end_time, l.ranks, l.hosts ? l.hosts : "",
@@ -430,11 +441,19 @@ StoreContents read_store(const std::string& path) {
         FitRecord f;
         f.name = name;
         f.options = h5::read_string_attr(g, "options", path);
+        if (h5::has_attr(g, "kind")) {
+          const auto kind = parse_result_kind(h5::read_string_attr(g, "kind", path));
+          if (!kind)
+            throw StoreRefused("'" + path + "': /fits/" + f.name + " has an unknown kind; it was not modified");
+          f.kind = *kind;
+        } else {
+          f.kind = legacy_result_kind(f.options);  // written before kinds existed
+        }
         f.json = h5::read_string_attr(g, "json", path);
         f.results = static_cast<std::uint64_t>(h5::read_int_attr(g, "results", path));
         h5::Id cds = h5::open_dataset(g, "coefficients", path);
         h5::Id ctype = coefficient_row_type();
-        std::vector<CoefficientRow> crows(h5::dataset_length(cds, path));
+        std::vector<CoefficientRow> crows(h5::checked_length(cds, path));
         h5::read_all(cds, ctype, crows.data(), path);
         for (const auto& c : crows)
           f.coefficients.push_back(
@@ -444,7 +463,7 @@ StoreContents read_store(const std::string& path) {
           H5Dvlen_reclaim(ctype, space, H5P_DEFAULT, crows.data());
         }
         h5::Id pds = h5::open_dataset(g, "points", path);
-        f.points.resize(h5::dataset_length(pds, path));
+        f.points.resize(h5::checked_length(pds, path));
         h5::read_all(pds, fit_point_type(), f.points.data(), path);
         log.fits.push_back(std::move(f));
       }
@@ -452,6 +471,8 @@ StoreContents read_store(const std::string& path) {
   } catch (const Hdf5Error& e) {
     throw StoreRefused("'" + path +
                        "' cannot be read as an hpsweep sweep (it was not modified): " + std::string(e.what()));
+  } catch (const std::bad_alloc&) {
+    throw StoreRefused("'" + path + "' is damaged: its sizes ask for more memory than there is; it was not modified");
   }
   return out;
 }

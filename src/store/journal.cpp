@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "hpsweep/util/error.hpp"
@@ -29,6 +30,30 @@ std::uint32_t crc_of(std::uint8_t type, const char* data, std::size_t n) {
   return static_cast<std::uint32_t>(crc);
 }
 
+// The payload length of a complete, CRC-valid record of a known type starting at `pos`.
+std::optional<std::uint32_t> valid_frame_at(const std::string& data, std::size_t pos) {
+  if (pos >= data.size() || data.size() - pos < kFrameOverhead) return std::nullopt;
+  std::uint32_t len;
+  std::memcpy(&len, data.data() + pos, 4);
+  if (len > kMaxRecord || data.size() - pos - kFrameOverhead < len) return std::nullopt;
+  const auto type = static_cast<std::uint8_t>(data[pos + 4]);
+  if (type < static_cast<std::uint8_t>(JournalRecordType::Header) ||
+      type > static_cast<std::uint8_t>(JournalRecordType::Fit))
+    return std::nullopt;
+  const char* payload = data.data() + pos + 5;
+  std::uint32_t crc;
+  std::memcpy(&crc, payload + len, 4);
+  if (crc != crc_of(type, payload, len)) return std::nullopt;
+  return len;
+}
+
+// Where the next valid record starts at or after `from` (npos: none).
+std::size_t next_valid_frame(const std::string& data, std::size_t from) {
+  for (std::size_t q = from; q + kFrameOverhead <= data.size(); ++q)
+    if (valid_frame_at(data, q)) return q;
+  return std::string::npos;
+}
+
 void write_all(int fd, const char* data, std::size_t n, const std::string& path) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
@@ -42,6 +67,7 @@ void write_all(int fd, const char* data, std::size_t n, const std::string& path)
 }
 
 void lock_or_refuse(int fd, const std::string& path) {
+  // An open descriptor of this process, or of another run, holds the lock.
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     throw StoreRefused("another hpsweep run is writing this sweep (journal '" + path +
@@ -52,6 +78,14 @@ void lock_or_refuse(int fd, const std::string& path) {
 
 std::string journal_path_for(const std::string& store_path) { return store_path + ".journal"; }
 
+bool journal_is_locked(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return locked;
+}
+
 JournalContents read_journal(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw StoreRefused("cannot read journal '" + path + "'");
@@ -59,20 +93,26 @@ JournalContents read_journal(const std::string& path) {
   ss << in.rdbuf();
   const std::string data = ss.str();
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
-    throw StoreRefused("'" + path + "' is not an hpsweep journal (bad magic); it was not modified");
+    throw JournalUnreadable("'" + path + "' is not an hpsweep journal (bad magic); it was not modified");
 
   JournalContents out;
   std::size_t pos = sizeof kMagic;
   bool have_header = false;
-  while (data.size() - pos >= kFrameOverhead) {
-    std::uint32_t len;
-    std::memcpy(&len, data.data() + pos, 4);
-    if (len > kMaxRecord || data.size() - pos - kFrameOverhead < len) break;
+  while (pos < data.size()) {
+    const std::optional<std::uint32_t> frame = valid_frame_at(data, pos);
+    if (!frame) {
+      // Only a bad final record is a write cut short; valid records after it mean damage, and
+      // reading goes on with them (they are as trustworthy as the ones before: each has its CRC).
+      const std::size_t next = next_valid_frame(data, pos + 1);
+      if (next == std::string::npos) break;
+      if (!out.damaged) out.damage_offset = pos;
+      out.damaged = true;
+      pos = next;
+      continue;
+    }
+    const std::uint32_t len = *frame;
     const auto type = static_cast<std::uint8_t>(data[pos + 4]);
     const char* payload = data.data() + pos + 5;
-    std::uint32_t crc;
-    std::memcpy(&crc, payload + len, 4);
-    if (crc != crc_of(type, payload, len)) break;
     ByteReader r(std::string_view(payload, len));
     SweepLog& log = out.log;
     try {
@@ -122,11 +162,12 @@ JournalContents read_journal(const std::string& path) {
       // A CRC-valid record we cannot decode means a different format, not a torn write.
       throw StoreRefused("journal '" + path + "' record " + std::to_string(out.records) + ": " + e.what());
     }
-    if (!have_header) throw StoreRefused("journal '" + path + "' does not start with a header record");
+    if (!have_header) throw JournalUnreadable("journal '" + path + "' does not start with a header record");
     pos += kFrameOverhead + len;
     ++out.records;
+    if (out.damaged) ++out.records_after_damage;
   }
-  if (!have_header) throw StoreRefused("journal '" + path + "' has no complete header record");
+  if (!have_header) throw JournalUnreadable("journal '" + path + "' has no readable header record");
   out.valid_bytes = pos;
   out.torn_tail = pos != data.size();
   return out;

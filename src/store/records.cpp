@@ -1,6 +1,32 @@
 #include "hpsweep/store/records.hpp"
 
+#include "hpsweep/util/error.hpp"
+
 namespace hpsweep {
+
+const char* to_string(ResultKind k) {
+  switch (k) {
+    case ResultKind::Transfer:
+      return "transfer";
+    case ResultKind::CoordCheck:
+      return "coordcheck";
+    case ResultKind::Fit:
+      break;
+  }
+  return "fit";
+}
+
+std::optional<ResultKind> parse_result_kind(const std::string& s) {
+  for (ResultKind k : {ResultKind::Fit, ResultKind::Transfer, ResultKind::CoordCheck})
+    if (s == to_string(k)) return k;
+  return std::nullopt;
+}
+
+ResultKind legacy_result_kind(const std::string& options) {
+  if (options.rfind("coordcheck;", 0) == 0) return ResultKind::CoordCheck;
+  if (options.find("transfer=1") != std::string::npos) return ResultKind::Transfer;
+  return ResultKind::Fit;
+}
 
 void SweepLog::add_result(TrialRecord r) {
   in_flight.erase(r.trial.id);
@@ -27,6 +53,8 @@ void encode(ByteWriter& w, const FitRecord& f) {
   for (const auto& p : f.points)
     for (double v : {p.params, p.tokens, p.lr, p.batch_tokens, p.wd, p.loss}) w.put(v);
   w.put(f.results);
+  // Added with schema 3: decoders of older records fall back to legacy_result_kind.
+  w.put(static_cast<std::uint8_t>(f.kind));
 }
 
 FitRecord decode_fit_record(ByteReader& r) {
@@ -50,6 +78,13 @@ FitRecord decode_fit_record(ByteReader& r) {
     f.points.push_back(p);
   }
   f.results = r.get<std::uint64_t>();
+  if (r.at_end()) {
+    f.kind = legacy_result_kind(f.options);
+  } else {
+    const auto kind = r.get<std::uint8_t>();
+    if (kind > static_cast<std::uint8_t>(ResultKind::CoordCheck)) throw Error("corrupt record: unknown result kind");
+    f.kind = static_cast<ResultKind>(kind);
+  }
   return f;
 }
 

@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <set>
 #include <unordered_set>
 
+#include "hpsweep/spec/job_compare.hpp"
 #include "hpsweep/store/hdf5_store.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
@@ -38,6 +42,7 @@ JournalWriter create_journal(const std::string& jpath, const SweepLog& log) {
 
 std::optional<std::int64_t> stored_int_attr(const std::string& path, const char* name) {
   if (!file_exists(path) || !h5::is_hdf5_file(path)) return std::nullopt;
+  const h5::CrashGuard guard(path, "reading its attributes");
   try {
     h5::Id f = h5::open_file(path, false);
     if (!h5::has_attr(f, name)) return std::nullopt;
@@ -50,70 +55,199 @@ std::optional<std::int64_t> stored_journal_records(const std::string& path) {
   return stored_int_attr(path, "journal_records");
 }
 
-const std::vector<std::string> kGridKeys = {
-    "scales.params", "scales.tokens", "scales.tokens_per_param", "grid.lr", "grid.batch", "grid.wd", "sweep.repeats"};
-// Keys that change no trial: the name and the target only matter to reports.
-const std::vector<std::string> kCosmeticKeys = {"sweep.name", "target.params", "target.tokens"};
-
-bool contains(const std::vector<std::string>& v, const std::string& k) {
-  return std::find(v.begin(), v.end(), k) != v.end();
+std::string aside_name(const std::string& p) {
+  std::string aside = p + ".damaged-" + std::to_string(static_cast<long long>(unix_now()));
+  for (int i = 2; file_exists(aside); ++i)
+    aside = p + ".damaged-" + std::to_string(static_cast<long long>(unix_now())) + "-" + std::to_string(i);
+  return aside;
 }
 
-// Keys whose change adds or removes trials rather than changing existing ones: the grid, and the
-// [variants] rows (a variant's settings are part of its own trials' ids).
-bool is_grid_key(const std::string& key) { return contains(kGridKeys, key) || key.rfind("variants.", 0) == 0; }
+std::string move_aside(const std::string& p) {
+  const std::string aside = aside_name(p);
+  if (std::rename(p.c_str(), aside.c_str()) != 0) throw_system_error("cannot move a damaged file aside", p);
+  return aside;
+}
 
-}  // namespace
+// Keeps a damaged journal under another name while it stays in place until its replacement is
+// renamed over it: a kill in between leaves one or the other, never no journal.
+std::string keep_journal_aside(const std::string& jpath) {
+  const std::string aside = aside_name(jpath);
+  if (::link(jpath.c_str(), aside.c_str()) != 0) return move_aside(jpath);  // no hard links here
+  return aside;
+}
 
-std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, bool extend,
-                                    bool* needs_extend) {
-  if (needs_extend) *needs_extend = false;
-  if (stored_job_text == job.text) return "";
-  JobSpec old;
-  try {
-    old = parse_job(stored_job_text, "<job stored in the sweep file>");
-  } catch (const InputError& e) {
-    return std::string("the job stored in the file no longer parses with this hpsweep: ") + e.what();
-  }
-  std::string diff;
-  std::map<std::string, std::string> keys = old.canonical;
-  for (const auto& [k, v] : job.canonical) keys.emplace(k, v);
-  for (const auto& [k, unused] : keys) {
-    if (is_grid_key(k) || contains(kCosmeticKeys, k)) continue;
-    const auto a = old.canonical.count(k) ? old.canonical.at(k) : "(unset)";
-    const auto b = job.canonical.count(k) ? job.canonical.at(k) : "(unset)";
-    if (a != b) diff += "\n  " + k + ": stored " + a + ", now " + b;
-  }
-  if (!diff.empty()) return "settings that change trial results differ:" + diff;
+std::size_t count_finished(const SweepLog& log) {
+  std::size_t n = 0;
+  for (const auto& [id, r] : log.latest_by_id())
+    if (is_terminal(r->outcome.state)) ++n;
+  return n;
+}
 
-  std::unordered_set<TrialId> new_ids;
-  for (const auto& t : expand_grid(job)) new_ids.insert(t.id);
-  std::size_t removed = 0, added = 0;
-  std::unordered_set<TrialId> old_ids;
-  for (const auto& t : expand_grid(old)) {
-    old_ids.insert(t.id);
-    if (!new_ids.count(t.id)) ++removed;
+std::string describe_damage(const JournalContents& c, std::optional<std::int64_t> h5_records) {
+  if (c.damaged)
+    return "a bad record at byte " + std::to_string(c.damage_offset) + "; the " +
+           std::to_string(c.records_after_damage) + " readable records after it were kept";
+  return "it ends after " + std::to_string(c.records) + " records, but the .h5 reflects " +
+         std::to_string(h5_records.value_or(0));
+}
+
+struct MergeCounts {
+  std::size_t only_in_h5 = 0, only_in_journal = 0;
+};
+
+// The union of two readings of one sweep, by trial id and attempt, for when one of them lost records.
+SweepLog merge_logs(const SweepLog& h5, const SweepLog& journal, MergeCounts& counts) {
+  SweepLog out = h5;
+  // The reading with more results saw the later job (after --extend).
+  if (journal.results.size() > h5.results.size() || out.job_text.empty()) {
+    out.job_text = journal.job_text;
+    out.job_path = journal.job_path;
   }
-  for (TrialId id : new_ids)
-    if (!old_ids.count(id)) ++added;
-  std::string grid_diff;
-  for (const auto& [k, unused] : keys) {
-    if (!is_grid_key(k)) continue;
-    const auto a = old.canonical.count(k) ? old.canonical.at(k) : "(unset)";
-    const auto b = job.canonical.count(k) ? job.canonical.at(k) : "(unset)";
-    if (a != b) grid_diff += "\n  " + k + ": stored " + a + ", now " + b;
+  if (out.created == 0) out.created = journal.created;
+  std::set<std::pair<TrialId, std::int32_t>> in_journal, in_h5;
+  for (const auto& r : journal.results) in_journal.emplace(r.trial.id, r.attempt);
+  for (const auto& r : h5.results) {
+    in_h5.emplace(r.trial.id, r.attempt);
+    if (!in_journal.count({r.trial.id, r.attempt})) ++counts.only_in_h5;
   }
-  if (removed > 0)
-    return "the job removes " + std::to_string(removed) + " grid points of the stored sweep:" + grid_diff +
-           "\n  (use a new output file for a different grid)";
-  if (added > 0) {
-    if (needs_extend) *needs_extend = true;
-    if (!extend)
-      return "the job adds " + std::to_string(added) + " grid points to the stored sweep:" + grid_diff +
-             "\n  rerun with --extend to add them";
+  for (const auto& r : journal.results)
+    if (!in_h5.count({r.trial.id, r.attempt})) {
+      out.results.push_back(r);
+      ++counts.only_in_journal;
+    }
+  // The latest attempt of an id must come last.
+  std::stable_sort(out.results.begin(), out.results.end(),
+                   [](const TrialRecord& a, const TrialRecord& b) { return a.attempt < b.attempt; });
+  if (journal.launches.size() > out.launches.size()) out.launches.resize(journal.launches.size());
+  for (std::size_t i = 0; i < journal.launches.size(); ++i) {
+    LaunchRecord& mine = out.launches[i];
+    const LaunchRecord& theirs = journal.launches[i];
+    const bool mine_known = i < h5.launches.size();
+    // A launch that recorded its end in either copy ended that way.
+    if (!mine_known || (mine.ended == "running" && theirs.ended != "running")) mine = theirs;
+    mine.trials_recorded = std::max(mine.trials_recorded, theirs.trials_recorded);
+  }
+  for (const auto& f : journal.fits) {
+    auto it = std::find_if(out.fits.begin(), out.fits.end(), [&](const FitRecord& g) { return g.name == f.name; });
+    if (it == out.fits.end())
+      out.fits.push_back(f);
+    else if (f.created > it->created)
+      *it = f;
+  }
+  // Dispatches whose result survived in either copy are not in flight.
+  out.in_flight = journal.in_flight;
+  for (const auto& r : out.results) {
+    auto it = out.in_flight.find(r.trial.id);
+    if (it != out.in_flight.end() && it->second.launch <= r.launch) out.in_flight.erase(it);
+  }
+  out.warnings.clear();
+  return out;
+}
+
+bool same_double(double a, double b) { return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0; }
+
+// The first field in which two copies of one trial record differ ("" when none).
+std::string first_difference(const TrialRecord& a, const TrialRecord& b) {
+  auto num = [](double x, double y, const char* name) -> std::string {
+    return same_double(x, y)
+               ? ""
+               : std::string(name) + " is " + format_double(x) + " in the .h5, " + format_double(y) + " in the journal";
+  };
+  if (a.trial.id != b.trial.id)
+    return "the trial id is " + hex64(a.trial.id) + " in the .h5, " + hex64(b.trial.id) + " in the journal";
+  if (a.attempt != b.attempt) return "attempt differs";
+  if (a.outcome.state != b.outcome.state)
+    return std::string("state is ") + to_string(a.outcome.state) + " in the .h5, " + to_string(b.outcome.state) +
+           " in the journal";
+  for (const auto& d : {num(a.outcome.final_loss, b.outcome.final_loss, "final_loss"),
+                        num(a.outcome.smooth_loss, b.outcome.smooth_loss, "smooth_loss"),
+                        num(a.trial.point.params, b.trial.point.params, "params"),
+                        num(a.trial.point.tokens, b.trial.point.tokens, "tokens"),
+                        num(a.trial.point.lr, b.trial.point.lr, "lr"), num(a.trial.point.wd, b.trial.point.wd, "wd"),
+                        num(a.wall_time, b.wall_time, "wall_time"), num(a.start_time, b.start_time, "start_time")})
+    if (!d.empty()) return d;
+  if (a.outcome.steps != b.outcome.steps || a.trial.point.batch != b.trial.point.batch ||
+      a.trial.point.seq_len != b.trial.point.seq_len || a.trial.point.repeat != b.trial.point.repeat)
+    return "steps, batch, seq_len or repeat differ";
+  if (a.outcome.curve.step != b.outcome.curve.step) return "the loss curve's steps differ";
+  if (a.outcome.curve.loss.size() != b.outcome.curve.loss.size()) return "the loss curve's length differs";
+  for (std::size_t i = 0; i < a.outcome.curve.loss.size(); ++i)
+    if (!same_double(a.outcome.curve.loss[i], b.outcome.curve.loss[i]))
+      return "loss curve point " + std::to_string(i) + " is " + format_double(a.outcome.curve.loss[i]) +
+             " in the .h5, " + format_double(b.outcome.curve.loss[i]) + " in the journal";
+  if (a.outcome.error != b.outcome.error || a.host != b.host || a.source != b.source || a.finished != b.finished ||
+      a.trial.point.variant != b.trial.point.variant || a.outcome.details != b.outcome.details || a.rank != b.rank ||
+      a.launch != b.launch)
+    return "error, host, source, finished, variant, details, rank or launch differ";
+  return "";
+}
+
+std::string first_difference(const FitRecord& a, const FitRecord& b) {
+  if (a.options != b.options || a.kind != b.kind) return "options or kind differ";
+  if (a.coefficients.size() != b.coefficients.size()) return "the number of coefficients differs";
+  for (std::size_t i = 0; i < a.coefficients.size(); ++i) {
+    const FitCoefficient &x = a.coefficients[i], &y = b.coefficients[i];
+    const double u[5] = {x.estimate, x.mean, x.median, x.lo, x.hi}, v[5] = {y.estimate, y.mean, y.median, y.lo, y.hi};
+    for (int k = 0; k < 5; ++k)
+      if (!same_double(u[k], v[k]) || x.law != y.law || x.name != y.name)
+        return "coefficient " + x.law + "." + x.name + " is " + format_double(u[k]) + " in the .h5, " +
+               format_double(v[k]) + " in the journal";
+  }
+  if (a.points.size() != b.points.size()) return "the number of points differs";
+  for (std::size_t i = 0; i < a.points.size(); ++i) {
+    const FitPoint &x = a.points[i], &y = b.points[i];
+    for (const auto& [p, q] : {std::pair{x.params, y.params},
+                               {x.tokens, y.tokens},
+                               {x.lr, y.lr},
+                               {x.batch_tokens, y.batch_tokens},
+                               {x.wd, y.wd},
+                               {x.loss, y.loss}})
+      if (!same_double(p, q)) return "point " + std::to_string(i) + " differs";
   }
   return "";
 }
+
+// Differences between a .h5 that claims to reflect the whole journal and the journal.
+std::vector<std::string> compare_logs(const SweepLog& h5, const SweepLog& journal) {
+  std::vector<std::string> diffs;
+  if (h5.results.size() != journal.results.size())
+    diffs.push_back("the .h5 holds " + std::to_string(h5.results.size()) + " results, the journal " +
+                    std::to_string(journal.results.size()));
+  for (std::size_t i = 0; i < std::min(h5.results.size(), journal.results.size()); ++i)
+    if (const std::string d = first_difference(h5.results[i], journal.results[i]); !d.empty())
+      diffs.push_back("row " + std::to_string(i) + " (trial " + hex64(journal.results[i].trial.id) + " attempt " +
+                      std::to_string(journal.results[i].attempt) + "): " + d);
+  for (const auto& f : journal.fits) {
+    auto it = std::find_if(h5.fits.begin(), h5.fits.end(), [&](const FitRecord& g) { return g.name == f.name; });
+    if (it == h5.fits.end())
+      diffs.push_back("/fits/" + f.name + " is missing from the .h5");
+    else if (const std::string d = first_difference(*it, f); !d.empty())
+      diffs.push_back("/fits/" + f.name + ": " + d);
+  }
+  if (h5.job_text != journal.job_text) diffs.push_back("the stored job text differs");
+  return diffs;
+}
+
+std::string disagreement_message(const std::string& path, const std::string& jpath,
+                                 const std::vector<std::string>& diffs) {
+  std::string msg = "'" + path + "' and its journal '" + jpath + "' disagree (" + std::to_string(diffs.size()) +
+                    (diffs.size() == 1 ? " difference" : " differences") + "):";
+  for (std::size_t i = 0; i < std::min<std::size_t>(diffs.size(), 5); ++i) msg += "\n  " + diffs[i];
+  if (diffs.size() > 5) msg += "\n  ...";
+  return msg;
+}
+
+// "" when the .h5 holds exactly what the journal says; else what is wrong with it.
+std::string check_against_journal(const std::string& path, const std::string& jpath, const SweepLog& journal) {
+  try {
+    const std::vector<std::string> diffs = compare_logs(read_store(path).log, journal);
+    return diffs.empty() ? "" : disagreement_message(path, jpath, diffs);
+  } catch (const StoreRefused& e) {
+    return std::string(e.what());
+  }
+}
+
+}  // namespace
 
 SweepStore::SweepStore(std::string path, JournalWriter journal, SweepLog log, std::vector<Trial> grid,
                        StoreOptions options)
@@ -134,12 +268,17 @@ SweepStore::~SweepStore() {
 
 SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std::string& new_job_path,
                                               const std::string& new_job_text,
-                                              const std::function<void(const std::string&)>& check_compatible) {
+                                              const std::function<void(const std::string&)>& check_compatible,
+                                              StaleJournal stale_journal) {
   const std::string jpath = journal_path_for(path);
   const bool have_h5 = file_exists(path), have_journal = file_exists(jpath);
   Opened o;
   SweepLog& log = o.log;
   auto& notes = o.notes;
+  // Nothing below may move or rewrite a journal that a live run is appending to.
+  if (have_journal && journal_is_locked(jpath))
+    throw StoreRefused("another hpsweep run is writing this sweep (journal '" + jpath +
+                       "' is locked); wait for it to finish or stop it first");
 
   if (!have_h5 && !have_journal) {
     log.schema_version = kSchemaVersion;
@@ -162,31 +301,121 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
                       " (it was written by an older hpsweep; nothing is lost)");
     o.rebuild = true;
   } else {
-    JournalContents contents = read_journal(jpath);
-    check_compatible(contents.log.job_text);
-    log = std::move(contents.log);
-    if (contents.torn_tail) notes.push_back("discarded a partly written journal record left by a killed run");
-    o.journal.emplace(JournalWriter::open(jpath, contents.valid_bytes, contents.records));
-    const bool last_clean = log.launches.empty() || log.launches.back().ended != "running";
-    const auto stored = stored_journal_records(path);
-    if (!have_h5) {
+    std::optional<JournalContents> contents;
+    std::string unreadable;
+    try {
+      contents = read_journal(jpath);
+    } catch (const JournalUnreadable& e) {
+      unreadable = e.what();
+    }
+    if (!contents) {
+      // Nothing in the journal can be trusted: the .h5 alone is the sweep.
+      if (!have_h5)
+        throw StoreRefused(unreadable + "\n'" + path + "' does not exist either: there is nothing to recover. Move '" +
+                           jpath + "' away to start a new sweep.");
+      StoreContents stored = read_store(path);
+      check_compatible(stored.log.job_text);
+      log = std::move(stored.log);
+      if (log.created == 0) log.created = unix_now();
+      const std::string aside = keep_journal_aside(jpath);
+      o.journal.emplace(create_journal(jpath, log));
+      notes.push_back("the journal is damaged (" + unreadable + "); kept it as '" + aside +
+                      "' and rebuilt the journal from '" + path + "', which holds " +
+                      std::to_string(log.results.size()) + " results");
       o.rebuild = true;
-      notes.push_back("'" + path + "' is missing; rebuilt it from its journal '" + jpath +
-                      "' (to start a new sweep, delete both files)");
-    } else if (!h5::is_hdf5_file(path)) {
-      const std::string aside = path + ".damaged-" + std::to_string(static_cast<long long>(unix_now()));
-      if (std::rename(path.c_str(), aside.c_str()) != 0) throw_system_error("cannot move damaged file aside", path);
-      notes.push_back("'" + path + "' was damaged by an interrupted write; moved it to '" + aside +
-                      "' and rebuilt it from the journal");
+    } else if (!have_h5) {
+      // A journal without its .h5: left by an earlier sweep. Never pooled with new results silently.
+      const SweepLog& old = contents->log;
+      const std::string what = std::to_string(old.results.size()) + " results, " + std::to_string(count_finished(old)) +
+                               " finished trials, " + std::to_string(old.launches.size()) + " launches";
+      try {
+        check_compatible(old.job_text);
+      } catch (const StoreRefused& e) {
+        throw StoreRefused("'" + path + "' does not exist, but its journal '" + jpath + "' does (" + what +
+                           ") and belongs to a different sweep; neither file was used or modified.\n" + e.what() +
+                           "\nTo start a new sweep in '" + path + "', move '" + jpath + "' away first.");
+      }
+      if (stale_journal == StaleJournal::Refuse)
+        throw StoreRefused("'" + path + "' does not exist, but its journal '" + jpath + "' does (" + what +
+                           ", left by an earlier sweep); adding to it would pool those results with the new ones, "
+                           "so nothing was done. Move '" +
+                           jpath + "' away to start a new file, or restore '" + path + "' first.");
+      log = std::move(contents->log);
+      if (contents->damaged) {
+        const std::string aside = keep_journal_aside(jpath);
+        notes.push_back("the journal is damaged (" + describe_damage(*contents, std::nullopt) + "); kept it as '" +
+                        aside + "'; the damaged record itself is lost and its trial runs again if it was a result");
+        o.journal.emplace(create_journal(jpath, log));
+      } else {
+        o.journal.emplace(JournalWriter::open(jpath, contents->valid_bytes, contents->records));
+      }
       o.rebuild = true;
-    } else if (!last_clean || !stored || static_cast<std::uint64_t>(*stored) != contents.records) {
-      o.rebuild = true;
-      notes.push_back("the previous run stopped before it could close the file; rebuilt '" + path +
-                      "' from the journal (nothing finished is lost)");
-    } else if (stored_int_attr(path, "schema_version").value_or(kSchemaVersion) < kSchemaVersion) {
-      o.rebuild = true;
-      notes.push_back("rewrote '" + path + "' in the layout of schema " + std::to_string(kSchemaVersion) +
-                      " (it was written by an older hpsweep; nothing is lost)");
+      notes.push_back("'" + path + "' does not exist: recovered " + what + " from its journal '" + jpath +
+                      "' (the same sweep) and rebuilt the file. To start a new sweep instead, stop and move '" + jpath +
+                      "' away.");
+    } else {
+      JournalContents& c = *contents;
+      const auto stored = stored_journal_records(path);
+      // The journal lost records the .h5 may hold: a bad record in its middle, or fewer records
+      // than the .h5 reflects (truncated). Both files are read and merged; nothing is dropped.
+      const bool journal_lost = c.damaged || (stored && static_cast<std::uint64_t>(*stored) > c.records);
+      if (journal_lost) {
+        std::optional<StoreContents> h5;
+        std::string h5_problem;
+        try {
+          h5 = read_store(path);
+        } catch (const StoreRefused& e) {
+          h5_problem = e.what();
+        }
+        MergeCounts counts;
+        if (h5)
+          log = merge_logs(h5->log, c.log, counts);
+        else
+          log = c.log;
+        check_compatible(log.job_text);
+        const std::string aside = keep_journal_aside(jpath);
+        std::string note = "the journal is damaged (" + describe_damage(c, stored) + "); kept it as '" + aside + "'. ";
+        if (h5) {
+          note += "Merged '" + path + "' (" + std::to_string(h5->log.results.size()) +
+                  " results) with the journal's readable records (" + std::to_string(c.log.results.size()) +
+                  "): " + std::to_string(log.results.size()) + " results (" + std::to_string(counts.only_in_h5) +
+                  " only in the .h5, " + std::to_string(counts.only_in_journal) +
+                  " only in the journal); rebuilt the journal and the .h5 from them";
+        } else {
+          const std::string h5_aside = move_aside(path);
+          note += "'" + path + "' cannot be read either (" + h5_problem + "); kept it as '" + h5_aside +
+                  "'. Rebuilt both from the journal's " + std::to_string(c.log.results.size()) +
+                  " readable results: results recorded after the damage are missing and will run again";
+        }
+        notes.push_back(note);
+        o.journal.emplace(create_journal(jpath, log));
+        o.rebuild = true;
+      } else {
+        check_compatible(c.log.job_text);
+        log = std::move(c.log);
+        if (c.torn_tail) notes.push_back("discarded a partly written journal record left by a killed run");
+        o.journal.emplace(JournalWriter::open(jpath, c.valid_bytes, c.records));
+        const bool last_clean = log.launches.empty() || log.launches.back().ended != "running";
+        if (!h5::is_hdf5_file(path)) {
+          const std::string aside = move_aside(path);
+          notes.push_back("'" + path + "' was damaged by an interrupted write; moved it to '" + aside +
+                          "' and rebuilt it from the journal");
+          o.rebuild = true;
+        } else if (!last_clean || !stored || static_cast<std::uint64_t>(*stored) != c.records) {
+          o.rebuild = true;
+          notes.push_back("the previous run stopped before it could close the file; rebuilt '" + path +
+                          "' from the journal (nothing finished is lost)");
+        } else if (stored_int_attr(path, "schema_version").value_or(kSchemaVersion) < kSchemaVersion) {
+          o.rebuild = true;
+          notes.push_back("rewrote '" + path + "' in the layout of schema " + std::to_string(kSchemaVersion) +
+                          " (it was written by an older hpsweep; nothing is lost)");
+        } else if (const std::string problem = check_against_journal(path, jpath, log); !problem.empty()) {
+          // The journal's records carry checksums; a .h5 that says otherwise was changed or damaged.
+          const std::string aside = move_aside(path);
+          notes.push_back(problem + "\nKept '" + path + "' as '" + aside + "' and rebuilt it from the journal.");
+          o.rebuild = true;
+        }
+      }
     }
   }
   // A rebuilt file is written in the current layout, whatever version wrote the records.
@@ -209,10 +438,15 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
       throw StoreRefused("'" + path +
                          "' holds ingested results, not a sweep run by a job; it was not modified. "
                          "Run the job into a new file.");
-    const std::string why = explain_incompatibility(stored_text, job, options.extend);
+    const auto grid_ids = [](const JobSpec& j) {
+      std::vector<std::uint64_t> ids;
+      for (const auto& t : expand_grid(j)) ids.push_back(t.id);
+      return ids;
+    };
+    const std::string why = explain_incompatibility(stored_text, job, grid_ids, options.extend);
     if (!why.empty()) throw StoreRefused("'" + path + "' was written by a different job; it was not modified.\n" + why);
   };
-  Opened opened = open_or_create(path, job.path, job.text, check_compatible);
+  Opened opened = open_or_create(path, job.path, job.text, check_compatible, StaleJournal::Recover);
   SweepLog& log = opened.log;
   auto& notes = opened.notes;
   auto& journal = opened.journal;
@@ -294,7 +528,9 @@ SweepStore SweepStore::open_for_run(const std::string& path, const JobSpec& job,
 }
 
 SweepStore SweepStore::open_for_update(const std::string& path, std::optional<LaunchRecord> launch) {
-  Opened opened = open_or_create(path, "", "", [](const std::string&) {});
+  // An import adds results: never to a journal whose .h5 is gone. A fit only adds a fit of what it just read.
+  Opened opened = open_or_create(
+      path, "", "", [](const std::string&) {}, launch ? StaleJournal::Refuse : StaleJournal::Recover);
   std::vector<Trial> grid;
   if (!opened.log.job_text.empty())
     grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
@@ -375,6 +611,7 @@ void SweepStore::fold() {
   fits_dirty_ = false;
   store.set_journal_records(journal_.records());
   store.flush();
+  store.close();
   last_fold_ = std::chrono::steady_clock::now();
 }
 
@@ -389,11 +626,69 @@ void SweepStore::finish(const std::string& ended) {
   finished_ = true;
 }
 
-SweepLog load_sweep(const std::string& path) {
+SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
   const std::string jpath = journal_path_for(path);
-  if (file_exists(jpath)) return read_journal(jpath).log;
-  if (!file_exists(path)) throw StoreRefused("no sweep at '" + path + "' (neither the file nor its journal exists)");
-  return read_store(path).log;
+  if (!file_exists(jpath)) {
+    if (!file_exists(path)) throw StoreRefused("no sweep at '" + path + "' (neither the file nor its journal exists)");
+    return read_store(path).log;
+  }
+  JournalContents c;
+  try {
+    c = read_journal(jpath);
+  } catch (const JournalUnreadable& e) {
+    if (!file_exists(path)) throw;
+    SweepLog log = read_store(path).log;
+    log.warnings.push_back(
+        "the journal is damaged (" + std::string(e.what()) + "); showing '" + path +
+        "' alone. The next `hpsweep run` (or `ingest`, `fit`) keeps the journal aside and rebuilds it from the file.");
+    return log;
+  }
+  if (!file_exists(path)) {
+    c.log.warnings.push_back("'" + path + "' does not exist; showing what its journal '" + jpath + "' holds");
+    return c.log;
+  }
+  // A live run may be in the middle of writing the .h5: its journal is the truth.
+  if (journal_is_locked(jpath)) return c.log;
+  const auto stored = stored_journal_records(path);
+  const bool journal_lost = c.damaged || (stored && static_cast<std::uint64_t>(*stored) > c.records);
+  const bool last_clean = c.log.launches.empty() || c.log.launches.back().ended != "running";
+  // Only a .h5 that claims to reflect the whole journal must agree with it; after a kill it is behind.
+  const bool h5_claims_all = stored && static_cast<std::uint64_t>(*stored) == c.records && last_clean;
+  if (!journal_lost && !h5_claims_all) return c.log;
+
+  std::optional<StoreContents> h5;
+  std::string h5_problem;
+  try {
+    h5 = read_store(path);
+  } catch (const StoreRefused& e) {
+    h5_problem = e.what();
+  }
+  std::string problem;
+  if (journal_lost) {
+    const std::string damage = "the journal '" + jpath + "' is damaged (" + describe_damage(c, stored) + ")";
+    if (h5) {
+      MergeCounts counts;
+      SweepLog merged = merge_logs(h5->log, c.log, counts);
+      merged.warnings.push_back(
+          damage + "; showing it merged with '" + path + "' (" + std::to_string(merged.results.size()) +
+          " results). The next `hpsweep run` (or `ingest`, `fit`) keeps the journal aside and rebuilds it.");
+      return merged;
+    }
+    problem = damage + ", and '" + path + "' cannot be read either: " + h5_problem;
+  } else if (!h5) {
+    problem =
+        h5_problem + "\nIts journal '" + jpath +
+        "' is intact: the next `hpsweep run` (or `ingest` into a file of ingested results) rebuilds it from there.";
+  } else if (const auto diffs = compare_logs(h5->log, c.log); !diffs.empty()) {
+    problem = disagreement_message(path, jpath, diffs) +
+              "\nThe journal's records carry checksums: the next `hpsweep run` (or `ingest` into a file of ingested "
+              "results) keeps the .h5 aside and rebuilds it "
+              "from the journal. If you changed the .h5 on purpose, remove the journal.";
+  }
+  if (problem.empty()) return c.log;
+  if (on_disagreement == Disagreement::Refuse) throw StoreRefused(problem);
+  c.log.warnings.push_back(problem);
+  return c.log;
 }
 
 }  // namespace hpsweep

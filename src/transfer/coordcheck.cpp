@@ -44,8 +44,6 @@ std::string CoordCheckOptions::text() const {
          ";batch=" + std::to_string(batch);
 }
 
-bool is_coord_check_options(const std::string& stored) { return stored.rfind("coordcheck;", 0) == 0; }
-
 CoordCheckOptions CoordCheckOptions::parse(const std::string& text) {
   CoordCheckOptions o;
   for (const auto& item : split(text, ';')) {
@@ -239,6 +237,7 @@ std::string coord_check_json(const CoordCheckResult& r) {
 FitRecord to_fit_record(const CoordCheckResult& r, const std::string& name) {
   FitRecord f;
   f.name = name;
+  f.kind = ResultKind::CoordCheck;
   f.options = r.options.text();
   f.json = coord_check_json(r);
   for (std::size_t p = 0; p < r.slopes.size(); ++p)

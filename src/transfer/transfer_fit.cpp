@@ -560,6 +560,7 @@ std::string transfer_fit_json(const TransferReport& r) {
 FitRecord to_fit_record(const TransferReport& r, const std::string& name, std::uint64_t results) {
   FitRecord f;
   f.name = name;
+  f.kind = ResultKind::Transfer;
   f.options = r.options.text();
   f.json = transfer_fit_json(r);
   f.results = results;

@@ -2,12 +2,20 @@
 DONE/DIVERGED/FAILED exactly once, and nothing that had finished before a kill was lost or rerun.
 
 Most kills hit the master (rank 0), some a worker (mpiexec then tears the job down). Folds into
-the HDF5 file run every 50 ms so that kills land inside HDF5 writes too."""
+the HDF5 file run every 50 ms so that kills land inside HDF5 writes too.
+
+Between cycles, bytes are damaged at random (HPSWEEP_KILL_DAMAGE=0 turns it off): every fourth
+cycle a byte of the journal inside a record the .h5 already holds (so a copy survives somewhere),
+every other fourth cycle 16 random bytes of the .h5 (the journal is intact). Nothing finished may
+be lost, nothing may crash, and every damaged file is either recovered or refused with a message
+naming it (then it is moved aside, as the message says, and the next run rebuilds it)."""
 import collections
+import glob
 import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -15,7 +23,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from e2e import HPSWEEP, MPIEXEC, MPIEXEC_FLAGS, STATES, expect, hpsweep, read_trials, tempdir, write  # noqa: E402
 
+import h5py  # noqa: E402
+
 KILLS = int(os.environ.get("HPSWEEP_KILLS", "24"))
+DAMAGE = os.environ.get("HPSWEEP_KILL_DAMAGE", "1") == "1"
 TERMINAL = {"DONE", "DIVERGED", "FAILED"}
 rng = random.Random(int(os.environ.get("HPSWEEP_KILL_SEED", "20261125")))
 
@@ -59,10 +70,60 @@ def ranks_of_this_run():
     return found
 
 
+damage = collections.Counter()
+
+
 def snapshot():
-    """Every record the sweep holds now, read without modifying anything."""
-    p = hpsweep("export", out, "--jsonl")
+    """Every record the sweep holds now, read without modifying anything. A damaged .h5 that is
+    refused with a clear message is moved aside, as the message says, and the journal read again."""
+    p = hpsweep("export", out, "--jsonl", check=False)
+    if p.returncode == 3 and out in p.stderr and os.path.exists(out):
+        damage["refused"] += 1
+        os.rename(out, out + f".refused-{damage['refused']}")
+        p = hpsweep("export", out, "--jsonl", check=False)
+    expect(p.returncode == 0, f"export failed (exit {p.returncode}):\n{p.stderr}")
     return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def journal_records(path):
+    """(bytes, [(offset, type)]) of the journal's complete records."""
+    data = open(path, "rb").read()
+    recs, pos = [], 8
+    while pos + 9 <= len(data):
+        (n,) = struct.unpack_from("<I", data, pos)
+        if pos + 9 + n > len(data):
+            break
+        recs.append((pos, data[pos + 4]))
+        pos += 9 + n
+    return data, recs
+
+
+def damage_between_cycles(cycle):
+    """Damage that a copy elsewhere can repair: never both files, never a record only one holds."""
+    if not DAMAGE or not os.path.exists(out) or not os.path.exists(out + ".journal"):
+        return
+    if cycle % 4 == 1:
+        try:
+            with h5py.File(out, "r") as f:
+                folded, rows = int(f.attrs["journal_records"]), len(f["trials"])
+        except Exception:  # noqa: BLE001 - a .h5 torn by the kill: no safe copy to damage against
+            return
+        data, recs = journal_records(out + ".journal")
+        if folded < 3 or len(recs) < folded or sum(1 for _, t in recs[:folded] if t == 6) != rows:
+            return
+        i = rng.randrange(1, folded)  # past the header, inside a record the .h5 holds
+        end = recs[i + 1][0] if i + 1 < len(recs) else len(data)
+        at = rng.randrange(recs[i][0], end)
+        data = bytearray(data)
+        data[at] ^= 1 << rng.randrange(8)
+        open(out + ".journal", "wb").write(bytes(data))
+        damage["journal"] += 1
+    elif cycle % 4 == 3:
+        data = bytearray(open(out, "rb").read())
+        for _ in range(16):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        open(out, "wb").write(bytes(data))
+        damage["h5"] += 1
 
 
 def launch_started():
@@ -77,6 +138,7 @@ kills_after_launch = 0
 completed_early = False
 while kills < KILLS:
     log = open(log_path, "w")
+    damage_between_cycles(kills)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     victim_is_master = rng.random() < 0.8
     # Half the kills at any moment (start-up and recovery included), half once the launch has
@@ -97,6 +159,11 @@ while kills < KILLS:
     target = [p for p, r in pids.items() if (r == 0) == victim_is_master]
     if proc.poll() is not None:
         output = open(log_path, errors="replace").read()
+        expect(proc.returncode >= 0 and "Segmentation" not in output, f"run crashed:\n{output}")
+        if proc.returncode == 3 and out in output and os.path.exists(out):
+            damage["refused"] += 1  # a damaged .h5 refused with its name: moved aside as the message says
+            os.rename(out, out + f".refused-{damage['refused']}")
+            continue
         expect(proc.returncode == 0, f"run failed on its own:\n{output}")
         completed_early = True
         break
@@ -126,8 +193,11 @@ while kills < KILLS:
         prev = finished.setdefault(rec["id"], rec)
         expect(prev == rec, f"finished trial {rec['id']} changed after kill {kills}:\n{prev}\n{rec}")
 
-print(f"{kills} kills; {len(finished)} trials had finished before the last kill")
+print(f"{kills} kills; {len(finished)} trials had finished before the last kill; damage: {dict(damage)}")
 expect(kills >= 20 or completed_early, "fewer than 20 kills")
+expect(not DAMAGE or damage["journal"] + damage["h5"] >= 5, f"too few cycles damaged a file: {dict(damage)}")
+kept = len(glob.glob(out + ".journal.damaged-*"))
+expect(kept == damage["journal"], f"{damage['journal']} journals damaged, {kept} detected and kept aside")
 expect(not completed_early, "the sweep finished before the kills were done: make it longer")
 
 final = hpsweep(*cmd[cmd.index(HPSWEEP) + 1:], ranks=3)

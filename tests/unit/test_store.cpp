@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <set>
 
 #include "hpsweep/backends/surrogate.hpp"
@@ -316,4 +321,291 @@ TEST_F(SweepStoreTest, AnotherVariantExtendsTheSweepAndChangingOneIsRefused) {
   std::string changed = with_one;
   changed.replace(changed.find("lr_n_exp=-1"), 11, "lr_n_exp=-2");
   EXPECT_THROW(open(parse_job(changed, "v3.ini"), o), StoreRefused);
+}
+
+// ---- Issue 16: nothing lost, never silently wrong ----
+
+namespace {
+std::size_t count_files_starting_with(const std::string& dir, const std::string& prefix) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
+  return n;
+}
+bool any_note_contains(const std::vector<std::string>& notes, const std::string& text) {
+  for (const auto& n : notes)
+    if (n.find(text) != std::string::npos) return true;
+  return false;
+}
+std::string all_notes(const std::vector<std::string>& notes) {
+  std::string s;
+  for (const auto& n : notes) s += n + "\n";
+  return s;
+}
+// Rewrites one field of every /trials row through the HDF5 library (checksums stay valid).
+template <class T>
+void rewrite_trial_field(const std::string& file, const char* field, hid_t mem_type, T value, std::size_t row) {
+  h5::Id f = h5::open_file(file, true);
+  h5::Id ds = h5::open_dataset(f, "trials", file);
+  h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(T)), H5Tclose);
+  H5Tinsert(t, field, 0, mem_type);
+  std::vector<T> v(h5::dataset_length(ds, file));
+  h5::read_all(ds, t, v.data(), file);
+  v.at(row) = value;
+  h5::overwrite(ds, t, v.data(), v.size(), file);
+}
+}  // namespace
+
+class DamagedStoreTest : public SweepStoreTest {
+ protected:
+  // A finished sweep of 12 results in one completed launch.
+  void finish_twelve() {
+    SweepStore s = open(job);
+    for (const auto& t : std::vector<Trial>(s.to_run())) s.record_result(run_one(t));
+    s.finish("completed");
+  }
+  void expect_nothing_lost(const SweepStore& s) {
+    EXPECT_EQ(s.to_run().size(), 0u) << all_notes(s.notes());
+    EXPECT_EQ(s.log().results.size(), 12u);
+    ASSERT_GE(s.log().launches.size(), 1u);
+    EXPECT_EQ(s.log().launches[0].ended, "completed") << "a finished launch must not be relabelled";
+    EXPECT_EQ(count_files_starting_with(dir_, "s.h5.journal.damaged-"), 1u) << "the damaged journal is kept aside";
+    EXPECT_FALSE(any_note_contains(s.notes(), "nothing finished is lost")) << all_notes(s.notes());
+    EXPECT_TRUE(any_note_contains(s.notes(), "damaged")) << all_notes(s.notes());
+  }
+};
+
+TEST_F(DamagedStoreTest, AByteFlippedInTheMiddleOfTheJournalLosesNoResultTheHdf5Holds) {
+  finish_twelve();
+  std::string bytes = read_bytes(path("s.h5.journal"));
+  bytes[bytes.size() / 3] ^= 0x5a;
+  write_bytes(path("s.h5.journal"), bytes);
+  SweepStore s = open(job);
+  expect_nothing_lost(s);
+  s.finish("completed");
+  EXPECT_EQ(read_store(path("s.h5")).log.results.size(), 12u);
+  EXPECT_FALSE(read_journal(path("s.h5.journal")).damaged);
+}
+
+TEST_F(DamagedStoreTest, ATruncatedJournalLosesNoResultTheHdf5Holds) {
+  finish_twelve();
+  const std::string bytes = read_bytes(path("s.h5.journal"));
+  write_bytes(path("s.h5.journal"), bytes.substr(0, bytes.size() * 2 / 5));
+  SweepStore s = open(job);
+  expect_nothing_lost(s);
+  s.finish("completed");
+  EXPECT_EQ(read_store(path("s.h5")).log.results.size(), 12u);
+}
+
+TEST_F(DamagedStoreTest, OnlyADamagedFinalRecordIsATornTail) {
+  finish_twelve();
+  std::string bytes = read_bytes(path("s.h5.journal"));
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_bytes(path("j-middle"), bytes);
+  const JournalContents middle = read_journal(path("j-middle"));
+  EXPECT_TRUE(middle.damaged);
+  EXPECT_FALSE(middle.torn_tail);
+  std::string tail = read_bytes(path("s.h5.journal"));
+  tail[tail.size() - 3] ^= 0x01;
+  write_bytes(path("j-tail"), tail);
+  const JournalContents torn = read_journal(path("j-tail"));
+  EXPECT_FALSE(torn.damaged);
+  EXPECT_TRUE(torn.torn_tail);
+}
+
+TEST_F(DamagedStoreTest, AJournalWhoseHeaderIsUnreadableIsSetAsideAndTheHdf5KeepsEverything) {
+  finish_twelve();
+  std::string bytes = read_bytes(path("s.h5.journal"));
+  bytes[12] ^= 0x10;  // inside the header record
+  write_bytes(path("s.h5.journal"), bytes);
+  SweepStore s = open(job);
+  expect_nothing_lost(s);
+}
+
+TEST_F(DamagedStoreTest, AStaleJournalOfAnotherSweepIsRefusedNamingBothFiles) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5"));
+  const std::string before = read_bytes(path("s.h5.journal"));
+  const JobSpec other = parse_job(kJob + "[surrogate]\nnoise = 0.05\n", "other.ini");
+  try {
+    open(other);
+    FAIL() << "a journal left by another sweep must not be merged";
+  } catch (const StoreRefused& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'" + path("s.h5.journal") + "'"), std::string::npos) << what;
+    EXPECT_NE(what.find("'" + path("s.h5") + "' does not exist"), std::string::npos) << what;
+  }
+  EXPECT_EQ(read_bytes(path("s.h5.journal")), before);
+  EXPECT_FALSE(std::filesystem::exists(path("s.h5")));
+}
+
+TEST_F(DamagedStoreTest, AStaleJournalOfTheSameSweepIsRecoveredAndSaysWhat) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5"));
+  SweepStore s = open(job);
+  EXPECT_EQ(s.to_run().size(), 0u);
+  EXPECT_TRUE(any_note_contains(s.notes(), "recovered 12 results")) << all_notes(s.notes());
+}
+
+TEST_F(DamagedStoreTest, AnIngestNeverPoolsResultsWithAStaleJournal) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5"));
+  try {
+    SweepStore::open_for_update(path("s.h5"), LaunchRecord{});
+    FAIL() << "ingesting next to a stale journal must be refused";
+  } catch (const StoreRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("'" + path("s.h5.journal") + "'"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path("s.h5")));
+}
+
+TEST_F(DamagedStoreTest, AFlippedStoredLossIsCaughtByTheChecksum) {
+  SweepLog log;
+  log.schema_version = kSchemaVersion;
+  log.job_text = kJob;
+  TrialRecord r = run_one(grid[0]);
+  r.outcome.smooth_loss = 3.14159265358979;
+  log.add_result(r);
+  Hdf5Store::write_snapshot(path("s.h5"), log, grid, 1);
+  std::string bytes = read_bytes(path("s.h5"));
+  const std::string pattern(reinterpret_cast<const char*>(&r.outcome.smooth_loss), sizeof(double));
+  const auto at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 3] ^= 0x01;
+  write_bytes(path("s.h5"), bytes);
+  try {
+    read_store(path("s.h5"));
+    FAIL() << "a damaged value must not be served";
+  } catch (const StoreRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("/trials"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(DamagedStoreTest, AnHdf5FileThatDisagreesWithItsJournalIsNotServedSilently) {
+  finish_twelve();
+  rewrite_trial_field(path("s.h5"), "smooth_loss", H5T_NATIVE_DOUBLE, 9.75, 4);
+  try {
+    load_sweep(path("s.h5"));
+    FAIL() << "the journal's copy must not hide a changed .h5";
+  } catch (const StoreRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("disagree"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("smooth_loss"), std::string::npos) << e.what();
+  }
+  const SweepLog warned = load_sweep(path("s.h5"), Disagreement::Warn);
+  ASSERT_EQ(warned.warnings.size(), 1u);
+  EXPECT_NE(warned.warnings[0].find("disagree"), std::string::npos);
+}
+
+TEST_F(DamagedStoreTest, AChangedFitCoefficientIsADisagreement) {
+  {
+    SweepStore s = open(job);
+    FitRecord f;
+    f.name = "latest";
+    f.options = "selection=all";
+    f.coefficients.push_back(FitCoefficient{"lr", "a", 1.0, 1.0, 1.0, 0.5, 1.5});
+    s.record_fit(f);
+    s.finish("completed");
+  }
+  {
+    h5::Id file = h5::open_file(path("s.h5"), true);
+    h5::Id g(H5Gopen2(file, "fits/latest", H5P_DEFAULT), H5Gclose);
+    h5::Id ds = h5::open_dataset(g, "coefficients", path("s.h5"));
+    h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(double)), H5Tclose);
+    H5Tinsert(t, "estimate", 0, H5T_NATIVE_DOUBLE);
+    const double changed = 1.01;
+    h5::overwrite(ds, t, &changed, 1, path("s.h5"));
+  }
+  EXPECT_THROW(load_sweep(path("s.h5")), StoreRefused);
+}
+
+TEST_F(DamagedStoreTest, AnImplausibleCurveExtentIsRefusedBeforeAllocating) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5.journal"));
+  {
+    h5::Id f = h5::open_file(path("s.h5"), true);
+    h5::Id ds = h5::open_dataset(f, "curves/step", path("s.h5"));
+    const hsize_t huge[1] = {hsize_t{1} << 40};
+    ASSERT_GE(H5Dset_extent(ds, huge), 0);
+  }
+  EXPECT_THROW(read_store(path("s.h5")), StoreRefused);
+}
+
+TEST_F(DamagedStoreTest, AnImplausibleCurveLengthIsRefused) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5.journal"));
+  rewrite_trial_field(path("s.h5"), "curve_length", H5T_NATIVE_UINT64, ~std::uint64_t{0} - 5, 3);
+  EXPECT_THROW(read_store(path("s.h5")), StoreRefused);
+}
+
+TEST_F(DamagedStoreTest, ADiskFullDuringAFlushIsReportedAndLeavesNoTemporaryFile) {
+  finish_twelve();
+  std::filesystem::remove(path("s.h5"));
+  const SweepLog log = read_journal(path("s.h5.journal")).log;
+  // A child process: RLIMIT_FSIZE stands for a full disk, and the exit must not crash in HDF5.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit lim{};
+    getrlimit(RLIMIT_FSIZE, &lim);
+    lim.rlim_cur = 4096;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    int code = 10;
+    try {
+      Hdf5Store::write_snapshot(path("s.h5"), log, grid, 1);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      code = what.find("File too large") != std::string::npos || what.find("No space") != std::string::npos ? 0 : 11;
+      if (code) std::fprintf(stderr, "%s\n", e.what());
+    }
+    std::exit(code);  // runs HDF5's atexit handlers
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child crashed with signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the error does not say the disk is full";
+  EXPECT_EQ(count_files_starting_with(dir_, "s.h5.tmp-"), 0u);
+  EXPECT_FALSE(std::filesystem::exists(path("s.h5")));
+}
+
+TEST_F(SweepStoreTest, AStoredResultKeepsItsKind) {
+  FitRecord f;
+  f.name = "cc";
+  f.kind = ResultKind::CoordCheck;
+  f.options = "widths=64";
+  {
+    SweepStore s = open(job);
+    s.record_fit(f);
+    s.finish("completed");
+  }
+  ASSERT_EQ(read_journal(path("s.h5.journal")).log.fits.size(), 1u);
+  EXPECT_EQ(read_journal(path("s.h5.journal")).log.fits[0].kind, ResultKind::CoordCheck);
+  ASSERT_EQ(read_store(path("s.h5")).log.fits.size(), 1u);
+  EXPECT_EQ(read_store(path("s.h5")).log.fits[0].kind, ResultKind::CoordCheck);
+  // Files written before kinds existed: the options' old prefix still says what they hold.
+  EXPECT_EQ(legacy_result_kind("coordcheck;widths=64"), ResultKind::CoordCheck);
+  EXPECT_EQ(legacy_result_kind("selection=all;transfer=1"), ResultKind::Transfer);
+  EXPECT_EQ(legacy_result_kind("selection=all"), ResultKind::Fit);
+}
+
+TEST(CrashGuardTest, ACrashInsideHdf5EndsWithAMessageNamingTheFileNotASegfault) {
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], STDERR_FILENO);
+    const h5::CrashGuard guard("/data/s.h5", "reading /trials");
+    raise(SIGSEGV);  // what HDF5 does on some damaged heaps
+    std::_Exit(0);
+  }
+  close(err[1]);
+  char buf[1024] = {0};
+  const ssize_t n = read(err[0], buf, sizeof buf - 1);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("'/data/s.h5' is damaged: HDF5 crashed while reading /trials"), std::string::npos)
+      << buf;
 }

@@ -26,7 +26,8 @@ struct SweepStatus {
   std::size_t records = 0;                     // rows in the trial table (attempts)
   std::vector<CellStatus> cells;               // by N then D
   std::vector<LaunchRecord> launches;
-  bool live = false;  // a launch without an end record: running now, or killed
+  bool live = false;                  // a launch without an end record: running now, or killed
+  std::vector<std::string> warnings;  // the store's: the .h5 and its journal disagree, a damaged journal
 };
 
 SweepStatus summarize(const SweepLog& log);

@@ -31,6 +31,8 @@ class Hdf5Store {
   void write_fits(const std::vector<FitRecord>& fits);
   void set_journal_records(std::uint64_t n);
   void flush();
+  // Closes the file now, reporting a failed final write (a full disk) instead of losing it.
+  void close();
 
  private:
   Hdf5Store(std::string path, h5::Id file) : path_(std::move(path)), file_(std::move(file)) {}

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hpsweep/store/records.hpp"
+#include "hpsweep/util/error.hpp"
 
 namespace hpsweep {
 
@@ -23,10 +24,22 @@ struct JournalContents {
   SweepLog log;
   std::uint64_t records = 0;      // complete, valid records
   std::uint64_t valid_bytes = 0;  // length of the valid prefix
-  bool torn_tail = false;         // bytes after the valid prefix (a write cut by a kill)
+  bool torn_tail = false;         // the final record is incomplete or bad (a write cut by a kill)
+  // A bad record with readable records after it: damage, not a torn write. `log` then holds every
+  // readable record (before and after the damage); `damage_offset` is where the first bad one starts.
+  bool damaged = false;
+  std::uint64_t damage_offset = 0;
+  std::uint64_t records_after_damage = 0;  // readable records after the first damage (included in `log`)
 };
 
-// Reads the valid prefix. Throws StoreRefused if the file is not an hpsweep journal.
+// The journal's magic or header record is unreadable: nothing in it can be trusted.
+class JournalUnreadable : public StoreRefused {
+ public:
+  using StoreRefused::StoreRefused;
+};
+
+// Reads every valid record. Only a bad final record counts as a torn tail; a bad record followed
+// by valid ones sets `damaged`. Throws StoreRefused if the file is not an hpsweep journal.
 JournalContents read_journal(const std::string& path);
 
 class JournalWriter {
@@ -67,5 +80,7 @@ class JournalWriter {
 };
 
 std::string journal_path_for(const std::string& store_path);
+// True while another open descriptor (a live run) holds the journal's lock.
+bool journal_is_locked(const std::string& path);
 
 }  // namespace hpsweep

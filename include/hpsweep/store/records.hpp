@@ -3,6 +3,7 @@
 // are two encodings of the same SweepLog.
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,8 +57,18 @@ struct FitCoefficient {
 struct FitPoint {
   double params = 0, tokens = 0, lr = 0, batch_tokens = 0, wd = 0, loss = 0;
 };
+// What a stored result is; files written before kinds existed say it in their options (legacy_result_kind).
+enum class ResultKind : std::uint8_t { Fit = 0, Transfer = 1, CoordCheck = 2 };
+const char* to_string(ResultKind k);
+// Parses to_string's names; nullopt for anything else.
+std::optional<ResultKind> parse_result_kind(const std::string& s);
+// The kind of a result stored without one: coordcheck options start with "coordcheck;", transfer
+// fits carry "transfer=1".
+ResultKind legacy_result_kind(const std::string& options);
+
 struct FitRecord {
   std::string name;
+  ResultKind kind = ResultKind::Fit;
   std::string options;  // canonical fit options
   double created = 0;
   std::string json;  // the whole report, as `hpsweep fit --json` prints it
@@ -77,6 +88,8 @@ struct SweepLog {
   // Dispatched but without a result yet: RUNNING if the launch lives, LOST otherwise.
   std::unordered_map<TrialId, DispatchRecord> in_flight;
   std::vector<FitRecord> fits;  // a later fit of the same name replaces an earlier one
+  // What the reader noticed but could serve anyway (e.g. the .h5 and its journal disagree).
+  std::vector<std::string> warnings;
 
   void add_fit(FitRecord f);
 

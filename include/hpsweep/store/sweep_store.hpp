@@ -58,12 +58,17 @@ class SweepStore {
     bool rebuild = false;
     std::vector<std::string> notes;
   };
+  // A journal without its .h5 is either recovered (run: same job; fit) or refused (ingest: its
+  // results would be pooled with the new ones).
+  enum class StaleJournal { Recover, Refuse };
   // Creates a new sweep (journal + HDF5) or opens an existing one: cuts a torn journal tail,
-  // decides whether the HDF5 file must be rebuilt, marks unfinished launches killed.
+  // merges a damaged journal with the .h5, checks a .h5 that claims to be complete against the
+  // journal, decides whether the HDF5 file must be rebuilt, marks unfinished launches killed.
   // `check_compatible` sees the stored job text before anything is written.
   static Opened open_or_create(const std::string& path, const std::string& new_job_path,
                                const std::string& new_job_text,
-                               const std::function<void(const std::string&)>& check_compatible);
+                               const std::function<void(const std::string&)>& check_compatible,
+                               StaleJournal stale_journal);
   SweepStore(std::string path, JournalWriter journal, SweepLog log, std::vector<Trial> grid, StoreOptions options);
   void fold();
 
@@ -82,13 +87,17 @@ class SweepStore {
   std::chrono::steady_clock::time_point last_fold_;
 };
 
-// Everything known about a sweep, for status/report: the journal when present (it is never
-// behind the HDF5 file and can be read while a run appends to it), else the HDF5 file.
-SweepLog load_sweep(const std::string& path);
+// What load_sweep does when the .h5 and its journal hold different values for the same record.
+enum class Disagreement {
+  Refuse,  // throw StoreRefused naming both files and the first differences
+  Warn,    // serve the journal's copy and put the differences in SweepLog::warnings (status)
+};
 
-// Why a stored sweep cannot continue with `job` (empty when it can). `extend` allows new grid
-// points; `needs_extend` tells the caller that the job adds points.
-std::string explain_incompatibility(const std::string& stored_job_text, const JobSpec& job, bool extend,
-                                    bool* needs_extend = nullptr);
+// Everything known about a sweep, for status/report: the journal when present (it is never
+// behind the HDF5 file and can be read while a run appends to it), else the HDF5 file. When no
+// run holds the sweep, the records both files hold are compared (a changed or damaged .h5 is
+// never hidden by its journal); a damaged journal is merged with the .h5 (nothing it lost is
+// dropped) and said in `warnings`.
+SweepLog load_sweep(const std::string& path, Disagreement on_disagreement = Disagreement::Refuse);
 
 }  // namespace hpsweep

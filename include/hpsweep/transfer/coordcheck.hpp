@@ -45,8 +45,7 @@ struct CoordCheckResult {
 CoordCheckResult coord_check(const JobSpec& job, const CoordCheckOptions& options);
 std::string format_coord_check(const CoordCheckResult& r);
 std::string coord_check_json(const CoordCheckResult& r);
-// Stored in the sweep file as /fits/<name> (options "coordcheck;...", coefficients = slopes).
+// Stored in the sweep file as /fits/<name> (kind coordcheck, coefficients = slopes).
 FitRecord to_fit_record(const CoordCheckResult& r, const std::string& name);
-bool is_coord_check_options(const std::string& stored_options);
 
 }  // namespace hpsweep
