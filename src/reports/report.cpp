@@ -1,6 +1,7 @@
 // `hpsweep report`: runs the sections, writes every figure's data and script, renders them with
 // gnuplot and lays the result out as one offline HTML page. Also the summary and health sections.
 #include "hpsweep/reports/report.hpp"
+#include "hpsweep/reports/fit_text.hpp"
 
 #include <algorithm>
 #include <array>
