@@ -46,7 +46,7 @@ Selection parse_selection(const std::string& text);
 // fitted curvature (a fixed rise of the loss), never by the noisy losses themselves.
 struct AsymmetricBowl {
   double x0 = 0, y0 = 0, c = 0, qx_lo = 0, qx_hi = 0, qy_lo = 0, qy_hi = 0, r = 0;
-  double kx_lo = 0, kx_hi = 0;  // cubic terms k u^3 in ln lr, below and above (when the data need them)
+  double kx_lo = 0, kx_hi = 0;  // cubic term k u^3 in ln lr (above the optimum, when the data need it)
   double se_x0 = std::numeric_limits<double>::quiet_NaN(), se_y0 = std::numeric_limits<double>::quiet_NaN();
   std::size_t points = 0;
   // false: the window has too few values on one side of the optimum; one curvature on that axis.
