@@ -62,6 +62,7 @@ void law_json(JsonWriter& j, const PowerLaw& law) {
     const Interval& i = law.coefs[k];
     j.key(law.coef_names[k]).begin_object();
     j.key("estimate").value(i.estimate).key("mean").value(i.mean).key("median").value(i.median);
+    j.key("mean_is_geometric").value(i.geometric);
     j.key("lo").value(i.lo).key("hi").value(i.hi).key("ols_se").value(law.ols_se[k]);
     j.end_object();
   }
@@ -71,8 +72,8 @@ void law_json(JsonWriter& j, const PowerLaw& law) {
 
 void interval_json(JsonWriter& j, const char* name, const Interval& i) {
   j.key(name).begin_object();
-  j.key("estimate").value(i.estimate).key(i.geometric ? "geometric_mean" : "mean").value(i.mean);
-  j.key("median").value(i.median);
+  j.key("estimate").value(i.estimate).key("mean").value(i.mean).key("median").value(i.median);
+  j.key("mean_is_geometric").value(i.geometric);
   j.key("lo").value(i.lo).key("hi").value(i.hi);
   j.end_object();
 }
