@@ -11,10 +11,13 @@
 #include <fstream>
 
 #include "hpsweep/backends/backend.hpp"
+#include "hpsweep/calibrate/calibrate.hpp"
 #include "hpsweep/ingest/ingest.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
+#include "hpsweep/reports/calibrate_text.hpp"
 #include "hpsweep/reports/export.hpp"
+#include "hpsweep/reports/fit_text.hpp"
 #include "hpsweep/reports/report.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/run/run.hpp"
@@ -207,11 +210,12 @@ int cmd_ingest(CommandLine& cl) {
 // The fit options `fit` and `report` share: one set of names, defaults and checks.
 struct FitArgs {
   FitOptions options;
-  std::string select = "within:0.25%", resample = "points", holdout = "none";
+  std::string select = "asym", resample = "points", holdout = "none";
 
   void add_to(po::options_description& d) {
-    d.add_options()("select", po::value(&select)->default_value("within:0.25%"),
-                    "per-cell selection: within:EPS (every run within EPS of the cell minimum), argmin, bowl[:EPS]")(
+    d.add_options()("select", po::value(&select)->default_value("asym"),
+                    "per-cell optimum: asym[:EPS] (asymmetric bowl, weighted laws, t intervals), within:EPS (every "
+                    "run within EPS of the cell minimum, the Step Law procedure), argmin, bowl[:EPS]")(
         "resamples", po::value(&options.bootstrap.resamples)->default_value(1000), "bootstrap resamples")(
         "seed", po::value(&options.bootstrap.seed)->default_value(0), "bootstrap seed")(
         "resample", po::value(&resample)->default_value("points"), "points (Step Law procedure) | cells")(
@@ -245,6 +249,50 @@ void store_result(const std::string& path, FitRecord record, bool quiet, const c
     std::fprintf(stderr, "hpsweep: warning: the %s was not stored: %s\n", what, refused->c_str());
   else if (!quiet)
     std::cout << "\nstored as /fits/" << name << " in " << path << "\n";
+}
+
+// A coverage study of `fit` on the design of a job or sweep file (calibrate/calibrate.hpp).
+int cmd_calibrate(CommandLine& cl) {
+  const std::vector<std::string>& args = cl.args;
+  std::string path, truths = "symmetric,asymmetric,cubic", noises = "0.1%,0.15%,0.3%,0.5%";
+  bool json = false;
+  CalibrationOptions c;
+  FitArgs fit;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "job file (.ini) or sweep file");
+  fit.add_to(d);
+  d.add_options()("replicates", po::value(&c.replicates)->default_value(100), "simulated sweeps per condition")(
+      "truth", po::value(&truths)->default_value(truths), "ground truths: symmetric, asymmetric, cubic")(
+      "noise", po::value(&noises)->default_value(noises), "relative noise levels of the final loss")(
+      "json", po::bool_switch(&json), "machine-readable output");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, args, "calibrate");
+  c.fit = fit.parsed();
+  // Bootstrap selections: 200 resamples per replicate unless asked (percentiles, not a p-value).
+  if (std::none_of(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--resamples", 0) == 0; }))
+    c.fit.bootstrap.resamples = 200;
+  c.seed = c.fit.bootstrap.seed;
+  c.truths.clear();
+  for (const auto& t : split(truths, ',')) c.truths.push_back(truth_by_name(trim(t)));
+  c.noises.clear();
+  for (std::string n : split(noises, ',')) {
+    n = trim(n);
+    const bool percent = !n.empty() && n.back() == '%';
+    if (percent) n.pop_back();
+    const double v = parse_number(n, "--noise");
+    if (!(v >= 0)) throw InputError("--noise must be non-negative");
+    c.noises.push_back(percent ? v / 100 : v);
+  }
+  const bool ini = path.size() > 4 && path.substr(path.size() - 4) == ".ini";
+  const CalibrationDesign design =
+      ini ? design_from_job(load_valid_job(path), path) : design_from_sweep(load_sweep(path), path);
+  CalibrationDesign targeted = design;
+  if (c.fit.target_params > 0) targeted.target_params = c.fit.target_params;
+  if (c.fit.target_tokens > 0) targeted.target_tokens = c.fit.target_tokens;
+  const CalibrationReport r = calibrate(targeted, c);
+  std::cout << (json ? calibration_json(r) : format_calibration(r));
+  return kExitOk;
 }
 
 int cmd_fit(CommandLine& cl) {
@@ -502,6 +550,7 @@ const Command kCommands[] = {
      cmd_fit},
     {"report", "FILE.h5 --out DIR", "figures and index.html: loss maps, laws, transfer, sweep health", cmd_report},
     {"replay", "FILE.h5", "re-fit stored fits, timeline of the laws, what-if scheduling", cmd_replay},
+    {"calibrate", "JOB.ini|FILE.h5", "coverage study of the fit on that design: bias, RMSE, coverage", cmd_calibrate},
     {"fit", "FILE.h5 --transfer", "transfer exponents eta*(w) = c w^kappa per parametrization", cmd_fit},
     {"transfer", "--width W ...", "per-group hyperparameters of the target under muP/SP/u-muP rules", cmd_transfer},
     {"coordcheck", "JOB.ini|FILE.h5", "muP coordinate check: activation size vs width per parametrization",

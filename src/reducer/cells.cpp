@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <boost/math/distributions/fisher_f.hpp>
 #include <cmath>
 #include <map>
 #include <set>
@@ -47,6 +48,8 @@ std::string Selection::text() const {
       return "argmin";
     case SelectKind::Bowl:
       return "bowl:" + format_short(eps * 100) + "%";
+    case SelectKind::Asym:
+      return "asym:" + format_short(eps * 100) + "%";
   }
   return "?";
 }
@@ -61,8 +64,10 @@ Selection parse_selection(const std::string& text) {
     s.kind = SelectKind::Argmin;
   else if (kind == "bowl")
     s.kind = SelectKind::Bowl;
+  else if (kind == "asym")
+    s.kind = SelectKind::Asym;
   else
-    throw InputError("--select: unknown method '" + kind + "' (use within:EPS, argmin or bowl[:EPS])");
+    throw InputError("--select: unknown method '" + kind + "' (use asym[:EPS], within:EPS, argmin or bowl[:EPS])");
   if (colon != std::string::npos) {
     std::string v = trim(text.substr(colon + 1));
     const bool percent = !v.empty() && v.back() == '%';
@@ -186,6 +191,247 @@ void flag_edges(const Cell& cell, const CellPoint& best, CellOptimum& out) {
 
 }  // namespace
 
+// ---- asymmetric bowl ----
+
+double AsymmetricBowl::value(double x, double y) const {
+  const double u = x - x0, v = y - y0;
+  return c + ((u < 0 ? qx_lo : qx_hi) + (u < 0 ? kx_lo : kx_hi) * u) * u * u + (v < 0 ? qy_lo : qy_hi) * v * v +
+         r * u * v;
+}
+
+namespace {
+
+// Loss rise (relative to the minimum) at the edge of the fitting window: far enough for the
+// curvatures to be measured well above the noise, near enough for the bowl to describe the cell.
+// 4.5% was the best trade of bias against variance in `hpsweep calibrate` on jobs/example.ini.
+constexpr double kWindowRise = 0.045;
+// The cubic term is kept when its F statistic exceeds this quantile: at even odds rather than
+// 95%, since leaving out a term the landscape needs biases the vertex, an extra one only widens it.
+constexpr double kCubicFQuantile = 0.5;
+// Distinct grid values each side of the optimum the window keeps when the grid has them.
+constexpr int kValuesPerSide = 3;
+
+// Window bound below and above `centre` on one axis: where a rise of kWindowRise * level is
+// reached with curvature q_lo / q_hi, widened to hold kValuesPerSide grid values each side.
+std::pair<double, double> axis_window(const std::vector<double>& values, double centre, double q_lo, double q_hi,
+                                      double level) {
+  double lo = centre - (q_lo > 0 ? std::sqrt(kWindowRise * level / q_lo) : 1e9);
+  double hi = centre + (q_hi > 0 ? std::sqrt(kWindowRise * level / q_hi) : 1e9);
+  std::vector<double> below, above;
+  for (double v : values) (v < centre ? below : above).push_back(v);
+  std::sort(below.rbegin(), below.rend());
+  std::sort(above.begin(), above.end());
+  if (below.size() >= kValuesPerSide) lo = std::min(lo, below[kValuesPerSide - 1] - 1e-9);
+  if (!below.empty() && below.size() < kValuesPerSide) lo = std::min(lo, below.back() - 1e-9);
+  if (above.size() >= kValuesPerSide) hi = std::max(hi, above[kValuesPerSide - 1] + 1e-9);
+  if (!above.empty() && above.size() < kValuesPerSide) hi = std::max(hi, above.back() + 1e-9);
+  return {lo, hi};
+}
+
+struct BowlData {
+  std::vector<double> x, y, loss;
+};
+
+// Parameter vector: x0, y0, c, qx_lo, [qx_hi], qy_lo, [qy_hi], r, [kx_hi] (bracketed: asymmetric
+// axes only; the cubic term above the optimum in ln lr when the data choose it).
+struct BowlModel {
+  bool ax = true, ay = true, cx = false;
+  int size() const { return 6 + ax + ay + cx; }
+  AsymmetricBowl unpack(const Eigen::VectorXd& p) const {
+    AsymmetricBowl b;
+    int k = 0;
+    b.x0 = p(k++), b.y0 = p(k++), b.c = p(k++);
+    b.qx_lo = p(k++);
+    b.qx_hi = ax ? p(k++) : b.qx_lo;
+    b.qy_lo = p(k++);
+    b.qy_hi = ay ? p(k++) : b.qy_lo;
+    b.r = p(k++);
+    if (cx) b.kx_hi = p(k++);
+    b.x_asymmetric = ax, b.y_asymmetric = ay, b.x_cubic = cx;
+    return b;
+  }
+  Eigen::VectorXd pack(const AsymmetricBowl& b) const {
+    Eigen::VectorXd p(size());
+    int k = 0;
+    p(k++) = b.x0, p(k++) = b.y0, p(k++) = b.c, p(k++) = ax ? b.qx_lo : 0.5 * (b.qx_lo + b.qx_hi);
+    if (ax) p(k++) = b.qx_hi;
+    p(k++) = ay ? b.qy_lo : 0.5 * (b.qy_lo + b.qy_hi);
+    if (ay) p(k++) = b.qy_hi;
+    p(k++) = b.r;
+    if (cx) p(k++) = b.kx_hi;
+    return p;
+  }
+  // Residuals (model - loss) and their Jacobian.
+  void eval(const BowlData& d, const Eigen::VectorXd& p, Eigen::VectorXd& res, Eigen::MatrixXd* J) const {
+    const AsymmetricBowl b = unpack(p);
+    const auto n = static_cast<Eigen::Index>(d.x.size());
+    res.resize(n);
+    if (J) J->setZero(n, size());
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double u = d.x[i] - b.x0, v = d.y[i] - b.y0;
+      const double qx = u < 0 ? b.qx_lo : b.qx_hi, qy = v < 0 ? b.qy_lo : b.qy_hi;
+      const double kx = u < 0 ? b.kx_lo : b.kx_hi;
+      res(i) = b.c + (qx + kx * u) * u * u + qy * v * v + b.r * u * v - d.loss[i];
+      if (!J) continue;
+      int k = 0;
+      (*J)(i, k++) = -(2 * qx * u + 3 * kx * u * u + b.r * v);
+      (*J)(i, k++) = -(2 * qy * v + b.r * u);
+      (*J)(i, k++) = 1;
+      if (ax) {
+        (*J)(i, u < 0 ? k : k + 1) = u * u;
+        k += 2;
+      } else {
+        (*J)(i, k++) = u * u;
+      }
+      if (ay) {
+        (*J)(i, v < 0 ? k : k + 1) = v * v;
+        k += 2;
+      } else {
+        (*J)(i, k++) = v * v;
+      }
+      (*J)(i, k++) = u * v;
+      if (cx && u >= 0) (*J)(i, k) = u * u * u;
+    }
+  }
+};
+
+// Levenberg-Marquardt from `p`; returns the final sum of squares.
+double levenberg_marquardt(const BowlModel& m, const BowlData& d, Eigen::VectorXd& p) {
+  Eigen::VectorXd res, trial_res;
+  Eigen::MatrixXd J;
+  m.eval(d, p, res, &J);
+  double rss = res.squaredNorm(), lambda = 1e-3;
+  for (int it = 0; it < 100; ++it) {
+    const Eigen::MatrixXd JtJ = J.transpose() * J;
+    const Eigen::VectorXd g = J.transpose() * res;
+    Eigen::MatrixXd A = JtJ;
+    A.diagonal() += lambda * JtJ.diagonal().cwiseMax(1e-12);
+    const Eigen::VectorXd step = A.ldlt().solve(-g);
+    const Eigen::VectorXd next = p + step;
+    m.eval(d, next, trial_res, nullptr);
+    const double next_rss = trial_res.squaredNorm();
+    if (std::isfinite(next_rss) && next_rss <= rss) {
+      const bool done = rss - next_rss <= 1e-12 * rss + 1e-300;
+      p = next;
+      rss = next_rss;
+      m.eval(d, p, res, &J);
+      lambda = std::max(1e-9, lambda / 3);
+      if (done) break;
+    } else {
+      lambda *= 4;
+      if (lambda > 1e12) break;
+    }
+  }
+  return rss;
+}
+
+}  // namespace
+
+bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out, std::string& reason) {
+  std::set<double> xs_set, ys_set;
+  for (const auto& p : pts) xs_set.insert(std::log(p.lr)), ys_set.insert(std::log(p.batch_tokens));
+  if (xs_set.size() < 3 || ys_set.size() < 3) {
+    reason = "fewer than 3 distinct lr or batch values";
+    return false;
+  }
+  const std::vector<double> xs(xs_set.begin(), xs_set.end()), ys(ys_set.begin(), ys_set.end());
+  // Start: the symmetric quadratic when it is convex, else the argmin with a nominal curvature.
+  const CellPoint& best = *std::min_element(pts.begin(), pts.end(), [](auto& a, auto& b) { return a.loss < b.loss; });
+  AsymmetricBowl b;
+  b.x0 = std::log(best.lr), b.y0 = std::log(best.batch_tokens), b.c = best.loss;
+  b.qx_lo = b.qx_hi = b.qy_lo = b.qy_hi = 0.01 * best.loss;
+  Quadratic q;
+  if (fit_quadratic(pts, 2, q) && q.convex()) {
+    const Eigen::VectorXd v = q.minimum(q.coef);
+    const Eigen::MatrixXd h = q.hessian(q.coef);
+    if (v(0) >= xs.front() && v(0) <= xs.back() && v(1) >= ys.front() && v(1) <= ys.back()) {
+      b.x0 = v(0), b.y0 = v(1), b.c = q.value(v);
+      b.qx_lo = b.qx_hi = 0.5 * h(0, 0);
+      b.qy_lo = b.qy_hi = 0.5 * h(1, 1);
+      b.r = h(0, 1);
+    }
+  }
+  BowlData d;
+  BowlModel m;
+  Eigen::VectorXd p;
+  double rss = 0;
+  // Two passes: the window of the second is set by the first pass's vertex and curvatures.
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto [xlo, xhi] = axis_window(xs, b.x0, b.qx_lo, b.qx_hi, b.c);
+    const auto [ylo, yhi] = axis_window(ys, b.y0, b.qy_lo, b.qy_hi, b.c);
+    d = BowlData{};
+    std::set<double> below_x, above_x, below_y, above_y;
+    for (const auto& pt : pts) {
+      const double x = std::log(pt.lr), y = std::log(pt.batch_tokens);
+      if (x < xlo || x > xhi || y < ylo || y > yhi) continue;
+      d.x.push_back(x), d.y.push_back(y), d.loss.push_back(pt.loss);
+      (x < b.x0 ? below_x : above_x).insert(x);
+      (y < b.y0 ? below_y : above_y).insert(y);
+    }
+    // Two curvatures on an axis need two values on each side of the optimum.
+    m.ax = below_x.size() >= 2 && above_x.size() >= 2;
+    m.ay = below_y.size() >= 2 && above_y.size() >= 2;
+    if (d.x.size() < static_cast<std::size_t>(m.size() + 3)) {
+      reason = "too few points around the minimum (" + std::to_string(d.x.size()) + ")";
+      return false;
+    }
+    p = m.pack(b);
+    rss = levenberg_marquardt(m, d, p);
+    b = m.unpack(p);
+    if (!(b.qx_lo > 0 && b.qx_hi > 0 && b.qy_lo > 0 && b.qy_hi > 0)) {
+      reason = "not convex (a curvature is not positive)";
+      return false;
+    }
+  }
+  // A cubic term above the optimum in ln lr (a cost of too high a learning rate that grows
+  // faster than quadratically), kept when an F test says the data need it.
+  if (m.ax) {
+    BowlModel mc = m;
+    mc.cx = true;
+    const auto n = static_cast<double>(d.x.size());
+    if (n > mc.size() + 3) {
+      AsymmetricBowl start = b;
+      start.kx_lo = start.kx_hi = 0;
+      Eigen::VectorXd pc = mc.pack(start);
+      const double rss_c = levenberg_marquardt(mc, d, pc);
+      const AsymmetricBowl bc = mc.unpack(pc);
+      const double dof_c = n - mc.size();
+      const double extra = 1;
+      const double f = rss_c > 0 ? ((rss - rss_c) / extra) / (rss_c / dof_c) : 1e300;
+      const double f_crit = boost::math::quantile(boost::math::fisher_f(extra, dof_c), kCubicFQuantile);
+      const bool convex = bc.qx_lo > 0 && bc.qx_hi > 0 && bc.qy_lo > 0 && bc.qy_hi > 0;
+      if (convex && f > f_crit) m = mc, p = pc, b = bc, rss = rss_c;
+    }
+  }
+  const double qx = std::min(b.qx_lo, b.qx_hi), qy = std::min(b.qy_lo, b.qy_hi);
+  if (4 * qx * qy <= b.r * b.r) {
+    reason = "not convex (the lr-batch interaction dominates)";
+    return false;
+  }
+  const auto [xmin, xmax] = std::minmax_element(d.x.begin(), d.x.end());
+  const auto [ymin, ymax] = std::minmax_element(d.y.begin(), d.y.end());
+  if (b.x0 < *xmin || b.x0 > *xmax || b.y0 < *ymin || b.y0 > *ymax) {
+    reason = "minimum outside the swept range";
+    return false;
+  }
+  Eigen::VectorXd res;
+  Eigen::MatrixXd J;
+  m.eval(d, p, res, &J);
+  const double dof = static_cast<double>(d.x.size()) - m.size();
+  const Eigen::MatrixXd JtJ = J.transpose() * J;
+  Eigen::FullPivLU<Eigen::MatrixXd> lu(JtJ);
+  if (!lu.isInvertible()) {
+    reason = "the bowl's parameters are not identified by the points";
+    return false;
+  }
+  const Eigen::MatrixXd cov = (rss / std::max(1.0, dof)) * lu.inverse();
+  b.se_x0 = std::sqrt(std::max(0.0, cov(0, 0)));
+  b.se_y0 = std::sqrt(std::max(0.0, cov(1, 1)));
+  b.points = d.x.size();
+  out = b;
+  return true;
+}
+
 bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, std::string& reason) {
   if (cell.points.size() < 3) {
     reason = std::to_string(cell.points.size()) + " valid points (need at least 3)";
@@ -218,6 +464,57 @@ bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, st
   if (sel.kind == SelectKind::Within) {
     for (const auto& p : cell.points)
       if (std::fabs(p.loss / best.loss - 1.0) < sel.eps) out.selected.push_back(p);
+    return true;
+  }
+  if (sel.kind == SelectKind::Asym) {
+    // At the best weight decay: the bowl is fitted in (ln lr, ln B).
+    std::vector<CellPoint> pts;
+    std::set<double> lrs, bs;
+    for (const auto& p : cell.points)
+      if (p.wd == best.wd) pts.push_back(p), lrs.insert(std::log(p.lr)), bs.insert(std::log(p.batch_tokens));
+    AsymmetricBowl b;
+    std::string why;
+    if (!fit_asymmetric_bowl(pts, b, why)) {
+      // The argmin is known only to the grid spacing around it.
+      auto spacing = [](const std::set<double>& v, double at) {
+        auto it = v.find(at);
+        double s = 0;
+        if (it != v.begin()) s = std::max(s, at - *std::prev(it));
+        if (std::next(it) != v.end()) s = std::max(s, *std::next(it) - at);
+        return s > 0 ? s : 1.0;
+      };
+      out.note = "asymmetric bowl " + why + ": used the argmin";
+      out.lr_sd_log = spacing(lrs, std::log(best.lr));
+      out.batch_sd_log = spacing(bs, std::log(best.batch_tokens));
+      out.flags.push_back("poorly identified: " + why);
+      out.selected = {best};
+      return true;
+    }
+    const double lr = std::exp(b.x0), bt = std::exp(b.y0);
+    out.lr = lr;
+    out.batch_tokens = bt;
+    out.loss = b.c;
+    out.lr_sd_log = b.se_x0;
+    out.batch_sd_log = b.se_y0;
+    out.lr_asymmetry = b.qx_hi / b.qx_lo;
+    const double band = sel.eps * b.c;
+    out.plateau_lr_lo = lr * std::exp(-std::sqrt(band / b.qx_lo));
+    out.plateau_lr_hi = lr * std::exp(std::sqrt(band / b.qx_hi));
+    out.plateau_b_lo = bt * std::exp(-std::sqrt(band / b.qy_lo));
+    out.plateau_b_hi = bt * std::exp(std::sqrt(band / b.qy_hi));
+    if (out.lr_asymmetry > 1.5 || out.lr_asymmetry < 1 / 1.5)
+      out.flags.push_back("asymmetric in lr: curvature above/below the optimum " + format_short(out.lr_asymmetry, 2));
+    if (b.x_cubic) out.flags.push_back("asymmetric in lr: the landscape needs cubic terms (an F test on the window)");
+    if (!b.x_asymmetric) out.flags.push_back("lr sampled on one side of the optimum only: one curvature fitted");
+    if (!b.y_asymmetric) out.flags.push_back("batch sampled on one side of the optimum only: one curvature fitted");
+    if (b.se_x0 > 0.5 || b.se_y0 > 0.5)
+      out.flags.push_back("poorly identified: standard error of ln lr* " + format_short(b.se_x0, 2) + ", of ln B* " +
+                          format_short(b.se_y0, 2));
+    CellPoint opt = best;
+    opt.lr = lr;
+    opt.batch_tokens = bt;
+    opt.loss = b.c;
+    out.selected = {opt};
     return true;
   }
   // Bowl: at the best weight decay when wd was swept too sparsely for a third dimension.
@@ -278,13 +575,21 @@ bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, st
 }
 
 double interpolate_loss(const Cell& cell, double lr, double batch_tokens, std::string& method, bool& in_plateau,
-                        double eps) {
+                        double eps, bool asymmetric) {
   const CellPoint& best = cell.best();
   std::vector<CellPoint> pts;
   for (const auto& p : cell.points)
     if (p.wd == best.wd) pts.push_back(p);
   Eigen::VectorXd x(2);
   x << std::log(lr), std::log(batch_tokens);
+  AsymmetricBowl ab;
+  std::string why;
+  if (asymmetric && fit_asymmetric_bowl(pts, ab, why)) {
+    method = "asymmetric bowl fit of the cell's landscape";
+    const double v = ab.value(x(0), x(1));
+    in_plateau = v <= ab.c * (1 + eps);
+    return std::max(v, ab.c);
+  }
   Quadratic q;
   if (fit_quadratic(pts, 2, q) && q.convex()) {
     const Eigen::VectorXd xmin = q.minimum(q.coef);

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/util/error.hpp"
-#include "hpsweep/util/json.hpp"
 #include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
@@ -21,14 +21,16 @@ double deepseek_batch_tokens(double C) { return 0.2920 * std::pow(C, 0.3271); }
 std::string FitOptions::text() const {
   const char* kind = selection.kind == SelectKind::Within   ? "within"
                      : selection.kind == SelectKind::Argmin ? "argmin"
-                                                            : "bowl";
+                     : selection.kind == SelectKind::Bowl   ? "bowl"
+                                                            : "asym";
   return std::string("select=") + kind + ":" + format_double(selection.eps) +
          ";resamples=" + std::to_string(bootstrap.resamples) + ";seed=" + std::to_string(bootstrap.seed) +
          ";resample=" + (bootstrap.by_cell ? "cells" : "points") + ";batch_n_term=" + (batch_n_term ? "1" : "0") +
          ";flops_per_token=" + format_double(flops_per_token) + ";holdout=" + (holdout_largest ? "largest" : "none") +
          ";target_params=" + format_double(target_params) + ";target_tokens=" + format_double(target_tokens) +
          ";seq_len=" + std::to_string(seq_len) + (variant.empty() ? "" : ";variant=" + variant) +
-         (transfer ? ";transfer=1" : "") + (target_width > 0 ? ";target_width=" + format_double(target_width) : "");
+         (transfer ? ";transfer=1" : "") + (target_width > 0 ? ";target_width=" + format_double(target_width) : "") +
+         (loss_law ? "" : ";loss_law=0");
 }
 
 FitOptions FitOptions::parse(const std::string& text) {
@@ -63,6 +65,8 @@ FitOptions FitOptions::parse(const std::string& text) {
       o.transfer = v == "1";
     else if (k == "target_width")
       o.target_width = std::stod(v);
+    else if (k == "loss_law")
+      o.loss_law = v != "0";
     else
       throw InputError("unknown fit option '" + k + "' in stored options '" + text + "'");
   }
@@ -80,7 +84,8 @@ std::vector<LawPoint> law_points(const std::vector<CellOptimum>& optima) {
   std::vector<LawPoint> pts;
   for (std::size_t c = 0; c < optima.size(); ++c)
     for (const auto& p : optima[c].selected)
-      pts.push_back(LawPoint{optima[c].params, optima[c].tokens, p.lr, p.batch_tokens, p.wd, p.loss, c});
+      pts.push_back(LawPoint{optima[c].params, optima[c].tokens, p.lr, p.batch_tokens, p.wd, p.loss, c,
+                             optima[c].lr_sd_log, optima[c].batch_sd_log});
   return pts;
 }
 
@@ -89,9 +94,51 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   const auto pts = law_points(optima);
   std::set<double> ns, ds, wds;
   for (const auto& p : pts) ns.insert(p.N), ds.insert(p.D), wds.insert(p.wd);
-  const bool use_n = ns.size() >= 2, use_d = ds.size() >= 2;
-  if (warnings && !use_n) warnings->push_back("only one model size: the lr law has no N term");
-  if (warnings && !use_d) warnings->push_back("only one token budget: the laws have no D term");
+  // A term whose regressor barely varies is not fitted: its exponent would be noise.
+  const double n_span = *ns.rbegin() / *ns.begin(), d_span = *ds.rbegin() / *ds.begin();
+  const bool use_n = n_span >= kMinLawSpan, use_d = d_span >= kMinLawSpan;
+  auto span_text = [](const std::set<double>& v) {
+    return format_short(*v.begin()) + " to " + format_short(*v.rbegin()) + ", a factor " +
+           format_short(*v.rbegin() / *v.begin(), 4);
+  };
+  if (warnings && !use_n)
+    warnings->push_back(ns.size() < 2 ? "only one model size: the lr law has no N term"
+                                      : "N barely varies over the cells (" + span_text(ns) +
+                                            "): its exponent cannot be determined, the lr law has no N term");
+  if (warnings && !use_d)
+    warnings->push_back(ds.size() < 2 ? "only one token budget: the laws have no D term"
+                                      : "D barely varies over the cells (" + span_text(ds) +
+                                            "): its exponent cannot be determined, the laws have no D term");
+  if (warnings && use_n && use_d) {
+    // D = k N for every cell (or nearly): the N and D exponents trade off against each other.
+    std::vector<double> ln_n, ln_d;
+    for (const auto& p : pts) ln_n.push_back(std::log(p.N)), ln_d.push_back(std::log(p.D));
+    const auto m = static_cast<double>(pts.size());
+    double mn = 0, md = 0;
+    for (std::size_t i = 0; i < pts.size(); ++i) mn += ln_n[i] / m, md += ln_d[i] / m;
+    double snn = 0, sdd = 0, snd = 0;
+    for (std::size_t i = 0; i < pts.size(); ++i)
+      snn += (ln_n[i] - mn) * (ln_n[i] - mn), sdd += (ln_d[i] - md) * (ln_d[i] - md),
+          snd += (ln_n[i] - mn) * (ln_d[i] - md);
+    const double corr2 = snd * snd / (snn * sdd);
+    if (corr2 > 0.99)
+      warnings->push_back("ln N and ln D are collinear over the cells (correlation " +
+                          format_short(std::sqrt(corr2), 4) +
+                          "; e.g. one tokens-per-parameter ratio): the N and D exponents are inseparable, "
+                          "only their combination is determined");
+  }
+  const bool weighted = o.selection.kind == SelectKind::Asym;
+  auto law = [&](const std::string& name, const std::string& formula, std::vector<std::string> names,
+                 const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
+                 const std::function<double(const LawPoint&)>& se,
+                 std::function<Eigen::VectorXd(double, double)> features) {
+    return weighted ? fit_weighted_law(name, formula, std::move(names), points, y, se, std::move(features))
+                    : fit_power_law(name, formula, std::move(names), points, y, std::move(features), o.bootstrap);
+  };
+  const auto lr_of = [](const LawPoint& p) { return p.lr; };
+  const auto b_of = [](const LawPoint& p) { return p.B; };
+  const auto lr_se = [](const LawPoint& p) { return p.lr_se_log; };
+  const auto b_se = [](const LawPoint& p) { return p.batch_se_log; };
 
   auto lr_features = [use_n, use_d](double N, double D) {
     Eigen::VectorXd f(1 + use_n + use_d);
@@ -105,8 +152,7 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   std::string lr_formula = "lr = lr_coef";
   if (use_n) lr_names.push_back("lr_n_exp"), lr_formula += " * N^lr_n_exp";
   if (use_d) lr_names.push_back("lr_d_exp"), lr_formula += " * D^lr_d_exp";
-  s.lr = fit_power_law(
-      "lr", lr_formula, lr_names, pts, [](const LawPoint& p) { return p.lr; }, lr_features, o.bootstrap);
+  s.lr = law("lr", lr_formula, lr_names, pts, lr_of, lr_se, lr_features);
 
   const bool b_n = o.batch_n_term && use_n;
   auto b_features = [use_d, b_n](double N, double D) {
@@ -121,8 +167,7 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   std::string b_formula = "B (tokens) = batch_coef";
   if (use_d) b_names.push_back("batch_d_exp"), b_formula += " * D^batch_d_exp";
   if (b_n) b_names.push_back("batch_n_exp"), b_formula += " * N^batch_n_exp";
-  s.batch = fit_power_law(
-      "batch", b_formula, b_names, pts, [](const LawPoint& p) { return p.B; }, b_features, o.bootstrap);
+  s.batch = law("batch", b_formula, b_names, pts, b_of, b_se, b_features);
 
   const double m = o.flops_per_token;
   auto c_features = [m](double N, double D) {
@@ -132,14 +177,12 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   };
   std::set<double> cs;
   for (const auto& p : pts) cs.insert(m > 0 ? m * p.D : 6 * p.N * p.D);
-  if (cs.size() >= 2) {
+  if (cs.size() >= 2 && *cs.rbegin() / *cs.begin() >= kMinLawSpan) {
     const std::string c = m > 0 ? "C = " + format_short(m) + " * D" : "C = 6ND";
-    s.lr_c = fit_power_law(
-        "lr_compute", "lr = lr_c_coef * C^lr_c_exp, " + c, {"lr_c_coef", "lr_c_exp"}, pts,
-        [](const LawPoint& p) { return p.lr; }, c_features, o.bootstrap);
-    s.batch_c = fit_power_law(
-        "batch_compute", "B (tokens) = batch_c_coef * C^batch_c_exp, " + c, {"batch_c_coef", "batch_c_exp"}, pts,
-        [](const LawPoint& p) { return p.B; }, c_features, o.bootstrap);
+    s.lr_c = law("lr_compute", "lr = lr_c_coef * C^lr_c_exp, " + c, {"lr_c_coef", "lr_c_exp"}, pts, lr_of, lr_se,
+                 c_features);
+    s.batch_c = law("batch_compute", "B (tokens) = batch_c_coef * C^batch_c_exp, " + c, {"batch_c_coef", "batch_c_exp"},
+                    pts, b_of, b_se, c_features);
   }
 
   std::vector<LawPoint> tau_pts;
@@ -151,15 +194,15 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   } else if (ratios.size() < 2 || tau_pts.size() < 3) {
     s.tau_note = "needs optima at two or more tokens-per-parameter ratios with weight decay > 0";
   } else {
-    s.tau = fit_power_law(
+    s.tau = law(
         "tau", "tau = B/(lr*wd*D) = tau_coef * (D/N)^tau_exp", {"tau_coef", "tau_exp"}, tau_pts,
         [](const LawPoint& p) { return p.B / (p.lr * p.wd * p.D); },
+        [](const LawPoint& p) { return std::hypot(p.lr_se_log, p.batch_se_log); },
         [](double N, double D) {
           Eigen::VectorXd f(2);
           f << 1, std::log(D / N);
           return f;
-        },
-        o.bootstrap);
+        });
   }
   return s;
 }
@@ -236,6 +279,16 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
                   : (seq_lens.empty() ? 2048 : std::max_element(seq_lens.begin(), seq_lens.end(), [](auto& a, auto& b) {
                                                  return a.second < b.second;
                                                })->first);
+  return fit_cells(cells, o, r.target_params, r.target_tokens, r.seq_len);
+}
+
+FitReport fit_cells(const std::vector<Cell>& cells, const FitOptions& o, double target_params, double target_tokens,
+                    std::int64_t seq_len) {
+  FitReport r;
+  r.options = o;
+  r.target_params = target_params;
+  r.target_tokens = target_tokens;
+  r.seq_len = seq_len;
   for (const auto& c : cells) r.trials_used += c.points.size();
   r.optima = optimise_cells(cells, o.selection, &r.skipped_cells);
   if (r.optima.size() < 2)
@@ -249,11 +302,21 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
   r.tau_law = std::move(laws.tau);
   r.tau_note = laws.tau_note;
 
-  std::vector<LawPoint> best;
-  for (std::size_t i = 0; i < cells.size(); ++i)
-    if (cells[i].points.size() >= 3)
-      best.push_back(LawPoint{cells[i].params, cells[i].tokens, 0, 0, 0, cells[i].best().loss, i});
-  r.loss_law = fit_loss_law(best, o.bootstrap);
+  if (o.loss_law) {
+    std::vector<LawPoint> best;
+    if (o.selection.kind == SelectKind::Asym) {
+      // The bowl's vertex value: the minimum noisy loss is biased low by about one noise sd.
+      for (std::size_t i = 0; i < r.optima.size(); ++i)
+        best.push_back(LawPoint{r.optima[i].params, r.optima[i].tokens, 0, 0, 0, r.optima[i].loss, i});
+    } else {
+      for (std::size_t i = 0; i < cells.size(); ++i)
+        if (cells[i].points.size() >= 3)
+          best.push_back(LawPoint{cells[i].params, cells[i].tokens, 0, 0, 0, cells[i].best().loss, i});
+    }
+    r.loss_law = fit_loss_law(best, o.bootstrap);
+  } else {
+    r.loss_law.note = "not fitted (loss_law=0)";
+  }
 
   // Prediction at the target.
   if (r.target_params > 0 && r.target_tokens > 0) {
@@ -261,8 +324,18 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
     const double N = r.target_params, D = r.target_tokens;
     p.lr = r.lr_law->predict_interval(N, D);
     p.batch_tokens = r.batch_law->predict_interval(N, D);
+    p.lr_prediction = r.lr_law->prediction_interval(N, D);
+    p.batch_prediction = r.batch_law->prediction_interval(N, D);
     p.batch_sequences = p.batch_tokens.estimate / static_cast<double>(r.seq_len);
-    if (r.tau_law) {
+    if (r.tau_law && r.tau_law->weighted) {
+      // ln lambda = ln B - ln lr - ln D - ln tau: the three laws' errors added as if independent.
+      const double est = std::log(r.batch_law->predict(N, D)) - std::log(r.lr_law->predict(N, D)) - std::log(D) -
+                         std::log(r.tau_law->predict(N, D));
+      const double se = std::hypot(std::hypot(r.batch_law->log_se(N, D, false), r.lr_law->log_se(N, D, false)),
+                                   r.tau_law->log_se(N, D, false));
+      p.wd = t_interval(est, se, std::min({r.lr_law->dof, r.batch_law->dof, r.tau_law->dof}), true);
+      p.has_wd = true;
+    } else if (r.tau_law) {
       // lambda = B / (lr * D * tau(D/N)), paired resample by resample.
       auto lambda = [&](const Eigen::VectorXd& bl, const Eigen::VectorXd& bb, const Eigen::VectorXd& bt) {
         return r.batch_law->features(N, D).dot(bb) - r.lr_law->features(N, D).dot(bl) - std::log(D) -
@@ -307,7 +380,16 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
   if (r.optima.size() < 5)
     r.warnings.push_back("the laws rest on " + std::to_string(r.optima.size()) +
                          " cells: intervals from so few cells are fragile");
-  if (!o.bootstrap.by_cell && o.bootstrap.resamples > 0 && r.lr_law->coefs.size() > 1) {
+  std::size_t flagged = 0;
+  for (const auto& c : r.optima)
+    if (!c.flags.empty()) ++flagged;
+  if (flagged)
+    r.warnings.push_back(std::to_string(flagged) +
+                         " cells have an asymmetric or poorly identified optimum (see the flags in the cell table)");
+  bool several_per_cell = false;
+  for (const auto& c : r.optima) several_per_cell = several_per_cell || c.selected.size() > 1;
+  // With one point per cell (argmin, bowl), resampling points is resampling cells.
+  if (several_per_cell && !o.bootstrap.by_cell && o.bootstrap.resamples > 0 && r.lr_law->coefs.size() > 1) {
     // Points within a cell are not independent; compare with a resampling of whole cells.
     FitOptions oc = o;
     oc.bootstrap.by_cell = true;
@@ -344,281 +426,14 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
         hc.predicted_lr = h.lr->predict(c->params, c->tokens);
         hc.predicted_batch = h.batch->predict(c->params, c->tokens);
         hc.best_loss = c->best().loss;
-        hc.loss_at_prediction =
-            interpolate_loss(*c, hc.predicted_lr, hc.predicted_batch, hc.method, hc.in_plateau, o.selection.eps);
+        hc.loss_at_prediction = interpolate_loss(*c, hc.predicted_lr, hc.predicted_batch, hc.method, hc.in_plateau,
+                                                 o.selection.eps, o.selection.kind == SelectKind::Asym);
         hc.gap = hc.loss_at_prediction / hc.best_loss - 1;
         r.holdout.push_back(hc);
       }
     }
   }
   return r;
-}
-
-namespace {
-
-std::string interval_text(const Interval& i, int digits = 4) {
-  if (!std::isfinite(i.lo)) return format_short(i.estimate, digits) + "  (no bootstrap interval)";
-  return format_short(i.estimate, digits) + "  [" + format_short(i.lo, digits) + ", " + format_short(i.hi, digits) +
-         "]  mean " + format_short(i.mean, digits) + "  median " + format_short(i.median, digits);
-}
-
-// Published values of the same coefficients, printed beside the user's.
-std::string published_coefficient(const std::string& name) {
-  static const std::map<std::string, std::string> known = {
-      {"lr_coef", "Step Law 1.79"},    {"lr_n_exp", "Step Law -0.713"},     {"lr_d_exp", "Step Law 0.307"},
-      {"batch_coef", "Step Law 0.58"}, {"batch_d_exp", "Step Law 0.571"},   {"lr_c_coef", "DeepSeek 0.3118"},
-      {"lr_c_exp", "DeepSeek -0.125"}, {"batch_c_coef", "DeepSeek 0.2920"}, {"batch_c_exp", "DeepSeek 0.3271"},
-      {"tau_exp", "Power Lines -0.53"}};
-  auto it = known.find(name);
-  return it == known.end() ? "" : "   (" + it->second + ")";
-}
-
-void law_text(std::string& out, const PowerLaw& law) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "  %s   (%zu points, %zu cells, R^2 %.3f)\n", law.formula.c_str(), law.points,
-                law.cells, law.r2);
-  out += buf;
-  for (std::size_t k = 0; k < law.coefs.size(); ++k) {
-    std::snprintf(buf, sizeof buf, "    %-13s %s%s\n", law.coef_names[k].c_str(), interval_text(law.coefs[k]).c_str(),
-                  published_coefficient(law.coef_names[k]).c_str());
-    out += buf;
-  }
-}
-
-void law_json(JsonWriter& j, const PowerLaw& law) {
-  j.begin_object();
-  j.key("formula").value(law.formula).key("points").value(law.points).key("cells").value(law.cells);
-  j.key("r2").value(law.r2);
-  j.key("coefficients").begin_object();
-  for (std::size_t k = 0; k < law.coefs.size(); ++k) {
-    const Interval& i = law.coefs[k];
-    j.key(law.coef_names[k]).begin_object();
-    j.key("estimate").value(i.estimate).key("mean").value(i.mean).key("median").value(i.median);
-    j.key("lo").value(i.lo).key("hi").value(i.hi).key("ols_se").value(law.ols_se[k]);
-    j.end_object();
-  }
-  j.end_object();
-  j.end_object();
-}
-
-void interval_json(JsonWriter& j, const char* name, const Interval& i) {
-  j.key(name).begin_object();
-  j.key("estimate").value(i.estimate).key("mean").value(i.mean).key("median").value(i.median);
-  j.key("lo").value(i.lo).key("hi").value(i.hi);
-  j.end_object();
-}
-
-}  // namespace
-
-std::string format_fit(const FitReport& r) {
-  std::string out;
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "fit: %zu trials in %zu cells, selection %s, %d bootstrap resamples of %s\n",
-                r.trials_used, r.optima.size() + r.skipped_cells.size(), r.options.selection.text().c_str(),
-                r.options.bootstrap.resamples, r.options.bootstrap.by_cell ? "cells" : "points");
-  out += buf;
-  out += "\nper-cell optima (N, D: lr, B tokens, wd, loss; points selected; plateau lr and B ranges)\n";
-  for (const auto& c : r.optima) {
-    std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s lr=%-9s B=%-9s wd=%-6s L=%.5f  %3zu pts  lr %s-%s  B %s-%s%s%s\n",
-                  format_short(c.params).c_str(), format_short(c.tokens).c_str(), format_short(c.lr).c_str(),
-                  format_short(c.batch_tokens).c_str(), format_short(c.wd).c_str(), c.loss, c.selected.size(),
-                  format_short(c.plateau_lr_lo).c_str(), format_short(c.plateau_lr_hi).c_str(),
-                  format_short(c.plateau_b_lo).c_str(), format_short(c.plateau_b_hi).c_str(),
-                  c.edges.empty() ? "" : "  EDGE", c.note.empty() ? "" : ("  (" + c.note + ")").c_str());
-    out += buf;
-    for (const auto& e : c.edges) out += "      edge: " + e + "\n";
-  }
-  for (const auto& s : r.skipped_cells) out += "  skipped " + s + "\n";
-
-  out += "\nlaws (estimate [2.5%, 97.5%] over bootstrap resamples)\n";
-  law_text(out, *r.lr_law);
-  law_text(out, *r.batch_law);
-  if (r.lr_compute) law_text(out, *r.lr_compute);
-  if (r.batch_compute) law_text(out, *r.batch_compute);
-  if (r.tau_law)
-    law_text(out, *r.tau_law);
-  else
-    out += "  weight decay: " + r.tau_note + "\n";
-  if (r.loss_law.ok) {
-    std::snprintf(buf, sizeof buf, "  L = E + A/N^alpha + B/D^beta   (Huber delta %g on log L, %zu cells)\n",
-                  r.loss_law.huber_delta, r.loss_law.cells);
-    out += buf;
-    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E},
-                                                                            {"A", &r.loss_law.A},
-                                                                            {"alpha", &r.loss_law.alpha},
-                                                                            {"B", &r.loss_law.B},
-                                                                            {"beta", &r.loss_law.beta}}) {
-      std::snprintf(buf, sizeof buf, "    %-13s %s\n", n, interval_text(*i).c_str());
-      out += buf;
-    }
-  } else {
-    out += "  loss law: " + r.loss_law.note + "\n";
-  }
-
-  if (r.prediction) {
-    const Prediction& p = *r.prediction;
-    std::snprintf(buf, sizeof buf, "\nprediction for N=%s, D=%s (seq_len %lld)\n",
-                  format_short(r.target_params).c_str(), format_short(r.target_tokens).c_str(),
-                  static_cast<long long>(r.seq_len));
-    out += buf;
-    out += "  lr            " + interval_text(p.lr) + "\n";
-    out += "  batch tokens  " + interval_text(p.batch_tokens) + "\n";
-    std::snprintf(buf, sizeof buf, "  batch seqs    %.0f  [%.0f, %.0f]\n", p.batch_sequences,
-                  p.batch_tokens.lo / static_cast<double>(r.seq_len),
-                  p.batch_tokens.hi / static_cast<double>(r.seq_len));
-    out += buf;
-    if (p.has_wd) out += "  weight decay  " + interval_text(p.wd) + "\n";
-    if (p.has_loss) out += "  loss          " + interval_text(p.loss) + "\n";
-    out += "  published laws at this target:\n";
-    for (const auto& pub : r.published) {
-      std::snprintf(buf, sizeof buf, "    %-48s lr %s  B %s tokens\n", pub.name.c_str(),
-                    format_short(pub.lr, 4).c_str(), format_short(pub.batch_tokens, 4).c_str());
-      out += buf;
-    }
-  } else {
-    out += "\nno target: give --target-params and --target-tokens (or [target] in the job) for a prediction\n";
-  }
-  if (!r.holdout.empty()) {
-    out += "\nhold-out (largest compute, fitted on the others): loss gap at the predicted (lr, B)\n";
-    for (const auto& h : r.holdout) {
-      std::snprintf(buf, sizeof buf,
-                    "  N=%-8s D=%-8s predicted lr=%s B=%s  loss %.5f vs best %.5f  gap %+.3f%%  %s plateau  (%s)\n",
-                    format_short(h.params).c_str(), format_short(h.tokens).c_str(),
-                    format_short(h.predicted_lr).c_str(), format_short(h.predicted_batch).c_str(), h.loss_at_prediction,
-                    h.best_loss, 100 * h.gap, h.in_plateau ? "inside the" : "outside the", h.method.c_str());
-      out += buf;
-    }
-  }
-  if (!r.warnings.empty()) {
-    out += "\nwarnings\n";
-    for (const auto& w : r.warnings) out += "  - " + w + "\n";
-  }
-  return out;
-}
-
-FitRecord to_fit_record(const FitReport& r, const std::string& name, std::uint64_t results) {
-  FitRecord f;
-  f.results = results;
-  f.name = name;
-  f.options = r.options.text();
-  f.created = unix_now();
-  f.json = fit_json(r);
-  auto add = [&](const std::optional<PowerLaw>& law) {
-    if (!law) return;
-    for (std::size_t k = 0; k < law->coefs.size(); ++k) {
-      const Interval& i = law->coefs[k];
-      f.coefficients.push_back(FitCoefficient{law->name, law->coef_names[k], i.estimate, i.mean, i.median, i.lo, i.hi});
-    }
-  };
-  add(r.lr_law);
-  add(r.batch_law);
-  add(r.lr_compute);
-  add(r.batch_compute);
-  add(r.tau_law);
-  if (r.loss_law.ok)
-    for (auto [n, i] : std::vector<std::pair<const char*, const Interval*>>{{"E", &r.loss_law.E},
-                                                                            {"A", &r.loss_law.A},
-                                                                            {"alpha", &r.loss_law.alpha},
-                                                                            {"B", &r.loss_law.B},
-                                                                            {"beta", &r.loss_law.beta}})
-      f.coefficients.push_back(FitCoefficient{"loss", n, i->estimate, i->mean, i->median, i->lo, i->hi});
-  if (r.prediction) {
-    const Prediction& p = *r.prediction;
-    for (auto [n, i] :
-         std::vector<std::pair<const char*, const Interval*>>{{"lr", &p.lr}, {"batch_tokens", &p.batch_tokens}})
-      f.coefficients.push_back(FitCoefficient{"prediction", n, i->estimate, i->mean, i->median, i->lo, i->hi});
-    if (p.has_wd)
-      f.coefficients.push_back(
-          FitCoefficient{"prediction", "wd", p.wd.estimate, p.wd.mean, p.wd.median, p.wd.lo, p.wd.hi});
-  }
-  for (const auto& c : r.optima)
-    for (const auto& p : c.selected)
-      f.points.push_back(FitPoint{c.params, c.tokens, p.lr, p.batch_tokens, p.wd, p.loss});
-  return f;
-}
-
-std::string fit_json(const FitReport& r) {
-  JsonWriter j;
-  j.begin_object();
-  j.key("options").value(r.options.text());
-  j.key("trials_used").value(r.trials_used);
-  j.key("cells").begin_array();
-  for (const auto& c : r.optima) {
-    j.begin_object();
-    j.key("params").value(c.params).key("tokens").value(c.tokens).key("lr").value(c.lr);
-    j.key("batch_tokens").value(c.batch_tokens).key("wd").value(c.wd).key("loss").value(c.loss);
-    j.key("selected").value(c.selected.size());
-    j.key("plateau_lr").begin_array().value(c.plateau_lr_lo).value(c.plateau_lr_hi).end_array();
-    j.key("plateau_batch_tokens").begin_array().value(c.plateau_b_lo).value(c.plateau_b_hi).end_array();
-    j.key("edges").begin_array();
-    for (const auto& e : c.edges) j.value(e);
-    j.end_array();
-    j.end_object();
-  }
-  j.end_array();
-  j.key("skipped_cells").begin_array();
-  for (const auto& s : r.skipped_cells) j.value(s);
-  j.end_array();
-  j.key("laws").begin_object();
-  j.key("lr");
-  law_json(j, *r.lr_law);
-  j.key("batch");
-  law_json(j, *r.batch_law);
-  if (r.lr_compute) j.key("lr_compute"), law_json(j, *r.lr_compute);
-  if (r.batch_compute) j.key("batch_compute"), law_json(j, *r.batch_compute);
-  if (r.tau_law) j.key("tau"), law_json(j, *r.tau_law);
-  if (r.loss_law.ok) {
-    j.key("loss").begin_object();
-    interval_json(j, "E", r.loss_law.E);
-    interval_json(j, "A", r.loss_law.A);
-    interval_json(j, "alpha", r.loss_law.alpha);
-    interval_json(j, "B", r.loss_law.B);
-    interval_json(j, "beta", r.loss_law.beta);
-    j.end_object();
-  }
-  j.end_object();
-  if (r.prediction) {
-    const Prediction& p = *r.prediction;
-    j.key("prediction").begin_object();
-    j.key("params")
-        .value(r.target_params)
-        .key("tokens")
-        .value(r.target_tokens)
-        .key("seq_len")
-        .value(static_cast<long long>(r.seq_len));
-    interval_json(j, "lr", p.lr);
-    interval_json(j, "batch_tokens", p.batch_tokens);
-    j.key("batch_sequences").value(p.batch_sequences);
-    if (p.has_wd) interval_json(j, "wd", p.wd);
-    if (p.has_loss) interval_json(j, "loss", p.loss);
-    j.key("published").begin_array();
-    for (const auto& pub : r.published)
-      j.begin_object()
-          .key("law")
-          .value(pub.name)
-          .key("lr")
-          .value(pub.lr)
-          .key("batch_tokens")
-          .value(pub.batch_tokens)
-          .end_object();
-    j.end_array();
-    j.end_object();
-  }
-  j.key("holdout").begin_array();
-  for (const auto& h : r.holdout) {
-    j.begin_object();
-    j.key("params").value(h.params).key("tokens").value(h.tokens).key("predicted_lr").value(h.predicted_lr);
-    j.key("predicted_batch_tokens").value(h.predicted_batch).key("best_loss").value(h.best_loss);
-    j.key("loss_at_prediction").value(h.loss_at_prediction).key("gap").value(h.gap);
-    j.key("in_plateau").value(h.in_plateau).key("method").value(h.method);
-    j.end_object();
-  }
-  j.end_array();
-  j.key("warnings").begin_array();
-  for (const auto& w : r.warnings) j.value(w);
-  j.end_array();
-  j.end_object();
-  return j.str() + "\n";
 }
 
 }  // namespace hpsweep

@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -69,7 +70,20 @@ Interval summarize(double estimate, std::vector<double> s) {
 
 Interval summarize_log(double log_estimate, std::vector<double> log_samples) {
   Interval l = summarize(log_estimate, std::move(log_samples));
-  return Interval{std::exp(l.estimate), std::exp(l.mean), std::exp(l.median), std::exp(l.lo), std::exp(l.hi)};
+  return Interval{std::exp(l.estimate), std::exp(l.mean), std::exp(l.median), std::exp(l.lo), std::exp(l.hi), true};
+}
+
+double t_quantile_975(double dof) {
+  if (!(dof > 0) || !std::isfinite(dof)) return 1.959963984540054;
+  return boost::math::quantile(boost::math::students_t(dof), 0.975);
+}
+
+Interval t_interval(double estimate, double se, double dof, bool log_scale) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double half = std::isfinite(se) && dof > 0 ? t_quantile_975(dof) * se : nan;
+  Interval i{estimate, estimate, estimate, estimate - half, estimate + half, log_scale, true};
+  if (log_scale) i.estimate = i.mean = i.median = std::exp(estimate), i.lo = std::exp(i.lo), i.hi = std::exp(i.hi);
+  return i;
 }
 
 std::vector<std::size_t> bootstrap_indices(std::size_t n, std::uint64_t seed, int resample) {
@@ -93,8 +107,34 @@ std::vector<std::size_t> resample_rows(const std::vector<LawPoint>& pts, const B
 
 double PowerLaw::predict(double N, double D) const { return std::exp(features(N, D).dot(beta)); }
 
+double PowerLaw::log_se(double N, double D, bool with_scatter) const {
+  const Eigen::VectorXd f = features(N, D);
+  double var = 0;
+  if (weighted) {
+    var = f.dot(cov * f) + (with_scatter ? scatter_var : 0.0);
+  } else {
+    // Standard deviation of the bootstrap predictions, plus the cells' scatter about the law.
+    double sum = 0, sum2 = 0, n = 0;
+    for (const auto& b : boot) {
+      const double v = f.dot(b);
+      if (!std::isfinite(v)) continue;
+      sum += v, sum2 += v * v, n += 1;
+    }
+    if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+    var = std::max(0.0, (sum2 - sum * sum / n) / (n - 1)) + (with_scatter ? cell_residual_var : 0.0);
+  }
+  return std::sqrt(std::max(0.0, var));
+}
+
+Interval PowerLaw::prediction_interval(double N, double D) const {
+  const double k = static_cast<double>(beta.size());
+  const double df = weighted ? dof : static_cast<double>(cells) - k;
+  return t_interval(features(N, D).dot(beta), log_se(N, D, true), df, true);
+}
+
 Interval PowerLaw::predict_interval(double N, double D) const {
   const Eigen::VectorXd f = features(N, D);
+  if (weighted) return t_interval(f.dot(beta), log_se(N, D, false), dof, true);
   std::vector<double> s;
   s.reserve(boot.size());
   for (const auto& b : boot) s.push_back(f.dot(b));
@@ -139,14 +179,108 @@ PowerLaw fit_power_law(const std::string& name, const std::string& formula, std:
         Xb.row(static_cast<Eigen::Index>(i)) = X.row(static_cast<Eigen::Index>(rows[i]));
         Yb(static_cast<Eigen::Index>(i)) = Y(static_cast<Eigen::Index>(rows[i]));
       }
-      law.boot[static_cast<std::size_t>(r)] = Xb.colPivHouseholderQr().solve(Yb);
+      const auto qr = Xb.colPivHouseholderQr();
+      // A resample that cannot identify every coefficient (all its cells at one N, say) is
+      // left out rather than reported as a wild solution.
+      law.boot[static_cast<std::size_t>(r)] =
+          qr.rank() == k ? Eigen::VectorXd(qr.solve(Yb))
+                         : Eigen::VectorXd::Constant(k, std::numeric_limits<double>::quiet_NaN());
     }
   });
+  // Scatter of the cells about the law: variance of the cell-mean residuals.
+  if (law.cells > static_cast<std::size_t>(k)) {
+    const Eigen::VectorXd resid = Y - X * law.beta;
+    double ss = 0;
+    for (const auto& rows : rows_of_cell) {
+      double m = 0;
+      for (std::size_t i : rows) m += resid(static_cast<Eigen::Index>(i));
+      m /= static_cast<double>(rows.size());
+      ss += m * m;
+    }
+    law.cell_residual_var = ss / static_cast<double>(law.cells - static_cast<std::size_t>(k));
+  }
   for (int c = 0; c < k; ++c) {
     std::vector<double> s;
     s.reserve(law.boot.size());
     for (const auto& b : law.boot) s.push_back(b(c));
     law.coefs.push_back(c == 0 ? summarize_log(law.beta(c), std::move(s)) : summarize(law.beta(c), std::move(s)));
+  }
+  return law;
+}
+
+PowerLaw fit_weighted_law(const std::string& name, const std::string& formula, std::vector<std::string> coef_names,
+                          const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
+                          const std::function<double(const LawPoint&)>& se,
+                          std::function<Eigen::VectorXd(double, double)> features) {
+  PowerLaw law;
+  law.name = name;
+  law.formula = formula;
+  law.coef_names = std::move(coef_names);
+  law.features = std::move(features);
+  law.weighted = true;
+  const auto n = static_cast<Eigen::Index>(points.size());
+  const auto k = static_cast<Eigen::Index>(law.features(points[0].N, points[0].D).size());
+  Eigen::MatrixXd X(n, k);
+  Eigen::VectorXd Y(n), v(n);
+  std::vector<double> finite;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const LawPoint& p = points[static_cast<std::size_t>(i)];
+    X.row(i) = law.features(p.N, p.D).transpose();
+    Y(i) = std::log(y(p));
+    const double s = se(p);
+    v(i) = std::isfinite(s) && s > 0 ? s * s : std::numeric_limits<double>::quiet_NaN();
+    if (std::isfinite(v(i))) finite.push_back(v(i));
+  }
+  // A cell without its own error counts as a typical cell.
+  std::sort(finite.begin(), finite.end());
+  const double typical = finite.empty() ? 1.0 : finite[finite.size() / 2];
+  for (Eigen::Index i = 0; i < n; ++i)
+    if (!std::isfinite(v(i))) v(i) = typical;
+  law.points = law.cells = points.size();
+  law.dof = static_cast<double>(n - k);
+
+  // Weighted fit for a given tau^2; returns the weighted residual sum of squares Q.
+  Eigen::VectorXd w(n);
+  auto solve = [&](double tau2) {
+    w = (v.array() + tau2).inverse().matrix();
+    const Eigen::VectorXd sw = w.cwiseSqrt();
+    const Eigen::MatrixXd Xw = sw.asDiagonal() * X;
+    const Eigen::VectorXd Yw = sw.asDiagonal() * Y;
+    law.beta = Xw.colPivHouseholderQr().solve(Yw);
+    return (Yw - Xw * law.beta).squaredNorm();
+  };
+  double tau2 = 0;
+  double q = solve(0);
+  if (law.dof > 0 && q > law.dof) {
+    // Paule-Mandel: the tau^2 at which Q equals its expectation, cells - parameters.
+    double lo = 0, hi = std::max(1e-12, (Y.array() - Y.mean()).square().mean());
+    while (solve(hi) > law.dof && hi < 1e6) hi *= 4;
+    for (int it = 0; it < 80; ++it) {
+      const double mid = 0.5 * (lo + hi);
+      (solve(mid) > law.dof ? lo : hi) = mid;
+    }
+    tau2 = hi;
+    q = solve(tau2);
+  }
+  law.scatter_var = tau2;
+  const Eigen::MatrixXd XtWX = X.transpose() * w.asDiagonal() * X;
+  Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(XtWX);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (law.dof > 0 && qr.rank() == k) {
+    // Knapp-Hartung: scale by the weighted residuals, so errors that are right only up to a
+    // factor still give intervals of the right width.
+    law.cov = (q / law.dof) * XtWX.inverse();
+  } else {
+    law.cov = Eigen::MatrixXd::Constant(k, k, nan);
+  }
+  const Eigen::VectorXd resid = Y - X * law.beta;
+  const double ybar = w.dot(Y) / w.sum();
+  const double ss_tot = (w.array() * (Y.array() - ybar).square()).sum();
+  law.r2 = ss_tot > 0 ? 1 - (w.array() * resid.array().square()).sum() / ss_tot : 1.0;
+  for (Eigen::Index c = 0; c < k; ++c) {
+    const double s = std::sqrt(law.cov(c, c));
+    law.ols_se.push_back(s);
+    law.coefs.push_back(t_interval(law.beta(c), s, law.dof, c == 0));
   }
   return law;
 }
@@ -239,6 +373,15 @@ LossLaw fit_loss_law(const std::vector<LawPoint>& cells, const BootstrapOptions&
                " cells, " + std::to_string(ns.size()) + " sizes, " + std::to_string(ds.size()) + " budgets)";
     return law;
   }
+  // A term whose regressor barely varies cannot be separated from E.
+  const double n_span = *ns.rbegin() / *ns.begin(), d_span = *ds.rbegin() / *ds.begin();
+  if (n_span < kMinLawSpan || d_span < kMinLawSpan) {
+    const bool n_short = n_span < kMinLawSpan;
+    law.note = std::string("not determined: ") + (n_short ? "N" : "D") + " spans only a factor " +
+               std::to_string(n_short ? n_span : d_span).substr(0, 5) + " over the cells, so " +
+               (n_short ? "A and alpha" : "B and beta") + " cannot be separated from E";
+    return law;
+  }
   std::vector<std::size_t> all(cells.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
   // Grid of starting points over (log E, log A, alpha, log B, beta), as in Chinchilla's
@@ -265,6 +408,23 @@ LossLaw fit_loss_law(const std::vector<LawPoint>& cells, const BootstrapOptions&
   }
   if (!std::isfinite(best_obj)) {
     law.note = "no starting point converged";
+    return law;
+  }
+  // Finite, plausible values only: exponents of published loss laws lie in 0.05-1.
+  double min_loss = std::numeric_limits<double>::infinity();
+  for (const auto& c : cells) min_loss = std::min(min_loss, c.loss);
+  std::string implausible;
+  if (!best.allFinite())
+    implausible = "non-finite parameters";
+  else if (!(best(2) > 0.01 && best(2) < 2.5) || !(best(4) > 0.01 && best(4) < 2.5))
+    implausible =
+        "exponents alpha = " + std::to_string(best(2)) + ", beta = " + std::to_string(best(4)) + " outside (0.01, 2.5)";
+  else if (std::exp(best(0)) < 0.01 * min_loss)
+    implausible = "the irreducible loss E went to 0";
+  else if (best(1) > 200 || best(3) > 200)
+    implausible = "coefficients A or B beyond e^200";
+  if (!implausible.empty()) {
+    law.note = "not determined: the fit did not converge to plausible values (" + implausible + ")";
     return law;
   }
   law.ok = true;

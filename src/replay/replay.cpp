@@ -1,4 +1,5 @@
 #include "hpsweep/replay/replay.hpp"
+#include "hpsweep/reports/fit_text.hpp"
 
 #include <algorithm>
 #include <cmath>

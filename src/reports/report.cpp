@@ -2,6 +2,7 @@
 // analysis (report_sections.cpp, report_fits.cpp, report_transfer.cpp) and lays them out as
 // figure scripts, data, rendered figures and one offline HTML page (report_layout.cpp).
 #include "hpsweep/reports/report.hpp"
+#include "hpsweep/reports/fit_text.hpp"
 
 #include "reports/report_parts.hpp"
 

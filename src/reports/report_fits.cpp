@@ -176,13 +176,15 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
     if (here) {
       elements.push_back(DataBlocks::source("plateau") + " using 1:2 with lines lw 2.5 dt 2 lc rgb \"#ffffff\" title " +
                          quote("plateau (" + eps + ")"));
-      if (opt.selected.size() > 1 || selection.kind != SelectKind::Bowl)
+      if (opt.selected.size() > 1 || (selection.kind != SelectKind::Bowl && selection.kind != SelectKind::Asym))
         elements.push_back(DataBlocks::source("selected") +
                            " using 1:2 with points pt 6 ps 1.1*PS lw 1.5 lc rgb \"#ffffff\" title " +
                            quote("selected"));
       elements.push_back(DataBlocks::source("optimum") +
                          " using 1:2 with points pt 3 ps 3*PS lw 3 lc rgb \"#ff3030\" title " +
-                         quote(selection.kind == SelectKind::Bowl ? "optimum (bowl)" : "optimum"));
+                         quote(selection.kind == SelectKind::Bowl   ? "optimum (bowl)"
+                               : selection.kind == SelectKind::Asym ? "optimum (asymmetric bowl)"
+                                                                    : "optimum"));
     }
     if (data.has_rows(bad))
       elements.push_back(DataBlocks::source(bad) +

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hpsweep/reports/fit_text.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"

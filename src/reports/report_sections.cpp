@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "hpsweep/reports/fit_text.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "reports/gnuplot.hpp"

@@ -194,7 +194,7 @@ hpsweep("report", steplaw_sweep, "--out", steplaw, "--select", "within:0.25%", *
 text, scripts = check_report(steplaw, rendered=bool(GNUPLOT), cells=17)
 expect("health_timeline" not in scripts and "No per-rank timeline" in text,
        "ingested results have no ranks: the page must say why there is no timeline")
-fit = json.loads(hpsweep("fit", steplaw_sweep, "--json", "--no-store", *target).stdout)
+fit = json.loads(hpsweep("fit", steplaw_sweep, "--select", "within:0.25%", "--json", "--no-store", *target).stdout)
 with open(os.path.join(steplaw, "figures", "laws_lr.dat")) as f:
     block = f.read().split("# [target]")[1].splitlines()[1]
 plotted = [float(v) for v in block.split()]

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/calibrate/calibrate.hpp"
 #include "hpsweep/reducer/cells.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/reducer/laws.hpp"
@@ -248,4 +249,215 @@ TEST(Fit, HoldoutReportsTheLossGapOfTheLargestCell) {
   EXPECT_DOUBLE_EQ(r.holdout[0].params, 3e8);
   EXPECT_GE(r.holdout[0].gap, -0.002);
   EXPECT_LT(r.holdout[0].gap, 0.01);  // the surrogate's laws are exact power laws: small gap
+}
+
+// ---- the default estimator: asymmetric bowl, weighted laws, calibrated intervals ----
+
+namespace {
+
+// A noise-free landscape with curvature `above` times steeper above the optimum in ln lr, and
+// an optional cubic term above it.
+Cell lopsided_cell(double lr0, double b0, double above, double cubic) {
+  Cell c;
+  c.params = 1e8;
+  c.tokens = 2e9;
+  TrialId id = 1;
+  for (int i = 0; i < 15; ++i)
+    for (int j = 0; j < 8; ++j) {
+      const double lr = 2.5e-4 * std::pow(160.0, i / 14.0), b = 1.6e4 * std::pow(2.0, j);
+      const double x = std::log(lr / lr0), y = std::log(b / b0);
+      const double pen =
+          0.01 * x * x * (x > 0 ? above : 1.0) + (x > 0 ? 0.01 * cubic * x * x * x : 0.0) + 0.006 * y * y;
+      c.points.push_back(CellPoint{id++, lr, b, 0.1, 3.0 * (1 + pen), 0});
+    }
+  return c;
+}
+
+CalibrationReport small_study(const std::string& select, const std::vector<std::string>& truths,
+                              const std::vector<double>& noises, int replicates) {
+  CalibrationOptions o;
+  o.fit.selection = parse_selection(select);
+  o.fit.bootstrap = BootstrapOptions{200, 3, false};
+  o.replicates = replicates;
+  o.noises = noises;
+  o.truths.clear();
+  for (const auto& t : truths) o.truths.push_back(truth_by_name(t));
+  // The design of jobs/example.ini.
+  const JobSpec job = parse_job(
+      "[sweep]\nname = example\n[scales]\nparams = 2e7, 5e7, 1.2e8, 3e8\ntokens_per_param = 10, 30, 90\n"
+      "[grid]\nlr = log:2.5e-4:4e-2:15\nbatch = 8, 16, 32, 64, 128, 256, 512, 1024\nwd = 0.1\n"
+      "[backend]\nkind = surrogate\n[target]\nparams = 7e9\ntokens = 1.4e12\n",
+      "example.ini");
+  return calibrate(design_from_job(job, "example.ini"), o);
+}
+
+const QuantityStats& stat(const CalibrationCondition& c, const std::string& name) {
+  for (const auto& s : c.stats)
+    if (s.name == name) return s;
+  throw std::runtime_error("no quantity " + name);
+}
+
+}  // namespace
+
+TEST(AsymmetricBowl, FindsTheVertexOfALopsidedLandscapeExactly) {
+  for (double above : {1.0, 2.0, 4.0}) {
+    const Cell c = lopsided_cell(2.2e-3, 1.9e5, above, 0);
+    CellOptimum o;
+    std::string why;
+    ASSERT_TRUE(select_optimum(c, Selection{}, o, why)) << why;
+    EXPECT_NEAR(std::log(o.lr / 2.2e-3), 0, 1e-6) << "curvature ratio " << above;
+    EXPECT_NEAR(std::log(o.batch_tokens / 1.9e5), 0, 1e-6);
+    EXPECT_NEAR(o.lr_asymmetry, above, 1e-4);
+    // The symmetric bowl of earlier versions is pulled below the optimum by the steeper side.
+    ASSERT_TRUE(select_optimum(c, parse_selection("bowl"), o, why));
+    if (above > 1) EXPECT_LT(std::log(o.lr / 2.2e-3), -0.05);
+  }
+}
+
+TEST(AsymmetricBowl, StaysCloseOnACubicPenaltyAndFlagsTheAsymmetry) {
+  const Cell c = lopsided_cell(2.2e-3, 1.9e5, 1.0, 1.0);
+  CellOptimum o;
+  std::string why;
+  ASSERT_TRUE(select_optimum(c, Selection{}, o, why)) << why;
+  EXPECT_LT(std::fabs(std::log(o.lr / 2.2e-3)), 0.03);
+  ASSERT_FALSE(o.flags.empty());
+  EXPECT_NE(o.flags[0].find("asymmetric in lr"), std::string::npos);
+}
+
+TEST(WeightedLaw, WithEqualErrorsIsOrdinaryLeastSquaresWithTIntervals) {
+  std::vector<LawPoint> pts;
+  for (int i = 0; i < 12; ++i) {
+    const double n = 1e7 * (1 + i % 4), d = 1e9 * (1 + i % 3) * (1 + i / 6);
+    LawPoint p{n,
+               d,
+               0.01 * std::pow(n, -0.3) * std::pow(d, 0.2) * std::exp(0.05 * std::sin(3.0 * i)),
+               0,
+               0,
+               0,
+               static_cast<std::size_t>(i)};
+    p.lr_se_log = 0.2;  // larger than the scatter: no extra scatter term, Knapp-Hartung scale < 1
+    pts.push_back(p);
+  }
+  auto features = [](double n, double d) {
+    Eigen::VectorXd f(3);
+    f << 1, std::log(n), std::log(d);
+    return f;
+  };
+  const PowerLaw w = fit_weighted_law(
+      "lr", "", {"c", "a", "b"}, pts, [](const LawPoint& p) { return p.lr; },
+      [](const LawPoint& p) { return p.lr_se_log; }, features);
+  Eigen::MatrixXd X(12, 3);
+  Eigen::VectorXd y(12);
+  for (int i = 0; i < 12; ++i) X.row(i) = features(pts[i].N, pts[i].D).transpose(), y(i) = std::log(pts[i].lr);
+  const OlsResult ols_fit = ols(X, y);
+  EXPECT_EQ(w.dof, 9);
+  EXPECT_DOUBLE_EQ(w.scatter_var, 0);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR(w.beta(k), ols_fit.beta(k), 1e-9);
+    EXPECT_NEAR(w.ols_se[k], ols_fit.se(k), 1e-9);
+  }
+  EXPECT_NEAR(w.coefs[1].hi - w.coefs[1].estimate, t_quantile_975(9) * ols_fit.se(1), 1e-9);
+  EXPECT_NEAR(t_quantile_975(9), 2.2621571627, 1e-8);
+  EXPECT_TRUE(w.coefs[0].analytic && w.coefs[0].geometric);
+  // The prediction interval of a new cell is never narrower than the law's confidence interval.
+  const Interval ci = w.predict_interval(7e9, 1.4e12), pi = w.prediction_interval(7e9, 1.4e12);
+  EXPECT_LE(pi.lo, ci.lo);
+  EXPECT_GE(pi.hi, ci.hi);
+}
+
+TEST(WeightedLaw, ScatterBeyondTheCellErrorsWidensThePredictionInterval) {
+  std::vector<LawPoint> pts;
+  for (int i = 0; i < 12; ++i) {
+    const double n = 1e7 * (1 + i % 4), d = 1e9 * (1 + i % 3) * (1 + i / 6);
+    LawPoint p{
+        n, d, 0.01 * std::pow(n, -0.3) * std::exp(0.3 * std::sin(3.0 * i)), 0, 0, 0, static_cast<std::size_t>(i)};
+    p.lr_se_log = 0.01;
+    pts.push_back(p);
+  }
+  auto features = [](double n, double) {
+    Eigen::VectorXd f(2);
+    f << 1, std::log(n);
+    return f;
+  };
+  const PowerLaw w = fit_weighted_law(
+      "lr", "", {"c", "a"}, pts, [](const LawPoint& p) { return p.lr; }, [](const LawPoint& p) { return p.lr_se_log; },
+      features);
+  EXPECT_GT(std::sqrt(w.scatter_var), 0.1);
+  EXPECT_GT(w.log_se(7e9, 1e12, true), w.log_se(7e9, 1e12, false));
+}
+
+TEST(Interval, ALogSummaryNamesItsMeanGeometric) {
+  EXPECT_TRUE(summarize_log(0, {0.1, -0.1, 0.2}).geometric);
+  EXPECT_FALSE(summarize(0, {0.1, -0.1, 0.2}).geometric);
+}
+
+TEST(Fit, ARegressorThatBarelyVariesIsDroppedWithTheReasonAndTheLossLawIsNotDetermined) {
+  // The MoE design: N from 2.15e9 to 2.16e9, D over a factor 16.
+  std::vector<Cell> cells;
+  SurrogateParams truth;
+  truth.lr_high_asymmetry = 0;
+  truth.wd_curvature = 0;
+  int k = 0;
+  for (double n : {2.15e9, 2.152e9, 2.155e9, 2.16e9})
+    for (double d : {2e9, 8e9, 3.2e10}) {
+      Cell c;
+      c.params = n;
+      c.tokens = d;
+      TrialId id = 1;
+      for (int i = 0; i < 11; ++i)
+        for (int j = 0; j < 7; ++j) {
+          const double lr = truth.optimal_lr(n, d) * std::exp(0.35 * (i - 5) + 0.05 * k);
+          const double b = truth.optimal_batch_tokens(d) * std::exp(0.7 * (j - 3));
+          const double noise = 1 + 0.001 * std::sin(17.0 * id + 5.0 * k);
+          c.points.push_back(CellPoint{id++, lr, b, 0.1, truth.expected_loss(n, d, lr, b, 0.1) * noise, 0});
+        }
+      cells.push_back(std::move(c));
+      ++k;
+    }
+  FitOptions o;
+  o.bootstrap.resamples = 20;
+  const FitReport r = fit_cells(cells, o, 7e9, 1.4e12, 2048);
+  for (const auto& name : r.lr_law->coef_names) EXPECT_NE(name, "lr_n_exp");
+  bool said_why = false;
+  for (const auto& w : r.warnings) said_why |= w.find("N barely varies") != std::string::npos;
+  EXPECT_TRUE(said_why);
+  EXPECT_FALSE(r.loss_law.ok);
+  EXPECT_NE(r.loss_law.note.find("not determined"), std::string::npos) << r.loss_law.note;
+}
+
+TEST(Calibration, DefaultFitIsUnbiasedWithNominalCoverageOnSymmetricAndLopsidedTruths) {
+  const CalibrationReport r = small_study("asym", {"symmetric", "asymmetric", "cubic"}, {0.0015, 0.005}, 60);
+  ASSERT_EQ(r.conditions.size(), 6u);
+  for (const auto& c : r.conditions) {
+    SCOPED_TRACE(c.truth + " noise " + std::to_string(c.noise));
+    EXPECT_EQ(c.failed, 0u);
+    const auto& lr = stat(c, "ln lr* at target (prediction)");
+    // At 0.5% noise the cubic landscape still leaves a bias of about +0.1 (see README).
+    EXPECT_LE(std::fabs(lr.bias), c.noise < 0.002 ? 0.04 : 0.15);
+    if (c.noise < 0.002) EXPECT_LE(lr.rmse, 0.12);
+    for (const char* q :
+         {"lr_n_exp", "lr_d_exp", "batch_d_exp", "ln lr* at target (prediction)", "ln B* at target (prediction)"}) {
+      EXPECT_GE(stat(c, q).coverage, 0.85) << q;  // 95% nominal; 60 replicates: sd of the rate ~3%
+      EXPECT_LE(stat(c, q).coverage, 1.0) << q;
+    }
+  }
+}
+
+TEST(Calibration, ExposesTheBiasOfTheSymmetricBowlOnALopsidedTruth) {
+  const CalibrationReport r = small_study("bowl", {"asymmetric"}, {0.0015}, 30);
+  const auto& lr = stat(r.conditions[0], "ln lr* at target (confidence of the law)");
+  EXPECT_LT(lr.bias, -0.1);
+  EXPECT_LT(lr.coverage, 0.6);
+}
+
+TEST(Calibration, IsDeterministicForAnyNumberOfThreads) {
+  auto run = [](int threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    return small_study("asym", {"asymmetric"}, {0.003}, 8);
+  };
+  const CalibrationReport a = run(1), b = run(2);
+  for (std::size_t k = 0; k < a.conditions[0].stats.size(); ++k) {
+    EXPECT_EQ(a.conditions[0].stats[k].bias, b.conditions[0].stats[k].bias);
+    EXPECT_EQ(a.conditions[0].stats[k].coverage, b.conditions[0].stats[k].coverage);
+  }
 }

@@ -25,14 +25,36 @@ struct Cell {
 
 std::vector<Cell> collect_cells(const SweepLog& log);
 
-enum class SelectKind { Within, Argmin, Bowl };
+// Asym (the default): the vertex of an asymmetric bowl (AsymmetricBowl below) with its standard
+// error; Bowl: the symmetric quadratic of earlier versions; Within: every run within eps of the
+// cell minimum (the Step Law procedure); Argmin: the best run.
+enum class SelectKind { Within, Argmin, Bowl, Asym };
 struct Selection {
-  SelectKind kind = SelectKind::Within;
-  double eps = 0.0025;  // within: relative loss band; bowl: plateau band
+  SelectKind kind = SelectKind::Asym;
+  double eps = 0.0025;  // within: relative loss band; bowl, asym: plateau band
   std::string text() const;
 };
-// "within:0.25%", "within:0.0025", "argmin", "bowl", "bowl:0.5%". Throws InputError.
+// "asym", "asym:0.5%", "within:0.25%", "within:0.0025", "argmin", "bowl", "bowl:0.5%".
+// Throws InputError.
 Selection parse_selection(const std::string& text);
+
+// A cell's loss landscape in (x, y) = (ln lr, ln B) at one weight decay:
+//   L = c + (q_x(side) + k_x(side) u) u^2 + q_y(side) v^2 + r u v,   (u, v) = (x - x0, y - y0),
+// with its own curvature below and above the optimum along each axis, so a learning rate that
+// costs more above the optimum than below does not pull the vertex. Fitted by Levenberg-
+// Marquardt over a window around the minimum whose extent is set per axis and side by the
+// fitted curvature (a fixed rise of the loss), never by the noisy losses themselves.
+struct AsymmetricBowl {
+  double x0 = 0, y0 = 0, c = 0, qx_lo = 0, qx_hi = 0, qy_lo = 0, qy_hi = 0, r = 0;
+  double kx_lo = 0, kx_hi = 0;  // cubic term k u^3 in ln lr (above the optimum, when the data need it)
+  double se_x0 = std::numeric_limits<double>::quiet_NaN(), se_y0 = std::numeric_limits<double>::quiet_NaN();
+  std::size_t points = 0;
+  // false: the window has too few values on one side of the optimum; one curvature on that axis.
+  bool x_asymmetric = false, y_asymmetric = false, x_cubic = false;
+  double value(double x, double y) const;
+};
+// Needs 3+ distinct lr and B values around the minimum; false, with the reason, otherwise.
+bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out, std::string& reason);
 
 struct Quadratic;  // fitted bowl, see cells.cpp
 
@@ -46,6 +68,9 @@ struct CellOptimum {
   double plateau_lr_lo = 0, plateau_lr_hi = 0, plateau_b_lo = 0, plateau_b_hi = 0;
   std::vector<std::string> edges;  // e.g. "lr at the highest swept value: extend the grid upwards"
   std::string note;                // e.g. why a bowl fit fell back to argmin
+  // asym: curvature above / below the optimum in ln lr (1: symmetric; NaN: not estimated).
+  double lr_asymmetry = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::string> flags;  // asym: asymmetric or poorly identified optimum
 };
 
 // Needs at least `min_points` (3) points; returns false (with reason) otherwise.
@@ -53,8 +78,9 @@ bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, st
 
 // Loss of a cell's measured landscape at (lr, batch_tokens): a local quadratic fit in
 // (ln lr, ln B) around the minimum (at the best weight decay), or inverse-distance weighting of
-// the nearest points when the quadratic is not convex. `method` says which.
+// the nearest points when the quadratic is not convex. `method` says which. `asymmetric`: the
+// AsymmetricBowl instead of the symmetric quadratic.
 double interpolate_loss(const Cell& cell, double lr, double batch_tokens, std::string& method, bool& in_plateau,
-                        double eps);
+                        double eps, bool asymmetric = false);
 
 }  // namespace hpsweep

@@ -23,12 +23,16 @@ struct FitOptions {
   std::string variant;       // fit only this [variants] row ("" : the sweep must have at most one)
   bool transfer = false;     // a transfer-exponent fit (transfer_fit.hpp) rather than the scaling laws
   double target_width = 0;   // transfer: width to carry the optimum to (0: from the job's [target])
+  bool loss_law = true;      // false: skip the loss law (coverage studies)
   std::string text() const;  // canonical options, stored with the fit (exact: replay re-fits from it)
   static FitOptions parse(const std::string& text);
 };
 
 struct Prediction {
+  // lr, batch_tokens: the law's value with its 95% confidence interval; *_prediction: the 95%
+  // prediction interval of the target's optimum (adds the scatter of cell optima about the law).
   Interval lr, batch_tokens, wd, loss;
+  Interval lr_prediction, batch_prediction;
   double batch_sequences = 0;
   bool has_wd = false, has_loss = false;
 };
@@ -70,11 +74,9 @@ SweepLog select_variant(const SweepLog& log, const std::string& variant);
 // Throws Error when nothing can be fitted (fewer than 2 usable cells), InputError when the sweep
 // mixes variants and options.variant does not pick one.
 FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
-std::string format_fit(const FitReport& r);
-std::string fit_json(const FitReport& r);
-// What is stored in the sweep file under /fits/<name>.
-// `results`: how many trial records of the sweep the fit saw (for replay).
-FitRecord to_fit_record(const FitReport& r, const std::string& name, std::uint64_t results);
+// The same on cells already collected (one variant), for a target and sequence length.
+FitReport fit_cells(const std::vector<Cell>& cells, const FitOptions& options, double target_params,
+                    double target_tokens, std::int64_t seq_len);
 
 // Published laws, usable without any sweep.
 double steplaw_lr(double N, double D);
