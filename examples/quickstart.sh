@@ -17,12 +17,12 @@ echo
 echo "== mpirun -n 4 hpsweep run jobs/example.ini --out $out"
 mpirun $(hpsweep_mpirun_flags) -n 4 build/release/hpsweep run jobs/example.ini --out "$out"
 echo
-echo "== hpsweep fit $out --select bowl   (laws, 95% intervals, prediction for the job's [target])"
+echo "== hpsweep fit $out   (laws with 95% intervals; prediction interval for the job's [target])"
 echo "   the surrogate's truth: lr* = 1.79 N^-0.713 D^0.307, B* = 0.58 D^0.571 tokens"
-build/release/hpsweep fit "$out" --select bowl
+build/release/hpsweep fit "$out"
 echo
-echo "== hpsweep report $out --out build/quickstart/report --select bowl   (figures and index.html)"
-build/release/hpsweep report "$out" --out build/quickstart/report --select bowl
+echo "== hpsweep report $out --out build/quickstart/report   (figures and index.html)"
+build/release/hpsweep report "$out" --out build/quickstart/report
 echo
 echo "== what next"
 echo "  build/release/hpsweep status $out          # states, best loss per (N, D) cell, launches"

@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
 
@@ -131,11 +132,12 @@ CalibrationDesign design_from_sweep(const SweepLog& log, const std::string& sour
   CalibrationDesign d;
   d.source = source;
   for (const auto& [id, r] : log.latest_by_id()) d.points.push_back(r->trial.point);
-  if (!log.job_text.empty()) {
+  {
     try {
-      const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
-      if (job.target_params > 0) d.target_params = job.target_params;
-      if (job.target_tokens > 0) d.target_tokens = job.target_tokens;
+      if (const auto job = stored_job(log)) {
+        if (job->target_params > 0) d.target_params = job->target_params;
+        if (job->target_tokens > 0) d.target_tokens = job->target_tokens;
+      }
     } catch (const InputError&) {
     }
   }

@@ -23,7 +23,6 @@
 #include "hpsweep/run/run.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/fit_results.hpp"
-#include "hpsweep/store/hdf5_file.hpp"
 #include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/store/sweep_store.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
@@ -434,7 +433,7 @@ int cmd_coordcheck(CommandLine& cl) {
   }
   o.parametrizations.clear();
   for (const auto& p : split(params, ',')) o.parametrizations.push_back(to_lower(trim(p)));
-  const bool sweep_file = h5::is_hdf5_file(path);
+  const bool sweep_file = is_sweep_file(path);
   const JobSpec job = sweep_file ? required_stored_job(load_sweep(path), path) : load_valid_job(path);
   const CoordCheckResult r = coord_check(job, o);
   std::cout << (json ? coord_check_json(r) + "\n" : format_coord_check(r));

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -263,11 +264,12 @@ FitReport fit_sweep(const SweepLog& all, const FitOptions& o) {
   r.options = o;
   r.target_params = o.target_params;
   r.target_tokens = o.target_tokens;
-  if ((r.target_params == 0 || r.target_tokens == 0) && !log.job_text.empty()) {
+  if (r.target_params == 0 || r.target_tokens == 0) {
     try {
-      const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
-      if (r.target_params == 0) r.target_params = job.target_params;
-      if (r.target_tokens == 0) r.target_tokens = job.target_tokens;
+      if (const auto job = stored_job(log)) {
+        if (r.target_params == 0) r.target_params = job->target_params;
+        if (r.target_tokens == 0) r.target_tokens = job->target_tokens;
+      }
     } catch (const InputError&) {
     }
   }

@@ -1,5 +1,6 @@
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/fit_text.hpp"
+#include "hpsweep/store/stored_job.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -37,7 +38,7 @@ std::vector<RefitCheck> refit_stored(const SweepLog& log) {
     FitRecord again;
     if (stored.kind == ResultKind::CoordCheck) {
       // Deterministic training: the same binary on the same CPU reproduces every slope.
-      const JobSpec job = parse_job(log.job_text, "<job stored in the sweep file>");
+      const JobSpec job = required_stored_job(log);
       again = to_fit_record(coord_check(job, CoordCheckOptions::parse(stored.options)), stored.name);
     } else {
       const FitOptions o = FitOptions::parse(stored.options);

@@ -31,7 +31,7 @@ std::string explain_incompatibility(const std::string& stored_job_text, const Jo
   if (stored_job_text == job.text) return "";
   JobSpec old;
   try {
-    old = parse_job(stored_job_text, "<job stored in the sweep file>");
+    old = parse_job(stored_job_text, kStoredJobName);
   } catch (const InputError& e) {
     return std::string("the job stored in the file no longer parses with this hpsweep: ") + e.what();
   }

@@ -7,7 +7,7 @@
 namespace hpsweep {
 
 std::string stored_job_source(const std::string& sweep_path) {
-  return sweep_path.empty() ? "<job stored in the sweep file>" : sweep_path + " (stored job)";
+  return sweep_path.empty() ? std::string(kStoredJobName) : sweep_path + " (stored job)";
 }
 
 std::optional<JobSpec> stored_job(const SweepLog& log, const std::string& sweep_path) {

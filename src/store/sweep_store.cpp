@@ -13,6 +13,7 @@
 
 #include "hpsweep/spec/job_compare.hpp"
 #include "hpsweep/store/hdf5_store.hpp"
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 #include "hpsweep/version.hpp"
@@ -532,8 +533,7 @@ SweepStore SweepStore::open_for_update(const std::string& path, std::optional<La
   Opened opened = open_or_create(
       path, "", "", [](const std::string&) {}, launch ? StaleJournal::Refuse : StaleJournal::Recover);
   std::vector<Trial> grid;
-  if (!opened.log.job_text.empty())
-    grid = expand_grid(parse_job(opened.log.job_text, "<job stored in the sweep file>"));
+  if (const auto job = stored_job(opened.log)) grid = expand_grid(*job);
   if (launch) {
     launch->index = static_cast<std::int32_t>(opened.log.launches.size());
     launch->ended = "running";
@@ -690,5 +690,7 @@ SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
   c.log.warnings.push_back(problem);
   return c.log;
 }
+
+bool is_sweep_file(const std::string& path) { return h5::is_hdf5_file(path); }
 
 }  // namespace hpsweep

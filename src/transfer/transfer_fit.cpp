@@ -13,6 +13,7 @@
 
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
+#include "hpsweep/store/stored_job.hpp"
 #include "hpsweep/transfer/format.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/json.hpp"
@@ -252,11 +253,9 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
   TransferReport rep;
   rep.options = options;
   std::optional<JobSpec> job;
-  if (!log.job_text.empty()) {
-    try {
-      job = parse_job(log.job_text, "<job stored in the sweep file>");
-    } catch (const InputError&) {
-    }
+  try {
+    job = stored_job(log);
+  } catch (const InputError&) {
   }
   std::vector<GroupInput> inputs = group_trials(log, job ? &*job : nullptr, &rep.warnings);
   if (target_width <= 0 && job && job->target_params > 0) {

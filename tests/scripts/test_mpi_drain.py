@@ -1,7 +1,8 @@
 """Preemption under mpirun with trials far longer than the grace period: SIGTERM to the master
 ends the whole job within seconds with exit status 4 (what the sbatch requeue waits for), the
 running trials are recorded LOST and their processes are gone, and a resume runs them again.
-A second signal during the grace period does the same at once.
+A second signal during the grace period does the same at once, under mpirun and with worker
+threads (no MPI).
 
 Run by hand:  HPSWEEP=build/release/hpsweep /usr/bin/python3 tests/scripts/test_mpi_drain.py
 """
@@ -72,12 +73,15 @@ def trial_processes():
     return n
 
 
-def drained_run(out, signals):
+def drained_run(out, signals, mpi=True):
     env = dict(os.environ, HPSWEEP_DRAIN_TEST=d, TRIAL_SECONDS="300")
-    cmd = [MPIEXEC, *MPIEXEC_FLAGS, "-x", "HPSWEEP_DRAIN_TEST", "-x", "TRIAL_SECONDS", "-n", "4", HPSWEEP, "run", job,
-           "--out", out, "--grace", "0.5", "--progress", "none"]
+    run = [HPSWEEP, "run", job, "--out", out, "--grace", "0.5" if mpi else "120", "--progress", "none"]
+    if mpi:
+        cmd = [MPIEXEC, *MPIEXEC_FLAGS, "-x", "HPSWEEP_DRAIN_TEST", "-x", "TRIAL_SECONDS", "-n", "4", *run]
+    else:
+        cmd = [*run, "--workers", "3"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    master = rank0_pid(proc)
+    master = rank0_pid(proc) if mpi else proc.pid
     deadline = time.time() + 60
     while started_trials(out) < 3 and time.time() < deadline:
         time.sleep(0.1)
@@ -90,9 +94,9 @@ def drained_run(out, signals):
         output, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError("mpirun did not exit within 60 s of SIGTERM to the master (drain hangs)")
+        raise AssertionError("the run did not exit within 60 s of SIGTERM to the master (drain hangs)")
     took = time.time() - t0
-    expect(proc.returncode == 4, f"mpirun exited {proc.returncode}, not 4 (interrupted):\n{output}")
+    expect(proc.returncode == 4, f"the run exited {proc.returncode}, not 4 (interrupted):\n{output}")
     expect(took < 20, f"the job took {took:.1f} s to end after SIGTERM")
     time.sleep(0.5)
     expect(trial_processes() == 0, "trial processes outlived the job")
@@ -104,10 +108,12 @@ def drained_run(out, signals):
     return took
 
 
-for signals in (1, 2):
-    out = os.path.join(d, f"s{signals}.h5")
-    took = drained_run(out, signals)
-    print(f"{signals} SIGTERM: mpirun exited 4 after {took:.1f} s, the running trials LOST")
+# Under mpirun: one SIGTERM (grace 0.5 s) and two. Without MPI (worker threads, grace 120 s):
+# the second signal must end the wait at once.
+for signals, mpi in ((1, True), (2, True), (2, False)):
+    out = os.path.join(d, f"s{signals}{'mpi' if mpi else 'threads'}.h5")
+    took = drained_run(out, signals, mpi)
+    print(f"{signals} SIGTERM ({'mpirun' if mpi else 'worker threads'}): exit 4 after {took:.1f} s, running trials LOST")
     # Resume with short trials: the lost ones and the rest run, nothing is lost or repeated.
     env = dict(os.environ, TRIAL_SECONDS="0")
     hpsweep("run", job, "--out", out, "--progress", "none", ranks=3, env=env)

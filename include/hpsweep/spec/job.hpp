@@ -75,6 +75,8 @@ struct JobSpec {
 // backend's own code run in validate_backend_options() (backends/backend.hpp); load_valid_job()
 // there does both.
 JobSpec parse_job(const std::string& text, const std::string& path);
+// How errors name a job that was read back from a sweep file rather than from a job file.
+inline constexpr const char* kStoredJobName = "<job stored in the sweep file>";
 JobSpec load_job(const std::string& path);
 
 // Parsers for the value syntaxes of the job file, public for tests and for other sections.

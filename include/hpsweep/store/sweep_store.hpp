@@ -93,6 +93,9 @@ enum class Disagreement {
   Warn,    // serve the journal's copy and put the differences in SweepLog::warnings (status)
 };
 
+// True when `path` is an HDF5 file (a sweep file) rather than, say, a job file.
+bool is_sweep_file(const std::string& path);
+
 // Everything known about a sweep, for status/report: the journal when present (it is never
 // behind the HDF5 file and can be read while a run appends to it), else the HDF5 file. When no
 // run holds the sweep, the records both files hold are compared (a changed or damaged .h5 is
