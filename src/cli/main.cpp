@@ -184,7 +184,8 @@ int ingest_directory(const std::string& root, const std::string& into, const std
                      char**& argv) {
   auto master = [&](Comm& comm) {
     try {
-      if (layout_name != "auto") parse_layout(layout_name);  // a bad name is an input error here
+      parse_layout(layout_name);  // a bad name is an input error here
+      check_hyper_map(lo.map);
       print_log_ingest_summary(root, into, ingest_run_logs(comm, root, into, layout_name, lo, command));
     } catch (...) {
       stop_workers_for_ingest(comm);
@@ -228,11 +229,14 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
   d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(),
                                               "results: a CSV file, or a directory of run directories (with --layout)")(
       "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
-      "layout", po::value(&layout), "run directories: auto (default) | jsonl | megatron (examples/ingest/README.md)")(
-      "workers,j", po::value(&workers)->default_value(1), "run directories without MPI: parser threads")(
+      "layout", po::value(&layout),
+      "run directories: auto (default) | jsonl | megatron | tensorboard | lightning | mlflow | hf-trainer | "
+      "torchtitan (examples/ingest/README.md)")("workers,j", po::value(&workers)->default_value(1),
+                                                "run directories without MPI: parser threads")(
       "map", po::value(&map),
-      "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps")(
-      "batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
+      "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps; "
+      "run directories: lr=KEY,batch=KEY,params=KEY,tokens=KEY|steps=KEY,seq_len=KEY,wd=KEY,loss=TAG (KEY a dotted "
+      "path into the run's config)")("batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
       "seq-len", po::value(&o.seq_len)->default_value(2048), "tokens per sequence when no seq_len column")(
       "wd", po::value(&o.wd)->default_value(0.1), "weight decay when no wd column")(
       "diverged-above", po::value(&o.diverged_above)->default_value(0), "loss above which a run is DIVERGED (0: off)")(
@@ -248,6 +252,10 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
     LogIngestOptions lo;
     lo.seq_len = o.seq_len;
     lo.wd = o.wd;
+    lo.map = map;
+    if (unit != "sequences" && unit != "tokens")
+      throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
+    lo.batch_in_tokens = unit == "tokens";
     return ingest_directory(csv, into, layout, lo, workers, joined_command(argc, argv), argc, argv);
   }
   if (!layout.empty())

@@ -56,6 +56,8 @@ std::string encode_ingest_job(const std::string& layout, const LogIngestOptions&
   w.put_string(layout);
   w.put(o.seq_len);
   w.put(o.wd);
+  w.put_string(o.map);
+  w.put<std::uint8_t>(o.batch_in_tokens ? 1 : 0);
   return w.take();
 }
 
@@ -98,11 +100,12 @@ void run_ingest_worker(Comm& comm) {
   if (msg.tag != protocol::kJob) return;
   ByteReader r(msg.payload);
   const std::string layout_name = r.get_string();
-  const bool automatic = layout_name == "auto";
-  const LogLayout fixed = automatic ? LogLayout::JsonLines : parse_layout(layout_name);
+  const LogLayout layout = parse_layout(layout_name);  // Auto: each directory by its files
   LogIngestOptions o;
   o.seq_len = r.get<std::int64_t>();
   o.wd = r.get<double>();
+  o.map = r.get_string();
+  o.batch_in_tokens = r.get<std::uint8_t>() != 0;
   comm.send(0, protocol::kReady, "");
   while (true) {
     if (!comm.receive(msg, std::chrono::milliseconds(1000))) continue;
@@ -112,9 +115,6 @@ void run_ingest_worker(Comm& comm) {
     std::vector<ParsedRun> runs;
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::string dir = paths.get_string();
-      const LogLayout layout =
-          !automatic ? fixed
-                     : (std::filesystem::exists(dir + "/metrics.jsonl") ? LogLayout::JsonLines : LogLayout::Megatron);
       ParsedRun p = parse_run_directory(dir, layout, o);
       p.record.finished = p.finished;
       runs.push_back(std::move(p));
@@ -128,15 +128,7 @@ LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std:
                                  const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
   LogIngestSummary s;
-  std::vector<std::string> dirs;
-  if (layout == "auto") {
-    std::set<std::string> all;
-    for (LogLayout l : {LogLayout::JsonLines, LogLayout::Megatron})
-      for (auto& d : find_run_directories(root, l)) all.insert(std::move(d));
-    dirs.assign(all.begin(), all.end());
-  } else {
-    dirs = find_run_directories(root, parse_layout(layout));
-  }
+  const std::vector<std::string> dirs = find_run_directories(root, parse_layout(layout));
   s.runs = dirs.size();
   s.workers = comm.size() - 1;
 
