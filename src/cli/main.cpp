@@ -231,8 +231,8 @@ int cmd_ingest(const std::vector<std::string>& args, int argc, char** argv) {
       "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
       "layout", po::value(&layout),
       "run directories: auto (default) | jsonl | megatron | tensorboard | lightning | mlflow | hf-trainer | "
-      "torchtitan (examples/ingest/README.md)")("workers,j", po::value(&workers)->default_value(1),
-                                                "run directories without MPI: parser threads")(
+      "torchtitan | wandb (examples/ingest/README.md)")("workers,j", po::value(&workers)->default_value(1),
+                                                        "run directories without MPI: parser threads")(
       "map", po::value(&map),
       "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps; "
       "run directories: lr=KEY,batch=KEY,params=KEY,tokens=KEY|steps=KEY,seq_len=KEY,wd=KEY,loss=TAG (KEY a dotted "

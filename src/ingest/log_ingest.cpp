@@ -92,11 +92,14 @@ struct LayoutName {
 constexpr LayoutName kLayoutNames[] = {
     {LogLayout::JsonLines, "jsonl"},       {LogLayout::Megatron, "megatron"}, {LogLayout::TensorBoard, "tensorboard"},
     {LogLayout::Lightning, "lightning"},   {LogLayout::MLflow, "mlflow"},     {LogLayout::HfTrainer, "hf-trainer"},
-    {LogLayout::Torchtitan, "torchtitan"}, {LogLayout::Auto, "auto"},
+    {LogLayout::Torchtitan, "torchtitan"}, {LogLayout::Wandb, "wandb"},       {LogLayout::Auto, "auto"},
 };
 
 bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
 bool is_event_file(const std::string& name) { return starts_with(name, "events.out.tfevents."); }
+bool is_wandb_file(const std::string& name) {
+  return (starts_with(name, "run-") && fs::path(name).extension() == ".wandb") || name == "wandb-history.jsonl";
+}
 bool is_text_log(const fs::path& p) { return p.extension() == ".log" || p.extension() == ".out"; }
 
 // The files of `dir` (names, sorted); subdirectories in `subdirs`.
@@ -205,9 +208,10 @@ LogLayout parse_layout(const std::string& name) {
     names.push_back(l.name);
   }
   const std::string guess = closest_match(n, names);
-  throw InputError("--layout: unknown layout '" + name +
-                   "' (expected auto, jsonl, megatron, tensorboard, lightning, mlflow, hf-trainer or torchtitan)" +
-                   (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+  throw InputError(
+      "--layout: unknown layout '" + name +
+      "' (expected auto, jsonl, megatron, tensorboard, lightning, mlflow, hf-trainer, torchtitan or wandb)" +
+      (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
 }
 
 const char* to_string(LogLayout layout) {
@@ -224,6 +228,8 @@ bool detect_layout(const std::string& dir, LogLayout& layout) {
     layout = LogLayout::MLflow;
   } else if (!hf_state_path(dir, files, subdirs).empty()) {
     layout = LogLayout::HfTrainer;
+  } else if (std::any_of(files.begin(), files.end(), is_wandb_file)) {
+    layout = LogLayout::Wandb;
   } else if (has(files, "metrics.csv")) {
     layout = LogLayout::Lightning;
   } else if (std::any_of(files.begin(), files.end(), is_event_file)) {
@@ -351,6 +357,24 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
       r = parse_torchtitan_run(log, config, options);
       break;
     }
+    case LogLayout::Wandb: {
+      // The .wandb file (there is one per run; the newest name if a folder holds several), else
+      // the older wandb-history.jsonl.
+      std::string name;
+      for (const auto& f : files)
+        if (is_wandb_file(f) && f != "wandb-history.jsonl") name = f;
+      if (name.empty() && has(files, "wandb-history.jsonl")) name = "wandb-history.jsonl";
+      if (name.empty()) return failed(dir + ":0: no run-*.wandb or wandb-history.jsonl file", 0);
+      RunFile log, config;
+      if (!read(prefix + name, log)) return failed(why, 0);
+      for (const char* c : {"files/config.yaml", "config.yaml"})
+        if (fs::is_regular_file(prefix + c, ec)) {
+          if (!read(prefix + c, config)) return failed(why, 0);
+          break;
+        }
+      r = parse_wandb_run(log, config, options);
+      break;
+    }
     case LogLayout::Auto:
       break;
   }
@@ -361,7 +385,7 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
 std::vector<std::string> find_run_directories(const std::string& root, LogLayout layout) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw InputError("'" + root + "' is not a directory");
-  std::set<std::string> dirs;
+  std::map<std::string, bool> dirs;  // run directory -> found by a specific marker (not only a *.log)
   const auto opts = fs::directory_options::skip_permission_denied;
   fs::recursive_directory_iterator it(root, opts, ec), end;
   if (ec) throw InputError("cannot list '" + root + "': " + ec.message());
@@ -374,36 +398,38 @@ std::vector<std::string> find_run_directories(const std::string& root, LogLayout
     const std::string name = p.filename().string();
     const fs::path parent = p.parent_path();
     fs::path run;
-    if ((any || layout == LogLayout::JsonLines) && name == "metrics.jsonl") run = parent;
-    if ((any || layout == LogLayout::Megatron) && p.extension() == ".log") run = parent;
-    if ((any || layout == LogLayout::Torchtitan) && is_text_log(p)) run = parent;
-    if ((any || layout == LogLayout::TensorBoard) && is_event_file(name)) run = parent;
-    if ((any || layout == LogLayout::Lightning) && name == "metrics.csv") run = parent;
+    bool specific = true;
+    if ((any || layout == LogLayout::Megatron) && p.extension() == ".log") run = parent, specific = !any;
+    if ((any || layout == LogLayout::Torchtitan) && is_text_log(p)) run = parent, specific = !any;
+    if ((any || layout == LogLayout::JsonLines) && name == "metrics.jsonl") run = parent, specific = true;
+    if ((any || layout == LogLayout::TensorBoard) && is_event_file(name)) run = parent, specific = true;
+    if ((any || layout == LogLayout::Lightning) && name == "metrics.csv") run = parent, specific = true;
+    if ((any || layout == LogLayout::Wandb) && is_wandb_file(name)) run = parent, specific = true;
     if ((any || layout == LogLayout::MLflow) && name == "meta.yaml" && fs::is_directory(parent / "metrics", fec))
-      run = parent;
+      run = parent, specific = true;
     if ((any || layout == LogLayout::HfTrainer) && name == "trainer_state.json")
-      run = starts_with(parent.filename().string(), "checkpoint-") ? parent.parent_path() : parent;
-    if (!run.empty()) dirs.insert(strip_trailing_slashes(run.string()));
+      run = starts_with(parent.filename().string(), "checkpoint-") ? parent.parent_path() : parent, specific = true;
+    if (!run.empty()) dirs[strip_trailing_slashes(run.string())] |= specific;
   }
   if (ec) throw InputError("cannot list '" + root + "': " + ec.message());
-  if (any) {
-    // A TensorBoard folder or a stray log inside a run another layout claims is part of that run.
-    std::set<std::string> kept;
-    for (const auto& d : dirs) {
-      bool inside = false;
-      for (std::string parent = fs::path(d).parent_path().string(); !parent.empty();
-           parent = fs::path(parent).parent_path().string()) {
-        if (dirs.count(parent)) {
-          LogLayout l;
-          if (detect_layout(parent, l) && (l == LogLayout::MLflow || l == LogLayout::HfTrainer)) inside = true;
+  std::vector<std::string> out;
+  for (const auto& [d, specific] : dirs) {
+    LogLayout l;
+    if (any && !specific && !detect_layout(d, l)) continue;  // a stray *.log that is no training log
+    // A folder inside a run another layout claims (W&B's logs/, HF's runs/ TensorBoard folder, ...)
+    // is part of that run.
+    bool inside = false;
+    if (any)
+      for (fs::path parent = fs::path(d).parent_path(); !parent.empty() && parent != parent.parent_path();
+           parent = parent.parent_path())
+        if (dirs.count(parent.string()) && detect_layout(parent.string(), l) &&
+            (l == LogLayout::MLflow || l == LogLayout::HfTrainer || l == LogLayout::Wandb)) {
+          inside = true;
+          break;
         }
-        if (parent == fs::path(parent).parent_path().string()) break;
-      }
-      if (!inside) kept.insert(d);
-    }
-    dirs.swap(kept);
+    if (!inside) out.push_back(d);
   }
-  return {dirs.begin(), dirs.end()};
+  return out;
 }
 
 // ---- fuzzing support ----------------------------------------------------------------------
@@ -412,7 +438,8 @@ ParsedRun parse_fuzz_input(std::string_view data) {
   const char selector = data.empty() ? 'J' : data.front();
   if (!data.empty()) data.remove_prefix(1);
   const LogIngestOptions options;
-  if (selector == 'T' || selector == 'L' || selector == 'F' || selector == 'H' || selector == 'C') {
+  if (selector == 'T' || selector == 'L' || selector == 'F' || selector == 'H' || selector == 'C' || selector == 'W' ||
+      selector == 'w') {
     // The first part may be binary (TFRecord): split the two text parts off the end.
     std::string_view parts[3] = {data, {}, {}};
     const std::size_t last = data.rfind('\0');
@@ -441,6 +468,10 @@ ParsedRun parse_fuzz_input(std::string_view data) {
     if (selector == 'H')
       return parse_hf_trainer_run(RunFile{"fuzz/checkpoint-1/trainer_state.json", std::string(parts[0]), ""}, config,
                                   options);
+    if (selector == 'W' || selector == 'w')
+      return parse_wandb_run(
+          RunFile{selector == 'W' ? "fuzz/run-x.wandb" : "fuzz/wandb-history.jsonl", std::string(parts[0]), ""},
+          parts[1].empty() ? RunFile{} : RunFile{"fuzz/config.yaml", std::string(parts[1]), ""}, options);
     if (selector == 'C')
       return parse_torchtitan_run(RunFile{"fuzz/train.log", std::string(parts[0]), ""}, config, options);
     // 'F': part 0 is metrics/loss, part 1 meta.yaml, part 2 "key value" param lines.
@@ -486,6 +517,9 @@ std::string make_fuzz_input(LogLayout layout, std::string_view log_text, std::st
       break;
     case LogLayout::Torchtitan:
       selector = 'C';
+      break;
+    case LogLayout::Wandb:
+      selector = log_text.substr(0, 4) == ":W&B" ? 'W' : 'w';
       break;
     default:
       break;

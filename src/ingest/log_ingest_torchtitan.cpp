@@ -58,7 +58,7 @@ std::string without_commas(std::string_view s) {
 
 }  // namespace
 
-bool looks_like_torchtitan(std::string_view head) {
+bool log_ingest_detail::looks_like_torchtitan(std::string_view head) {
   const std::string text = strip_ansi(head);
   for (const Line& l : split_lines(text)) {
     std::string_view step, loss;

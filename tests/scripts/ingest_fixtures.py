@@ -14,6 +14,7 @@ import math
 import os
 import struct
 import sys
+import zlib
 
 # ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78) and TFRecord's mask -----------------
 
@@ -264,6 +265,81 @@ def write_torchtitan(run_dir, points, total_steps, config, params=6139880, final
     write(os.path.join(run_dir, "config.toml"), toml_text(config))
 
 
+# ---- W&B: LevelDB log blocks of Record protobufs ------------------------------------------------
+
+WANDB_BLOCK, WANDB_HEADER = 32768, 7
+
+
+def leveldb_log(payloads):
+    """':W&B' + magic 0xBEE1 + version 0, then each payload as FULL, or FIRST/MIDDLE/LAST fragments
+    that never cross a 32 KiB block; a record header is crc32(type byte + data), u16 length, type.
+    Blocks with fewer than 7 bytes left are zero-padded."""
+    out = bytearray(b":W&B" + struct.pack("<HB", 0xBEE1, 0))
+
+    def fragment(data, kind):
+        crc = zlib.crc32(data, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF
+        out.extend(struct.pack("<IHB", crc, len(data), kind) + data)
+
+    for data in payloads:
+        left = WANDB_BLOCK - len(out) % WANDB_BLOCK
+        if left < WANDB_HEADER:
+            out.extend(b"\0" * left)
+            left = WANDB_BLOCK
+        if len(data) + WANDB_HEADER <= left:
+            fragment(data, 1)
+            continue
+        room = left - WANDB_HEADER
+        fragment(data[:room], 2)
+        used = room
+        while len(data) - used > WANDB_BLOCK - WANDB_HEADER:
+            fragment(data[used:used + WANDB_BLOCK - WANDB_HEADER], 3)
+            used += WANDB_BLOCK - WANDB_HEADER
+        fragment(data[used:], 4)
+    return bytes(out)
+
+
+def wandb_item(key_, value):
+    """HistoryItem / ConfigItem / SummaryItem: key = 1, value_json = 16."""
+    return pb_bytes(1, key_.encode()) + pb_bytes(16, json.dumps(value).encode())
+
+
+def wandb_records(points, config, exit_code=0, notes_len=0):
+    """Record: num = 1; history = 2 {item = 1, step = 2 {num = 1}}; summary = 3; config = 5;
+    run = 17 {run_id = 1, project = 3, config = 4}; exit = 18 {exit_code = 1, runtime = 2}."""
+    recs = [pb_varint(1, 1) + pb_bytes(17, pb_bytes(1, b"abc123") + pb_bytes(3, b"sweep") +
+                                      pb_bytes(4, b"".join(pb_bytes(1, wandb_item(k, v)) for k, v in config.items())))]
+    if notes_len:  # a config update longer than a block: FIRST, MIDDLE, LAST fragments
+        recs.append(pb_varint(1, 2) + pb_bytes(5, pb_bytes(1, wandb_item("notes", "n" * notes_len))))
+    for i, (step, loss) in enumerate(points):
+        items = [wandb_item("loss", loss), wandb_item("lr", 3e-4), wandb_item("_step", step),
+                 wandb_item("_runtime", 1.5 * step)]
+        recs.append(pb_varint(1, 3 + i) + pb_bytes(2, b"".join(pb_bytes(1, it) for it in items) +
+                                                   pb_bytes(2, pb_varint(1, step))))
+    recs.append(pb_varint(1, 9999) + pb_bytes(3, pb_bytes(1, wandb_item("loss", points[-1][1]))))
+    if exit_code is not None:
+        recs.append(pb_varint(1, 10000) + pb_bytes(18, pb_varint(1, exit_code) + pb_varint(2, 120)))
+    return recs
+
+
+def write_wandb_offline(run_dir, points, config, exit_code=0, notes_len=0):
+    run_id = os.path.basename(run_dir).rsplit("-", 1)[-1]
+    path = write(os.path.join(run_dir, f"run-{run_id}.wandb"),
+                 leveldb_log(wandb_records(points, config, exit_code, notes_len)), "wb")
+    write(os.path.join(run_dir, "logs", "debug.log"), "2025-01-10 10:00:00,000 INFO    MainThread:1 [wandb_init.py] "
+          "Logging user logs to wandb/offline-run/logs/debug.log\n")
+    write(os.path.join(run_dir, "files", "wandb-metadata.json"), json.dumps({"python": "3.11"}) + "\n")
+    return path
+
+
+def write_wandb_legacy(run_dir, points, config):
+    """The older W&B run folder: wandb-history.jsonl rows and config.yaml with {desc, value} entries."""
+    write(os.path.join(run_dir, "wandb-history.jsonl"),
+          "".join(json.dumps({"_step": s, "loss": l, "_runtime": 1.5 * s, "_timestamp": 1.6e9 + s}) + "\n"
+                  for s, l in points))
+    cfg = "wandb_version: 1\n\n" + "".join(f"{k}:\n  desc: null\n  value: {scalar_text(v)}\n" for k, v in config.items())
+    write(os.path.join(run_dir, "config.yaml"), cfg)
+
+
 def write_jsonl(run_dir, points, config):
     write(os.path.join(run_dir, "metrics.jsonl"), "".join(json.dumps({"step": s, "loss": l}) + "\n" for s, l in points))
     write(os.path.join(run_dir, "config.json"), json.dumps(config) + "\n")
@@ -322,6 +398,14 @@ def write_all(out, bad=False):
     write_megatron(d, pts, 200, {"lr": 7e-3, "batch": 64, "params": 2.0e7, "seq_len": 1024})
     good["megatron"] = [d, float(f"{pts[-1][1]:.6E}"), True]
 
+    d = os.path.join(out, "wandb", "wandb", "offline-run-20250110_100000-abc123")
+    write_wandb_offline(d, pts, {"lr": 8e-3, "batch_size": 64, "params": 2.0e7, "max_steps": 200, "seq_len": 1024,
+                                 "optimizer": {"name": "adamw", "weight_decay": 0.05}}, notes_len=40000)
+    good["wandb"] = [d, pts[-1][1], True]
+    d = os.path.join(out, "wandb", "old", "run-20200101_000000-old123")
+    write_wandb_legacy(d, pts, {"lr": 1e-2, "batch_size": 64, "params": 2.0e7, "max_steps": 200})
+    good["wandb-legacy"] = [d, pts[-1][1], True]
+
     if bad:
         cfg = {"optimizer": {"lr": 1e-3}, "params": 2e7, "batch_size": 64, "max_steps": 200}
         d = os.path.join(out, "bad", "tb_damaged_crc")
@@ -346,6 +430,13 @@ def write_all(out, bad=False):
         write_lightning(d, pts, {})
         os.remove(os.path.join(d, "hparams.yaml"))
         bad_runs[d] = "no hparams.yaml"
+        d = os.path.join(out, "bad", "wandb", "offline-run-20250110_110000-crash1")
+        write_wandb_offline(d, pts, {"lr": 1e-3, "batch_size": 8, "params": 2e7, "max_steps": 200}, exit_code=1)
+        bad_runs[d] = "exited with code 1"
+        d = os.path.join(out, "bad", "wandb", "offline-run-20250110_120000-trunc1")
+        p = write_wandb_offline(d, pts, {"lr": 1e-3, "batch_size": 8, "params": 2e7, "max_steps": 200})
+        write(p, open(p, "rb").read()[:-3], "wb")
+        bad_runs[d] = "truncated record"
         # unfinished: a good record flagged unfinished
         d = os.path.join(out, "unfinished", "titan_half")
         write_torchtitan(d, pts[:10], 200, {"optimizer": {"lr": 9e-3}, "training": {"global_batch_size": 64,
@@ -363,7 +454,8 @@ def write_examples(root):
     import shutil
     names = {"tensorboard": "tensorboard/run_lr1e-3", "lightning": "lightning/lightning_logs/version_0",
              "mlflow": "mlflow/mlruns/1/0123456789abcdef0123456789abcdef", "hf-trainer": "hf-trainer/output_lr4e-3",
-             "torchtitan": "torchtitan/llama_debug"}
+             "torchtitan": "torchtitan/llama_debug", "wandb": "wandb/wandb/offline-run-20250110_100000-abc123",
+             "wandb-legacy": "wandb/old/run-20200101_000000-old123"}
     for layout, rel in names.items():
         src = summary["good"][layout][0]
         dst = os.path.join(root, rel)

@@ -1,5 +1,6 @@
 """A folder with runs of every layout (TensorBoard, Lightning CSVLogger, MLflow file store, HF
-Trainer checkpoints, torchtitan stdout, JSON lines, Megatron), written byte by byte by
+Trainer checkpoints, torchtitan stdout, W&B offline .wandb and legacy history, JSON lines,
+Megatron), written byte by byte by
 tests/scripts/ingest_fixtures.py, plus damaged, truncated and unfinished runs, ingests in one
 `--layout auto` command on 3 MPI ranks: every good run becomes one trial with its whole curve, its
 smoothed final loss and its hyperparameters; every bad run is reported by path with a reason and
@@ -42,7 +43,7 @@ trials, *_ = read_trials(out)
 expect(len(trials) == len(good), f"{len(trials)} rows for {len(good)} good runs")
 by_source = {t["source"].decode()[len("ingest:"):]: t for t in trials}
 expected_lr = {"tensorboard": 1e-3, "lightning": 2e-3, "mlflow": 3e-3, "hf-trainer": 4e-3, "torchtitan": 5e-3,
-               "jsonl": 6e-3, "megatron": 7e-3, "torchtitan-unfinished": 9e-3}
+               "jsonl": 6e-3, "megatron": 7e-3, "wandb": 8e-3, "wandb-legacy": 1e-2, "torchtitan-unfinished": 9e-3}
 with h5py.File(out, "r") as f:
     steps, losses = f["curves/step"][:], f["curves/loss"][:]
 for layout, (run_dir, final_loss, finished) in good.items():
@@ -78,5 +79,5 @@ t, *_ = read_trials(mapped)
 expect(abs(t[0]["lr"] - 0.1) < 1e-15 and int(t[0]["curve_length"]) == 4, f"--map ignored: {t[0]}")
 bad_map = hpsweep("ingest", runs, "--into", mapped, "--map", "learning=lr", check=False)
 expect(bad_map.returncode != 0 and "unknown field 'learning'" in bad_map.stderr, bad_map.stderr)
-print(f"ok: {len(good)} runs of {len(good) - 1} layouts imported in one --layout auto command on 3 MPI ranks, "
+print(f"ok: {len(good)} runs of {len(good) - 2} layouts imported in one --layout auto command on 3 MPI ranks, "
       f"{len(bad)} bad runs reported by path, re-ingest added nothing")

@@ -545,9 +545,12 @@ TEST(LogIngest, ExampleDirectoriesParse) {
   EXPECT_EQ(m.bytes, fs::file_size(fs::path(megatron_dirs[0]) / "train.log"));
   // The whole examples tree holds one run of each layout.
   EXPECT_EQ(find_run_directories(examples.string(), LogLayout::JsonLines), jsonl_dirs);
-  // Explicitly megatron, every *.log counts: torchtitan's train.log too (auto tells them apart).
+  // Explicitly megatron, every *.log counts: torchtitan's train.log and W&B's logs/debug.log too
+  // (auto tells them apart).
   const auto all_logs = find_run_directories(examples.string(), LogLayout::Megatron);
-  EXPECT_EQ(all_logs, (std::vector<std::string>{megatron_dirs[0], (examples / "torchtitan" / "llama_debug").string()}));
+  EXPECT_EQ(all_logs, (std::vector<std::string>{
+                          megatron_dirs[0], (examples / "torchtitan" / "llama_debug").string(),
+                          (examples / "wandb" / "wandb" / "offline-run-20250110_100000-abc123" / "logs").string()}));
 }
 
 TEST(LogIngest, FuzzRegressionsParseWithoutCrashing) {

@@ -27,6 +27,9 @@ fs::path examples() { return fs::path(__FILE__).parent_path().parent_path().pare
 double loss_at(long step) { return 2.5 + 40.0 / (step + 20.0) + 0.01 * std::sin(static_cast<double>(step)); }
 double as_float(double v) { return static_cast<double>(static_cast<float>(v)); }
 
+fs::path wandb_dir() { return examples() / "wandb" / "wandb" / "offline-run-20250110_100000-abc123"; }
+fs::path legacy_dir() { return examples() / "wandb" / "old" / "run-20200101_000000-old123"; }
+
 #define EXPECT_CONSISTENT(run) EXPECT_EQ(check_parsed_run(run), "") << (run).error
 
 class LogLayouts : public TempDirTest {
@@ -297,6 +300,50 @@ TEST_F(LogLayouts, TorchtitanStdoutWithAnsiColoursParses) {
   EXPECT_EQ(bad_toml.error.rfind("t/config.toml:1: not valid TOML", 0), 0u) << bad_toml.error;
 }
 
+TEST_F(LogLayouts, WandbOfflineRunFileWithRecordsSpanningBlocksParses) {
+  const std::string dir = wandb_dir().string();
+  LogLayout layout{};
+  ASSERT_TRUE(detect_layout(dir, layout));
+  EXPECT_EQ(layout, LogLayout::Wandb);
+  const ParsedRun r = parse_run_directory(dir, LogLayout::Auto, LogIngestOptions{});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_CONSISTENT(r);
+  ASSERT_EQ(r.record.outcome.curve.step.size(), 20u);  // history records; the summary is not a point
+  EXPECT_DOUBLE_EQ(r.record.outcome.final_loss, loss_at(200));
+  EXPECT_DOUBLE_EQ(r.record.trial.point.lr, 8e-3);  // the run record's config
+  EXPECT_EQ(r.record.trial.point.batch, 64);
+  EXPECT_DOUBLE_EQ(r.record.trial.point.wd, 0.05);  // optimizer: {weight_decay: 0.05} as nested JSON
+  EXPECT_TRUE(r.finished);
+  EXPECT_GT(fs::file_size(wandb_dir() / "run-abc123.wandb"), 32768u);  // a record in FIRST/MIDDLE/LAST
+
+  const ParsedRun legacy = parse_run_directory(legacy_dir().string(), LogLayout::Wandb, LogIngestOptions{});
+  ASSERT_TRUE(legacy.ok) << legacy.error;
+  EXPECT_CONSISTENT(legacy);
+  EXPECT_EQ(legacy.record.outcome.curve.step.size(), 20u);
+  EXPECT_DOUBLE_EQ(legacy.record.trial.point.lr, 1e-2);  // config.yaml {desc: null, value: 0.01}
+}
+
+TEST_F(LogLayouts, WandbDamagedTruncatedOrFailedRunsAreBad) {
+  const std::string dir = copy_example("wandb/wandb/offline-run-20250110_100000-abc123");
+  const std::string file = dir + "/run-abc123.wandb";
+  const std::string good = read_bytes(file);
+  std::string data = good;
+  data[40000] ^= 0x04;  // inside the long config record
+  write_bytes(file, data);
+  ParsedRun r = parse_run_directory(dir, LogLayout::Wandb, LogIngestOptions{});
+  ASSERT_FALSE(r.ok);
+  EXPECT_CONSISTENT(r);
+  EXPECT_EQ(r.error.rfind(file + ":32768: damaged record: the CRC of its ", 0), 0u) << r.error;  // the MIDDLE/LAST
+  write_bytes(file, good.substr(0, good.size() - 2));
+  r = parse_run_directory(dir, LogLayout::Wandb, LogIngestOptions{});
+  ASSERT_FALSE(r.ok);
+  EXPECT_NE(r.error.find(": truncated record: "), std::string::npos) << r.error;
+  write_bytes(file, "not a wandb file");
+  r = parse_run_directory(dir, LogLayout::Wandb, LogIngestOptions{});
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error, file + ":0: not a W&B run file (no ':W&B' header)");
+}
+
 TEST_F(LogLayouts, MapNamesConfigKeysAndTheLossTagAndBatchMayCountTokens) {
   const RunFile csv{"v/metrics.csv", "step,train_loss,my_loss\n10,3.5,1.5\n20,3.4,1.4\n", ""};
   const RunFile hparams{"v/hparams.yaml",
@@ -339,13 +386,15 @@ TEST_F(LogLayouts, AutoFindsAndDetectsEveryExampleRunOnce) {
     EXPECT_TRUE(r.ok) << d << ": " << r.error;
     EXPECT_CONSISTENT(r);
   }
-  EXPECT_EQ(dirs.size(), 8u);
+  EXPECT_EQ(dirs.size(), 10u);  // W&B's logs/debug.log is part of its run, not a run
   EXPECT_EQ(count[LogLayout::TensorBoard], 2);
+  EXPECT_EQ(count[LogLayout::Wandb], 2);
   for (LogLayout l : {LogLayout::JsonLines, LogLayout::Megatron, LogLayout::Lightning, LogLayout::MLflow,
                       LogLayout::HfTrainer, LogLayout::Torchtitan})
     EXPECT_EQ(count[l], 1) << to_string(l);
   // Every name parses back; a near miss gets a suggestion.
-  for (const char* n : {"auto", "jsonl", "megatron", "tensorboard", "lightning", "mlflow", "hf-trainer", "torchtitan"})
+  for (const char* n :
+       {"auto", "jsonl", "megatron", "tensorboard", "lightning", "mlflow", "hf-trainer", "torchtitan", "wandb"})
     EXPECT_STREQ(to_string(parse_layout(n)), n);
   try {
     parse_layout("tensorbord");
@@ -376,6 +425,9 @@ TEST_F(LogLayouts, FuzzInputsOfTheNewLayoutsKeepTheParsersPromises) {
           read_bytes((ex / "hf-trainer" / "output_lr4e-3" / "config.yaml").string()), "config.yaml"),
       make_fuzz_input(LogLayout::Torchtitan, read_bytes((ex / "torchtitan" / "llama_debug" / "train.log").string()),
                       read_bytes((ex / "torchtitan" / "llama_debug" / "config.toml").string()), "config.toml"),
+      make_fuzz_input(LogLayout::Wandb, read_bytes((wandb_dir() / "run-abc123.wandb").string()), "", ""),
+      make_fuzz_input(LogLayout::Wandb, read_bytes((legacy_dir() / "wandb-history.jsonl").string()),
+                      read_bytes((legacy_dir() / "config.yaml").string()), ""),
   };
   for (const auto& in : inputs) {
     const ParsedRun r = parse_fuzz_input(in);

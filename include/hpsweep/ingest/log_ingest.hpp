@@ -15,10 +15,10 @@
 namespace hpsweep {
 
 // Auto: each directory by the files it holds (detect_layout).
-enum class LogLayout { JsonLines, Megatron, TensorBoard, Lightning, MLflow, HfTrainer, Torchtitan, Auto };
+enum class LogLayout { JsonLines, Megatron, TensorBoard, Lightning, MLflow, HfTrainer, Torchtitan, Wandb, Auto };
 
 // "jsonl" | "megatron" | "tensorboard" | "lightning" | "mlflow" | "hf-trainer" | "torchtitan" |
-// "auto" (case-insensitive). Throws InputError otherwise, with a suggestion.
+// "wandb" | "auto" (case-insensitive). Throws InputError otherwise, with a suggestion.
 LogLayout parse_layout(const std::string& name);
 const char* to_string(LogLayout layout);
 
@@ -83,6 +83,9 @@ ParsedRun parse_mlflow_run(const RunFile& meta_yaml, const std::vector<RunFile>&
                            const std::vector<RunFile>& params, const LogIngestOptions& options);
 ParsedRun parse_hf_trainer_run(const RunFile& trainer_state, const RunFile& config, const LogIngestOptions& options);
 ParsedRun parse_torchtitan_run(const RunFile& log, const RunFile& config, const LogIngestOptions& options);
+// log: a run-*.wandb file (by its extension) or a wandb-history.jsonl; config: the run's
+// config.yaml (absent when where is empty), under the .wandb file's own config records.
+ParsedRun parse_wandb_run(const RunFile& log, const RunFile& config, const LogIngestOptions& options);
 
 // The layout of one run directory (never Auto), by the files it holds; for a *.log file, by its
 // first lines (Megatron's "lm loss" or torchtitan's "step: N loss: X"). False when none fits.
@@ -96,16 +99,16 @@ ParsedRun parse_run_directory(const std::string& dir, LogLayout layout, const Lo
 // Every directory under `root` (root included, recursively, symlinked directories not followed)
 // that holds the marker file of `layout` (metrics.jsonl, *.log, events.out.tfevents.*,
 // metrics.csv, meta.yaml beside metrics/, trainer_state.json (the checkpoint's parent), *.log
-// or *.out; Auto: any of them), sorted. Throws InputError when
+// or *.out, run-*.wandb or wandb-history.jsonl; Auto: any of them), sorted. Throws InputError when
 // root is not a readable directory.
 std::vector<std::string> find_run_directories(const std::string& root, LogLayout layout);
 
 // ---- Fuzzing support, shared by tests/fuzz/fuzz_log_parsers.cpp and the unit tests ----------
 // Input layout: byte 0 selects the parser ('T' tensorboard, 'L' lightning, 'F' mlflow, 'H'
-// hf-trainer, 'C' torchtitan; any other byte: even jsonl, odd megatron, so 'J' and 'M' read
-// well), the rest is split at NUL bytes into [metrics or log text] \0 [config text] \0 [run
-// name]. Missing parts are empty. Uses the default LogIngestOptions. The new layouts read part 2
-// as the config's file name (its extension picks JSON/YAML/TOML; mlflow: "key value" param lines).
+// hf-trainer, 'C' torchtitan, 'W' wandb (.wandb file), 'w' wandb (wandb-history.jsonl); any other byte: even jsonl, odd
+// megatron, so 'J' and 'M' read well), the rest is split at NUL bytes into [metrics or log text] \0 [config text] \0
+// [run name]. Missing parts are empty. Uses the default LogIngestOptions. The new layouts read part 2 as the config's
+// file name (its extension picks JSON/YAML/TOML; mlflow: "key value" param lines).
 ParsedRun parse_fuzz_input(std::string_view data);
 std::string make_fuzz_input(LogLayout layout, std::string_view log_text, std::string_view config_text,
                             std::string_view run_name);
