@@ -240,12 +240,10 @@ bool detect_layout(const std::string& dir, LogLayout& layout) {
     std::string path, why;
     if (!text_log_path(dir, files, path, why)) return false;
     const std::string head = read_head(path, 64 * 1024);
-    if (head.find("lm loss") != std::string::npos)
-      layout = LogLayout::Megatron;
-    else if (looks_like_torchtitan(head))
-      layout = LogLayout::Torchtitan;
-    else
-      return false;
+    // Megatron's unless it reads as torchtitan's: a log with neither is reported by the Megatron
+    // parser, whose message says what it looked for.
+    layout = head.find("lm loss") == std::string::npos && looks_like_torchtitan(head) ? LogLayout::Torchtitan
+                                                                                      : LogLayout::Megatron;
   }
   return true;
 }
@@ -385,7 +383,7 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
 std::vector<std::string> find_run_directories(const std::string& root, LogLayout layout) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw InputError("'" + root + "' is not a directory");
-  std::map<std::string, bool> dirs;  // run directory -> found by a specific marker (not only a *.log)
+  std::set<std::string> dirs;
   const auto opts = fs::directory_options::skip_permission_denied;
   fs::recursive_directory_iterator it(root, opts, ec), end;
   if (ec) throw InputError("cannot list '" + root + "': " + ec.message());
@@ -398,24 +396,24 @@ std::vector<std::string> find_run_directories(const std::string& root, LogLayout
     const std::string name = p.filename().string();
     const fs::path parent = p.parent_path();
     fs::path run;
-    bool specific = true;
-    if ((any || layout == LogLayout::Megatron) && p.extension() == ".log") run = parent, specific = !any;
-    if ((any || layout == LogLayout::Torchtitan) && is_text_log(p)) run = parent, specific = !any;
-    if ((any || layout == LogLayout::JsonLines) && name == "metrics.jsonl") run = parent, specific = true;
-    if ((any || layout == LogLayout::TensorBoard) && is_event_file(name)) run = parent, specific = true;
-    if ((any || layout == LogLayout::Lightning) && name == "metrics.csv") run = parent, specific = true;
-    if ((any || layout == LogLayout::Wandb) && is_wandb_file(name)) run = parent, specific = true;
+    // W&B's own debug logs (in its run folders and, as links, in wandb/) are no training logs.
+    const bool wandb_debug_log = any && starts_with(name, "debug") && p.extension() == ".log";
+    if ((any || layout == LogLayout::Megatron) && p.extension() == ".log" && !wandb_debug_log) run = parent;
+    if ((any || layout == LogLayout::Torchtitan) && is_text_log(p) && !wandb_debug_log) run = parent;
+    if ((any || layout == LogLayout::JsonLines) && name == "metrics.jsonl") run = parent;
+    if ((any || layout == LogLayout::TensorBoard) && is_event_file(name)) run = parent;
+    if ((any || layout == LogLayout::Lightning) && name == "metrics.csv") run = parent;
+    if ((any || layout == LogLayout::Wandb) && is_wandb_file(name)) run = parent;
     if ((any || layout == LogLayout::MLflow) && name == "meta.yaml" && fs::is_directory(parent / "metrics", fec))
-      run = parent, specific = true;
+      run = parent;
     if ((any || layout == LogLayout::HfTrainer) && name == "trainer_state.json")
-      run = starts_with(parent.filename().string(), "checkpoint-") ? parent.parent_path() : parent, specific = true;
-    if (!run.empty()) dirs[strip_trailing_slashes(run.string())] |= specific;
+      run = starts_with(parent.filename().string(), "checkpoint-") ? parent.parent_path() : parent;
+    if (!run.empty()) dirs.insert(strip_trailing_slashes(run.string()));
   }
   if (ec) throw InputError("cannot list '" + root + "': " + ec.message());
   std::vector<std::string> out;
-  for (const auto& [d, specific] : dirs) {
+  for (const auto& d : dirs) {
     LogLayout l;
-    if (any && !specific && !detect_layout(d, l)) continue;  // a stray *.log that is no training log
     // A folder inside a run another layout claims (W&B's logs/, HF's runs/ TensorBoard folder, ...)
     // is part of that run.
     bool inside = false;
