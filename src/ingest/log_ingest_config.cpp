@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -177,6 +178,22 @@ std::string candidates_text(const std::string& field) {
   return out;
 }
 
+// toml++ 3.3 (Debian 12) asserts, and in release builds assumes, that a table header's '[' (after
+// spaces) is followed by a key; "[" alone on a line breaks that promise. Refuse such lines first.
+// (A multi-line array whose inner array opens on a line of its own is refused too: rare in configs.)
+void check_toml_table_headers(std::string_view text, const std::string& where) {
+  for (const Line& l : split_lines(text)) {
+    std::string_view t = l.text;
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    if (t.empty() || t.front() != '[') continue;
+    t.remove_prefix(t.size() > 1 && t[1] == '[' ? 2 : 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    const char c = t.empty() ? '\n' : t.front();
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '"' || c == '\'' || c == ']'))
+      fail(where, l.number, "not valid TOML: a table header without a key");
+  }
+}
+
 }  // namespace
 
 void flatten_yaml(std::string_view text, const std::string& where, FlatConfig& out) {
@@ -206,6 +223,7 @@ void flatten_config(const RunFile& file, FlatConfig& out) {
   if (ext == ".yaml" || ext == ".yml") return flatten_yaml(file.text, file.where, out);
   if (ext == ".json") return flatten_json(file.text, file.where, out);
   if (ext == ".toml") {
+    check_toml_table_headers(file.text, file.where);
     try {
       const toml::table t = toml::parse(file.text, file.where);
       flatten_toml_node(t, "", out);
