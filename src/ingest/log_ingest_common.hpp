@@ -105,6 +105,7 @@ using FlatConfig = std::map<std::string, std::string>;
 void flatten_config(const RunFile& file, FlatConfig& out);
 void flatten_yaml(std::string_view text, const std::string& where, FlatConfig& out);
 void flatten_json(std::string_view text, const std::string& where, FlatConfig& out);
+void flatten_toml(std::string_view text, const std::string& where, FlatConfig& out);  // log_ingest_toml.cpp
 
 // The parsed --map: field ("lr", "batch", "params", "tokens", "steps", "seq_len", "wd", "loss")
 // -> KEY or TAG. Throws InputError for an unknown field or an empty key.

@@ -1,12 +1,10 @@
-// A run's own config (JSON, YAML or TOML) flattened to dotted keys, and the hyperparameters read
+// A run's own config (JSON, YAML or TOML: log_ingest_toml.cpp) flattened to dotted keys, and the hyperparameters read
 // from it by the --map keys or the default keys (declared in log_ingest_common.hpp).
 #include <yaml-cpp/yaml.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 
 #include "hpsweep/util/error.hpp"
@@ -23,12 +21,6 @@ namespace {
 
 std::string join_key(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? key : prefix + "." + key;
-}
-
-std::string number_text(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
 }
 
 constexpr int kMaxConfigDepth = 64;
@@ -70,22 +62,6 @@ void flatten_ptree(const pt::ptree& t, const std::string& prefix, FlatConfig& ou
     return flatten_ptree(t.get_child("value"), prefix, out);
   std::size_t i = 0;
   for (const auto& [k, child] : t) flatten_ptree(child, join_key(prefix, k.empty() ? std::to_string(i++) : k), out);
-}
-
-void flatten_toml_node(const toml::node& n, const std::string& prefix, FlatConfig& out) {
-  if (const auto* t = n.as_table()) {
-    for (const auto& [k, v] : *t) flatten_toml_node(v, join_key(prefix, std::string(k.str())), out);
-  } else if (const auto* a = n.as_array()) {
-    for (std::size_t i = 0; i < a->size(); ++i) flatten_toml_node((*a)[i], join_key(prefix, std::to_string(i)), out);
-  } else if (const auto* s = n.as_string()) {
-    out[prefix] = s->get();
-  } else if (const auto* i = n.as_integer()) {
-    out[prefix] = std::to_string(i->get());
-  } else if (const auto* f = n.as_floating_point()) {
-    out[prefix] = number_text(f->get());
-  } else if (const auto* b = n.as_boolean()) {
-    out[prefix] = b->get() ? "true" : "false";
-  }
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -178,22 +154,6 @@ std::string candidates_text(const std::string& field) {
   return out;
 }
 
-// toml++ 3.3 (Debian 12) asserts, and in release builds assumes, that a table header's '[' (after
-// spaces) is followed by a key; "[" alone on a line breaks that promise. Refuse such lines first.
-// (A multi-line array whose inner array opens on a line of its own is refused too: rare in configs.)
-void check_toml_table_headers(std::string_view text, const std::string& where) {
-  for (const Line& l : split_lines(text)) {
-    std::string_view t = l.text;
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    if (t.empty() || t.front() != '[') continue;
-    t.remove_prefix(t.size() > 1 && t[1] == '[' ? 2 : 1);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    const char c = t.empty() ? '\n' : t.front();
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '"' || c == '\'' || c == ']'))
-      fail(where, l.number, "not valid TOML: a table header without a key");
-  }
-}
-
 }  // namespace
 
 void flatten_yaml(std::string_view text, const std::string& where, FlatConfig& out) {
@@ -222,16 +182,7 @@ void flatten_config(const RunFile& file, FlatConfig& out) {
   if (blank(file.text)) fail(file.where, 0, "empty config");
   if (ext == ".yaml" || ext == ".yml") return flatten_yaml(file.text, file.where, out);
   if (ext == ".json") return flatten_json(file.text, file.where, out);
-  if (ext == ".toml") {
-    check_toml_table_headers(file.text, file.where);
-    try {
-      const toml::table t = toml::parse(file.text, file.where);
-      flatten_toml_node(t, "", out);
-    } catch (const toml::parse_error& e) {
-      fail(file.where, e.source().begin.line, "not valid TOML: " + std::string(e.description()));
-    }
-    return;
-  }
+  if (ext == ".toml") return flatten_toml(file.text, file.where, out);
   fail(file.where, 0, "unknown config format (expected .json, .yaml, .yml or .toml)");
 }
 

@@ -21,12 +21,12 @@ parser_bench() {
   local ROOT POINTS=${BENCH_POINTS:-100000}
   ROOT=$(cd "$HERE/../.." && pwd)
   local SRCS=(src/ingest/log_ingest.cpp src/ingest/log_ingest_common.cpp src/ingest/log_ingest_jsonl.cpp
-    src/ingest/log_ingest_megatron.cpp src/ingest/log_ingest_config.cpp src/ingest/log_ingest_tensorboard.cpp
+    src/ingest/log_ingest_megatron.cpp src/ingest/log_ingest_config.cpp src/ingest/log_ingest_toml.cpp src/ingest/log_ingest_tensorboard.cpp
     src/ingest/log_ingest_lightning.cpp src/ingest/log_ingest_mlflow.cpp src/ingest/log_ingest_hf_trainer.cpp
     src/ingest/log_ingest_torchtitan.cpp src/ingest/log_ingest_wandb.cpp src/ingest/csv_ingest.cpp src/trials/smoothing.cpp src/util/text.cpp
     src/util/error.cpp src/trials/trial.cpp)
   g++ -std=c++20 -O2 -DNDEBUG -I"$ROOT/include" -I"$ROOT/src" "$HERE/log_parser_bench.cpp" "${SRCS[@]/#/$ROOT/}" \
-    -lyaml-cpp -ltomlplusplus -lz -o "$TMP/log_parser_bench"
+    -lyaml-cpp -lz -o "$TMP/log_parser_bench"
   /usr/bin/python3 - "$TMP/big" "$POINTS" <<'PY'
 import json, os, sys
 sys.path.insert(0, os.path.join(os.environ["BENCH_HERE"], "..", "scripts"))

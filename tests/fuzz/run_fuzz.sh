@@ -26,6 +26,7 @@ SOURCES=(
   src/ingest/log_ingest_jsonl.cpp
   src/ingest/log_ingest_megatron.cpp
   src/ingest/log_ingest_config.cpp
+  src/ingest/log_ingest_toml.cpp
   src/ingest/log_ingest_tensorboard.cpp
   src/ingest/log_ingest_lightning.cpp
   src/ingest/log_ingest_mlflow.cpp
@@ -57,9 +58,9 @@ for src in "${SOURCES[@]}"; do
   fi
   OBJS+=("$obj")
 done
-# yaml-cpp and toml++ (Debian's shared libraries) are not instrumented: the fuzzer still drives
+# yaml-cpp (Debian's shared library) is not instrumented: the fuzzer still drives
 # every config through them, and a crash inside them still stops it.
-"$CXX" "${FLAGS[@]}" "$HERE/fuzz_log_parsers.cpp" "${OBJS[@]}" -lyaml-cpp -ltomlplusplus -lz -o "$WORK/fuzz_log_parsers"
+"$CXX" "${FLAGS[@]}" "$HERE/fuzz_log_parsers.cpp" "${OBJS[@]}" -lyaml-cpp -lz -o "$WORK/fuzz_log_parsers"
 
 echo "== seeding $WORK/corpus"
 SEEDS="$WORK/seeds"

@@ -344,6 +344,55 @@ TEST_F(LogLayouts, WandbDamagedTruncatedOrFailedRunsAreBad) {
   EXPECT_EQ(r.error, file + ":0: not a W&B run file (no ':W&B' header)");
 }
 
+TEST_F(LogLayouts, TomlConfigsReadEveryKindOfValueAndRefuseBadOnes) {
+  const std::string log = "step: 10  loss: 3.5\nstep: 20  loss: 3.25\n";
+  const std::string toml = R"(# a comment
+title = "a \"q\" \u00e9"   # trailing comment
+[model]
+params = 1_000_000
+dims = [ 1, 2,
+  [3, 4], ]  # multi-line, nested
+[optimizer]
+lr = 3e-4
+betas = { b1 = 0.9, b2 = 0.95 }
+[[schedule]]
+steps = 10
+[[schedule]]
+steps = 20
+[training]
+"batch size" = 0x10
+when = 1979-05-27 07:32:00Z
+notes = """
+line1
+line2"""
+path = 'C:\x'
+flag = true
+)";
+  LogIngestOptions o;
+  o.map = "lr=optimizer.lr,batch=training.batch size,steps=schedule.1.steps,wd=optimizer.betas.b2";
+  const ParsedRun r = parse_torchtitan_run(RunFile{"t/train.log", log, ""}, RunFile{"t/config.toml", toml, ""}, o);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_CONSISTENT(r);
+  EXPECT_DOUBLE_EQ(r.record.trial.point.lr, 3e-4);
+  EXPECT_EQ(r.record.trial.point.batch, 16);
+  EXPECT_DOUBLE_EQ(r.record.trial.point.params, 1e6);
+  EXPECT_DOUBLE_EQ(r.record.trial.point.wd, 0.95);
+  EXPECT_EQ(r.target_step, 20);
+  EXPECT_TRUE(r.finished);
+  for (const auto& [bad, line] : std::vector<std::pair<std::string, int>>{{"a = 1\na = 2\n", 2},
+                                                                          {"[\n\n[model]\n", 1},
+                                                                          {"a = \"open\n", 1},
+                                                                          {"x = [1, 2\n", 2},
+                                                                          {"a = 1 b\n", 1},
+                                                                          {"a = nope\n", 1},
+                                                                          {"a = 1__0\n", 1}}) {
+    const ParsedRun b = parse_torchtitan_run(RunFile{"t/train.log", log, ""}, RunFile{"t/config.toml", bad, ""}, o);
+    ASSERT_FALSE(b.ok) << bad;
+    EXPECT_CONSISTENT(b);
+    EXPECT_EQ(b.error.rfind("t/config.toml:" + std::to_string(line) + ": not valid TOML: ", 0), 0u) << b.error;
+  }
+}
+
 TEST_F(LogLayouts, MapNamesConfigKeysAndTheLossTagAndBatchMayCountTokens) {
   const RunFile csv{"v/metrics.csv", "step,train_loss,my_loss\n10,3.5,1.5\n20,3.4,1.4\n", ""};
   const RunFile hparams{"v/hparams.yaml",
