@@ -258,7 +258,7 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
   std::string why;
   ParsedRun r;
   std::vector<std::string> files, subdirs;
-  if (layout != LogLayout::JsonLines && layout != LogLayout::Megatron) list_dir(dir, files, subdirs);
+  if (layout != LogLayout::JsonLines) list_dir(dir, files, subdirs);
   auto read = [&](const std::string& path, RunFile& f) {
     f.where = path;
     if (read_file(path, f.text, why)) return true;
@@ -276,16 +276,12 @@ ParsedRun parse_run_directory(const std::string& dir_in, LogLayout layout, const
       break;
     }
     case LogLayout::Megatron: {
+      // Megatron reads *.log files only.
+      files.erase(std::remove_if(files.begin(), files.end(),
+                                 [](const std::string& f) { return fs::path(f).extension() != ".log"; }),
+                  files.end());
       std::string log_path;
-      {
-        std::vector<std::string> fs_, sd_;
-        list_dir(dir, fs_, sd_);
-        // megatron reads *.log only
-        fs_.erase(std::remove_if(fs_.begin(), fs_.end(),
-                                 [](const std::string& f) { return fs::path(f).extension() == ".out"; }),
-                  fs_.end());
-        if (!text_log_path(dir, fs_, log_path, why)) return failed(why, 0);
-      }
+      if (!text_log_path(dir, files, log_path, why)) return failed(why, 0);
       std::string log, config;
       if (!read_file(log_path, log, why)) return failed(log_path + ":0: " + why, 0);
       const std::string config_path = prefix + "config.json";
