@@ -10,7 +10,9 @@
 # tests/fuzz/regressions/, where the unit test LogIngest.FuzzRegressionsParseWithoutCrashing
 # replays it. Exits non-zero when the fuzzer found something.
 # Environment: CXX_FUZZ (default clang++-14), FUZZ_WORK (default /tmp/hpsweep-fuzz-$UID: binary,
-# working corpus, artifacts and fuzz.log), FUZZ_JOBS (parallel fuzzing processes, default 1).
+# working corpus, artifacts and fuzz.log), FUZZ_JOBS (parallel fuzzing processes, default 1),
+# FUZZ_SELECTORS (e.g. "TW": seed only inputs for those parsers, by parse_fuzz_input's byte 0, so
+# the run spends its executions on them).
 set -euo pipefail
 
 DURATION=${1:-180}
@@ -95,9 +97,16 @@ for st in "$EX"/hf-trainer/*/checkpoint-*/trainer_state.json; do
   seed H "$st" "$(dirname "$(dirname "$st")")/config.yaml" config.yaml
 done
 seed C "$EX/torchtitan/llama_debug/train.log" "$EX/torchtitan/llama_debug/config.toml" config.toml
+for w in "$EX"/wandb/*/*/run-*.wandb; do seed W "$w" /dev/null ""; done
+for h in "$EX"/wandb/*/*/wandb-history.jsonl; do seed w "$h" "$(dirname "$h")/config.yaml" ""; done
 for f in "$HERE"/seeds/* "$HERE"/regressions/*; do
   [ -f "$f" ] && cp "$f" "$SEEDS/"
 done
+if [ -n "${FUZZ_SELECTORS:-}" ]; then
+  for f in "$SEEDS"/*; do
+    case "$FUZZ_SELECTORS" in *"$(head -c1 "$f")"*) ;; *) rm -f "$f" ;; esac
+  done
+fi
 echo "   $(ls "$SEEDS" | wc -l) seed inputs"
 
 echo "== fuzzing for ${DURATION}s (log: $WORK/fuzz.log)"
