@@ -163,11 +163,14 @@ int cmd_ingest(CommandLine& cl) {
   d.add_options()("help,h", "show this help")("csv", po::value(&csv)->required(),
                                               "results: a CSV file, or a directory of run directories (with --layout)")(
       "into", po::value(&into)->required(), "sweep file to add to (created if missing)")(
-      "layout", po::value(&layout), "run directories: auto (default) | jsonl | megatron (examples/ingest/README.md)")(
-      "workers,j", po::value(&workers)->default_value(1), "run directories without MPI: parser threads")(
+      "layout", po::value(&layout),
+      "run directories: auto (default) | jsonl | megatron | tensorboard | lightning | mlflow | hf-trainer | "
+      "torchtitan | wandb (examples/ingest/README.md)")("workers,j", po::value(&workers)->default_value(1),
+                                                        "run directories without MPI: parser threads")(
       "map", po::value(&map),
-      "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps")(
-      "batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
+      "CSV: FIELD=COLUMN,... for lr, batch, loss, params, tokens (required) and final_loss, wd, seq_len, steps; "
+      "run directories: lr=KEY,batch=KEY,params=KEY,tokens=KEY|steps=KEY,seq_len=KEY,wd=KEY,loss=TAG (KEY a dotted "
+      "path into the run's config)")("batch-unit", po::value(&unit)->default_value("sequences"), "sequences | tokens")(
       "seq-len", po::value(&o.seq_len)->default_value(2048), "tokens per sequence when no seq_len column")(
       "wd", po::value(&o.wd)->default_value(0.1), "weight decay when no wd column")(
       "diverged-above", po::value(&o.diverged_above)->default_value(0), "loss above which a run is DIVERGED (0: off)")(
@@ -183,6 +186,12 @@ int cmd_ingest(CommandLine& cl) {
     LogIngestOptions lo;
     lo.seq_len = o.seq_len;
     lo.wd = o.wd;
+    lo.map = map;
+    if (unit != "sequences" && unit != "tokens")
+      throw InputError("--batch-unit must be 'sequences' or 'tokens', got '" + unit + "'");
+    lo.batch_in_tokens = unit == "tokens";
+    parse_layout(layout);  // a bad name is an input error before any worker starts
+    check_hyper_map(lo.map);
     return ingest_run_logs_on_workers(cl.argc, cl.argv, workers, csv, into, layout, lo, cl.joined(),
                                       [&](const LogIngestSummary& s) { print_log_ingest_summary(csv, into, s); });
   }

@@ -58,6 +58,8 @@ std::string encode_ingest_job(const std::string& layout, const LogIngestOptions&
   w.put_string(layout);
   w.put(o.seq_len);
   w.put(o.wd);
+  w.put_string(o.map);
+  w.put<std::uint8_t>(o.batch_in_tokens ? 1 : 0);
   return w.take();
 }
 
@@ -93,10 +95,11 @@ class DirectoryBatchParser : public TaskRunner {
   explicit DirectoryBatchParser(const std::string& job_payload) {
     ByteReader r(job_payload);
     const std::string layout_name = r.get_string();
-    automatic_ = layout_name == "auto";
-    fixed_ = automatic_ ? LogLayout::JsonLines : parse_layout(layout_name);
+    layout_ = parse_layout(layout_name);  // Auto: each directory by its files
     options_.seq_len = r.get<std::int64_t>();
     options_.wd = r.get<double>();
+    options_.map = r.get_string();
+    options_.batch_in_tokens = r.get<std::uint8_t>() != 0;
   }
   protocol::TaskResult run(const std::string& task_payload) override {
     const auto t0 = std::chrono::steady_clock::now();
@@ -105,10 +108,7 @@ class DirectoryBatchParser : public TaskRunner {
     std::vector<ParsedRun> runs;
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::string dir = paths.get_string();
-      const LogLayout layout =
-          !automatic_ ? fixed_
-                      : (std::filesystem::exists(dir + "/metrics.jsonl") ? LogLayout::JsonLines : LogLayout::Megatron);
-      ParsedRun p = parse_run_directory(dir, layout, options_);
+      ParsedRun p = parse_run_directory(dir, layout_, options_);
       p.record.finished = p.finished;
       runs.push_back(std::move(p));
     }
@@ -117,8 +117,7 @@ class DirectoryBatchParser : public TaskRunner {
   }
 
  private:
-  bool automatic_ = false;
-  LogLayout fixed_ = LogLayout::JsonLines;
+  LogLayout layout_ = LogLayout::Auto;
   LogIngestOptions options_;
 };
 
@@ -179,15 +178,7 @@ LogIngestSummary ingest_run_logs(Comm& comm, const std::string& root, const std:
                                  const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
   LogIngestSummary s;
-  std::vector<std::string> dirs;
-  if (layout == "auto") {
-    std::set<std::string> all;
-    for (LogLayout l : {LogLayout::JsonLines, LogLayout::Megatron})
-      for (auto& d : find_run_directories(root, l)) all.insert(std::move(d));
-    dirs.assign(all.begin(), all.end());
-  } else {
-    dirs = find_run_directories(root, parse_layout(layout));
-  }
+  const std::vector<std::string> dirs = find_run_directories(root, parse_layout(layout));
   s.runs = dirs.size();
   s.workers = comm.size() - 1;
 

@@ -226,6 +226,11 @@ void check_options(const LogIngestOptions& o, const std::string& where) {
     fail(where, 0, "the default seq_len " + std::to_string(o.seq_len) + " must be a positive whole number");
   if (!(o.wd >= 0) || !std::isfinite(o.wd))
     fail(where, 0, "the default wd " + format_short(o.wd) + " must be zero or positive");
+  try {
+    (void)parse_hyper_map(o.map);
+  } catch (const InputError& e) {
+    fail(where, 0, e.what());
+  }
 }
 
 Hyper parse_config(std::string_view text, const std::string& where, const LogIngestOptions& o) {
@@ -361,6 +366,11 @@ ParsedRun build_run(const std::vector<Point>& curve, const std::string& curve_wh
   run.finished = static_cast<double>(curve.back().step) >= static_cast<double>(target_step) - interval;
   run.ok = true;
   return run;
+}
+
+void append_overriding(std::vector<Point>& curve, const Point& p) {
+  while (!curve.empty() && curve.back().step >= p.step) curve.pop_back();
+  curve.push_back(p);
 }
 
 ParsedRun failed(std::string message, std::size_t bytes) {

@@ -3,6 +3,7 @@
 // numbers, lines, JSON, the config's hyperparameters, the curve and the record.
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -89,5 +90,37 @@ std::string directory_of(const std::string& where);
 ParsedRun build_run(const std::vector<Point>& curve, const std::string& curve_where, const Hyper& h,
                     std::int64_t target_step, const std::string& source_dir);
 ParsedRun failed(std::string message, std::size_t bytes);
+// Appends p; a step at or before the last one replaces the curve from that step on (a resumed
+// run logs again from its checkpoint, and the later values are the ones that count).
+void append_overriding(std::vector<Point>& curve, const Point& p);
+
+// A log's first bytes read as torchtitan stdout ("step: N ... loss: X" after ANSI codes).
+bool looks_like_torchtitan(std::string_view head);
+
+// ---- configs of any format and the --map (log_ingest_config.cpp) ----
+// Dotted path -> scalar text ("optimizer.lr" -> "0.0003"); list items as path.0, path.1, ...
+using FlatConfig = std::map<std::string, std::string>;
+// By the extension of file.where: .json, .yaml/.yml, .toml. A syntax error fails the run with the
+// file's line. W&B-style {value: X, desc: ...} maps collapse to X.
+void flatten_config(const RunFile& file, FlatConfig& out);
+void flatten_yaml(std::string_view text, const std::string& where, FlatConfig& out);
+void flatten_json(std::string_view text, const std::string& where, FlatConfig& out);
+void flatten_toml(std::string_view text, const std::string& where, FlatConfig& out);  // log_ingest_toml.cpp
+
+// The parsed --map: field ("lr", "batch", "params", "tokens", "steps", "seq_len", "wd", "loss")
+// -> KEY or TAG. Throws InputError for an unknown field or an empty key.
+std::map<std::string, std::string> parse_hyper_map(const std::string& spec);
+// The metric names that count as the loss, in order of preference: the --map loss=TAG alone, or
+// the defaults ("loss", "train/loss", "train_loss", "lm loss", ...).
+std::vector<std::string> loss_tags(const LogIngestOptions& o);
+// Of `tags` (in loss_tags order) the first that has values in `curves`; fails when none.
+const std::vector<Point>& pick_loss_curve(const std::map<std::string, std::vector<Point>>& curves,
+                                          const LogIngestOptions& o, const std::string& where);
+// Hyperparameters from a run's config by the --map keys or the default keys; `where` names the
+// config in messages. train_steps stays 0 and tokens 0 when the config gives neither.
+Hyper hyper_from_config(const FlatConfig& config, const std::string& where, const LogIngestOptions& o);
+// The target step from steps or tokens, D from steps when missing, then build_run.
+ParsedRun finish_run(const std::vector<Point>& curve, const std::string& curve_where, Hyper h,
+                     const std::string& source_dir, std::size_t bytes);
 
 }  // namespace hpsweep::log_ingest_detail

@@ -1,4 +1,6 @@
-// libFuzzer target for the run-directory parsers (hpsweep/ingest/log_ingest.hpp).
+// libFuzzer target for the run-directory parsers (hpsweep/ingest/log_ingest.hpp): jsonl, megatron,
+// tensorboard (TFRecord + Event protobuf), lightning, mlflow, hf-trainer, torchtitan, and the
+// JSON/YAML/TOML config readers behind them.
 // The input is split by parse_fuzz_input (byte 0: layout; then log \0 config \0 run name), so the
 // unit test LogIngest.FuzzRegressionsParseWithoutCrashing replays crashers exactly. Besides
 // crashes and undefined behaviour, a result that breaks the parsers' promises (check_parsed_run:

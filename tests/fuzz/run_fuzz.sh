@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the run-directory parsers (src/ingest/log_ingest*.cpp) with libFuzzer + ASan + UBSan.
+# Fuzzes the run-directory parsers (src/ingest/log_ingest*.cpp: jsonl, megatron, tensorboard,
+# lightning, mlflow, hf-trainer, torchtitan and the config readers) with libFuzzer + ASan + UBSan.
 #
 #   tests/fuzz/run_fuzz.sh [SECONDS]      # default 180
 #
@@ -9,7 +10,9 @@
 # tests/fuzz/regressions/, where the unit test LogIngest.FuzzRegressionsParseWithoutCrashing
 # replays it. Exits non-zero when the fuzzer found something.
 # Environment: CXX_FUZZ (default clang++-14), FUZZ_WORK (default /tmp/hpsweep-fuzz-$UID: binary,
-# working corpus, artifacts and fuzz.log), FUZZ_JOBS (parallel fuzzing processes, default 1).
+# working corpus, artifacts and fuzz.log), FUZZ_JOBS (parallel fuzzing processes, default 1),
+# FUZZ_SELECTORS (e.g. "TW": seed only inputs for those parsers, by parse_fuzz_input's byte 0, so
+# the run spends its executions on them).
 set -euo pipefail
 
 DURATION=${1:-180}
@@ -24,6 +27,14 @@ SOURCES=(
   src/ingest/log_ingest_common.cpp
   src/ingest/log_ingest_jsonl.cpp
   src/ingest/log_ingest_megatron.cpp
+  src/ingest/log_ingest_config.cpp
+  src/ingest/log_ingest_toml.cpp
+  src/ingest/log_ingest_tensorboard.cpp
+  src/ingest/log_ingest_lightning.cpp
+  src/ingest/log_ingest_mlflow.cpp
+  src/ingest/log_ingest_hf_trainer.cpp
+  src/ingest/log_ingest_torchtitan.cpp
+  src/ingest/log_ingest_wandb.cpp
   src/ingest/csv_ingest.cpp
   src/trials/smoothing.cpp
   src/util/text.cpp
@@ -49,7 +60,9 @@ for src in "${SOURCES[@]}"; do
   fi
   OBJS+=("$obj")
 done
-"$CXX" "${FLAGS[@]}" "$HERE/fuzz_log_parsers.cpp" "${OBJS[@]}" -o "$WORK/fuzz_log_parsers"
+# yaml-cpp (Debian's shared library) is not instrumented: the fuzzer still drives
+# every config through them, and a crash inside them still stops it.
+"$CXX" "${FLAGS[@]}" "$HERE/fuzz_log_parsers.cpp" "${OBJS[@]}" -lyaml-cpp -lz -o "$WORK/fuzz_log_parsers"
 
 echo "== seeding $WORK/corpus"
 SEEDS="$WORK/seeds"
@@ -67,9 +80,33 @@ while IFS= read -r -d '' log; do
     >"$SEEDS/example-$n"
   n=$((n + 1))
 done < <(find "$ROOT/examples/ingest" -name '*.log' -print0)
+EX="$ROOT/examples/ingest"
+seed() {  # selector, first part, config file, config name
+  { printf '%s' "$1"; cat "$2"; printf '\0'; cat "$3"; printf '\0%s' "$4"; } >"$SEEDS/example-$n"
+  n=$((n + 1))
+}
+for d in "$EX"/tensorboard/*/; do
+  for ev in "$d"events.out.tfevents.*; do seed T "$ev" "$d/config.yaml" config.yaml; done
+done
+seed L "$EX/lightning/lightning_logs/version_0/metrics.csv" "$EX/lightning/lightning_logs/version_0/hparams.yaml" ""
+for run in "$EX"/mlflow/mlruns/*/*/; do
+  params=$(for p in "$run"params/*; do printf '%s %s\n' "$(basename "$p")" "$(cat "$p")"; done)
+  seed F "$run/metrics/loss" "$run/meta.yaml" "$params"
+done
+for st in "$EX"/hf-trainer/*/checkpoint-*/trainer_state.json; do
+  seed H "$st" "$(dirname "$(dirname "$st")")/config.yaml" config.yaml
+done
+seed C "$EX/torchtitan/llama_debug/train.log" "$EX/torchtitan/llama_debug/config.toml" config.toml
+for w in "$EX"/wandb/*/*/run-*.wandb; do seed W "$w" /dev/null ""; done
+for h in "$EX"/wandb/*/*/wandb-history.jsonl; do seed w "$h" "$(dirname "$h")/config.yaml" ""; done
 for f in "$HERE"/seeds/* "$HERE"/regressions/*; do
   [ -f "$f" ] && cp "$f" "$SEEDS/"
 done
+if [ -n "${FUZZ_SELECTORS:-}" ]; then
+  for f in "$SEEDS"/*; do
+    case "$FUZZ_SELECTORS" in *"$(head -c1 "$f")"*) ;; *) rm -f "$f" ;; esac
+  done
+fi
 echo "   $(ls "$SEEDS" | wc -l) seed inputs"
 
 echo "== fuzzing for ${DURATION}s (log: $WORK/fuzz.log)"

@@ -547,7 +547,12 @@ TEST(LogIngest, ExampleDirectoriesParse) {
   EXPECT_EQ(m.bytes, fs::file_size(fs::path(megatron_dirs[0]) / "train.log"));
   // The whole examples tree holds one run of each layout.
   EXPECT_EQ(find_run_directories(examples.string(), LogLayout::JsonLines), jsonl_dirs);
-  EXPECT_EQ(find_run_directories(examples.string(), LogLayout::Megatron), megatron_dirs);
+  // Explicitly megatron, every *.log counts: torchtitan's train.log and W&B's logs/debug.log too
+  // (auto tells them apart).
+  const auto all_logs = find_run_directories(examples.string(), LogLayout::Megatron);
+  EXPECT_EQ(all_logs, (std::vector<std::string>{
+                          megatron_dirs[0], (examples / "torchtitan" / "llama_debug").string(),
+                          (examples / "wandb" / "wandb" / "offline-run-20250110_100000-abc123" / "logs").string()}));
 }
 
 TEST(LogIngest, FuzzRegressionsParseWithoutCrashing) {
@@ -723,4 +728,29 @@ TEST_F(LogIngestDir, SameRunIngestedTwiceGetsTheSameIdFromAnyPath) {
   ASSERT_TRUE(a.ok && b.ok) << a.error << b.error;
   EXPECT_EQ(a.record.trial.id, b.record.trial.id);
   EXPECT_NE(a.record.source, b.record.source);
+}
+
+TEST(LogIngest, JsonLinesFastPathReadsEveryLineAsThePropertyTreePathDoes) {
+  // A nested value sends a line to the PropertyTree path; without it the fast scanner reads it.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"100", "3.25"},     {"100.0", "3.25"},    {"1e2", "-0.5e-3"}, {"\"100\"", "\"3.25\""}, {"100", "NaN"},
+      {"100", "Infinity"}, {"100", "-Infinity"}, {"100", "null"},    {"100", "\"NULL\""},     {"100", "\"nan\""},
+      {"-1", "3"},         {"100", "true"},      {"1.5", "3"},       {"100", "\"x\""},        {"9007199254740993", "3"},
+      {"100", "1e400"},    {"0", "0"},           {"100", "01"},      {"100", "3."},           {"100", "NaNx"}};
+  for (const auto& [step, loss] : cases) {
+    const std::string line = "{\"step\": " + step + ", \"loss\": " + loss + ", \"lr\": 0.001}\n";
+    const std::string nested = "{\"step\": " + step + ", \"loss\": " + loss + ", \"lr\": 0.001, \"n\": [1]}\n";
+    const ParsedRun fast = jsonl_run(line), slow = jsonl_run(nested);
+    EXPECT_EQ(fast.ok, slow.ok) << line << fast.error << " | " << slow.error;
+    EXPECT_EQ(fast.error, slow.error) << line;
+    if (fast.ok && slow.ok) {
+      EXPECT_EQ(fast.record.outcome.curve.step, slow.record.outcome.curve.step) << line;
+      EXPECT_EQ(fast.record.trial.id, slow.record.trial.id) << line;
+    }
+  }
+  // Lines only the PropertyTree path accepts or rejects still read as before.
+  EXPECT_FALSE(jsonl_run("{\"step\": 1, \"loss\": 2,}\n").ok);
+  EXPECT_FALSE(jsonl_run("{\"step\": 1, \"loss\": 2} x\n").ok);
+  EXPECT_TRUE(jsonl_run("{\"st\\u0065p\": 1, \"loss\": 2}\n").ok)
+      << jsonl_run("{\"st\\u0065p\": 1, \"loss\": 2}\n").error;
 }
