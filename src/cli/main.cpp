@@ -147,6 +147,10 @@ void print_log_ingest_summary(const std::string& root, const std::string& into, 
   const std::size_t show = std::min<std::size_t>(s.bad.size(), 10);
   for (std::size_t i = 0; i < show; ++i) std::fprintf(stderr, "bad run %s\n", s.bad[i].c_str());
   if (s.bad.size() > show) std::fprintf(stderr, "... and %zu more bad runs\n", s.bad.size() - show);
+  const std::size_t show_unfinished = std::min<std::size_t>(s.unfinished_runs.size(), 10);
+  for (std::size_t i = 0; i < show_unfinished; ++i) std::printf("unfinished run %s\n", s.unfinished_runs[i].c_str());
+  if (s.unfinished_runs.size() > show_unfinished)
+    std::printf("... and %zu more unfinished runs\n", s.unfinished_runs.size() - show_unfinished);
   std::printf("%s: %zu run directories; %zu imported (%zu unfinished, %zu DIVERGED), %zu already in %s, %zu bad\n",
               root.c_str(), s.runs, s.imported, s.unfinished, s.diverged, s.already_present, into.c_str(),
               s.bad.size());

@@ -70,6 +70,7 @@ std::string encode_runs(const std::vector<ParsedRun>& runs) {
     w.put<std::uint8_t>(r.ok ? 1 : 0);
     w.put_string(r.error);
     w.put<std::uint64_t>(r.bytes);
+    w.put<std::int64_t>(r.target_step);
     if (r.ok) encode(w, r.record);
   }
   return w.take();
@@ -82,6 +83,7 @@ std::vector<ParsedRun> decode_runs(const std::string& payload) {
     p.ok = r.get<std::uint8_t>() != 0;
     p.error = r.get_string();
     p.bytes = r.get<std::uint64_t>();
+    p.target_step = r.get<std::int64_t>();
     if (p.ok) p.record = decode_trial_record(r);
   }
   return out;
@@ -148,7 +150,13 @@ class DirectoryBatches : public TaskHandler {
         continue;
       }
       present_[run.record.trial.id] = true;
-      if (!run.record.finished) ++s_.unfinished;
+      if (!run.record.finished) {
+        ++s_.unfinished;
+        const std::string& src = run.record.source;
+        s_.unfinished_runs.push_back((src.rfind("ingest:", 0) == 0 ? src.substr(7) : src) + ": reached step " +
+                                     std::to_string(run.record.outcome.steps) + " of " +
+                                     std::to_string(run.target_step) + " (stored as unfinished, left out of fits)");
+      }
       if (run.record.outcome.state == TrialState::Diverged) ++s_.diverged;
       run.record.start_time = start_time_;
       store_.record_result(std::move(run.record));

@@ -26,6 +26,13 @@ expect(len(reported) == 10 and "... and 30 more bad runs" in p.stderr, p.stderr[
 for line in reported:
     expect(re.match(r"bad run .*/bad_\w+_\d+/metrics\.jsonl:\d+: \S", line), f"no path:line: reason in '{line}'")
 expect("workers" in p.stdout and "runs/s" in p.stdout, p.stdout)
+# Unfinished runs are named by path with the step they reached (the first 10, then a count).
+named = [l for l in p.stdout.splitlines() if l.startswith("unfinished run ")]
+expect(len(named) == min(10, unfinished), p.stdout[:3000])
+for line in named:
+    expect(re.match(r"unfinished run \S*/\S+: reached step \d+ of \d+ \(stored as unfinished", line), f"'{line}'")
+if unfinished > 10:
+    expect(f"... and {unfinished - 10} more unfinished runs" in p.stdout, p.stdout[:3000])
 
 trials, *_ = read_trials(out)
 expect(len(trials) == 2000, f"{len(trials)} rows")

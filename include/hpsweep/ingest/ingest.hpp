@@ -20,7 +20,8 @@ class Comm;
 
 struct LogIngestSummary {
   std::size_t runs = 0, imported = 0, already_present = 0, unfinished = 0, diverged = 0;
-  std::vector<std::string> bad;  // "path:line: reason"
+  std::vector<std::string> bad;              // "path:line: reason"
+  std::vector<std::string> unfinished_runs;  // "path: reached step S of T" (stored, finished = 0, not fitted)
   std::size_t bytes = 0;
   double seconds = 0;
   int workers = 0;
