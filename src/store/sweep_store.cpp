@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -27,8 +28,12 @@ bool file_exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-// Journal creation is atomic: written under a temporary name, synced, then renamed.
-JournalWriter create_journal(const std::string& jpath, const SweepLog& log) {
+enum class Placement { Replace, Exclusive };
+
+// Journal creation is atomic: written under a temporary name, synced, then moved into place.
+// Exclusive (a new sweep): linked into place, which fails if another run got there first, so two
+// runs started at once on a new file never both own it; the loser is refused like any second run.
+JournalWriter create_journal(const std::string& jpath, const SweepLog& log, Placement placement = Placement::Replace) {
   const std::string tmp = jpath + ".tmp-" + std::to_string(::getpid());
   std::remove(tmp.c_str());
   JournalWriter w = JournalWriter::create(tmp, log);
@@ -36,6 +41,19 @@ JournalWriter create_journal(const std::string& jpath, const SweepLog& log) {
   for (const auto& r : log.results) w.append_result(r);
   for (const auto& f : log.fits) w.append_fit(f);
   w.sync();
+  if (placement == Placement::Exclusive) {
+    if (::link(tmp.c_str(), jpath.c_str()) != 0) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      if (err == EEXIST)
+        throw StoreRefused("another hpsweep run is writing this sweep (journal '" + jpath +
+                           "' was created by it a moment ago); wait for it to finish or stop it first");
+      errno = err;
+      throw_system_error("cannot link journal into place", jpath);
+    }
+    std::remove(tmp.c_str());
+    return w;
+  }
   if (std::rename(tmp.c_str(), jpath.c_str()) != 0) throw_system_error("cannot rename journal into place", jpath);
   // The open descriptor (and its lock) follows the renamed file.
   return w;
@@ -287,7 +305,7 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
     log.created = unix_now();
     log.job_path = new_job_path;
     log.job_text = new_job_text;
-    o.journal.emplace(create_journal(jpath, log));
+    o.journal.emplace(create_journal(jpath, log, Placement::Exclusive));
     o.rebuild = true;
   } else if (!have_journal) {
     // An HDF5 file on its own (copied, or the journal was removed): it becomes the journal's base.
