@@ -644,7 +644,8 @@ void SweepStore::finish(const std::string& ended) {
   finished_ = true;
 }
 
-SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
+namespace {
+SweepLog load_as_stored(const std::string& path, Disagreement on_disagreement) {
   const std::string jpath = journal_path_for(path);
   if (!file_exists(jpath)) {
     if (!file_exists(path)) throw StoreRefused("no sweep at '" + path + "' (neither the file nor its journal exists)");
@@ -707,6 +708,18 @@ SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
   if (on_disagreement == Disagreement::Refuse) throw StoreRefused(problem);
   c.log.warnings.push_back(problem);
   return c.log;
+}
+}  // namespace
+
+SweepLog load_sweep(const std::string& path, Disagreement on_disagreement) {
+  SweepLog log = load_as_stored(path, on_disagreement);
+  // A launch still marked running while no run holds the journal's lock was killed (kill -9, or
+  // mpirun ended by a signal before the master could record its end); the next run relabels it
+  // in the file too.
+  if (!journal_is_locked(journal_path_for(path)))
+    for (auto& l : log.launches)
+      if (l.ended == "running") l.ended = "killed";
+  return log;
 }
 
 bool is_sweep_file(const std::string& path) { return h5::is_hdf5_file(path); }
