@@ -221,7 +221,7 @@ TEST_F(SweepStoreTest, AByteFlippedInsideARecordPayloadIsDetectedByItsCrcNotRead
     EXPECT_EQ(c.damaged, damaged_record == 2) << "record " << damaged_record;
     EXPECT_EQ(c.torn_tail, damaged_record == 3) << "record " << damaged_record;
     if (damaged_record == 2) EXPECT_EQ(c.damage_offset, at);
-    ASSERT_EQ(c.log.results.size(), 2u) << "record " << damaged_record << " was read despite its bad CRC";
+    EXPECT_EQ(c.log.results.size(), 2u) << "record " << damaged_record << " was read despite its bad CRC";
     for (const auto& back : c.log.results) {
       EXPECT_NE(back.trial.id, grid[damaged_record - 1].id);
       EXPECT_EQ(back.outcome.final_loss, run_one(back.trial).outcome.final_loss);
