@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import expect, hpsweep, tempdir, write  # noqa: E402
+from e2e import expect, hpsweep, read_trials, tempdir, write  # noqa: E402
 
 d = tempdir()
 GOOD = """[sweep]
@@ -49,7 +49,9 @@ expect(open(notes).read() == "important notes, not HDF5", "the file was modified
 # A sweep file from a different job is refused with what differs, and not modified.
 out = os.path.join(d, "s.h5")
 hpsweep("run", good, "--out", out)
-before = open(out, "rb").read()
+finished, _, _, _ = read_trials(out)
+expect(len(finished) == 2 and all(t["state"] == 2 for t in finished), f"the sweep did not finish: {finished}")
+before, journal_before = open(out, "rb").read(), open(out + ".journal", "rb").read()
 other = write(os.path.join(d, "other.ini"), GOOD.replace("[sweep]\n", "[sweep]\nseed = 99\n"))
 p = hpsweep("run", other, "--out", out, ranks=4, check=False)
 expect(p.returncode == 3 and "sweep.seed: stored 0, now 99" in p.stderr, p.stderr)
@@ -57,6 +59,12 @@ expect(open(out, "rb").read() == before, "the sweep file was modified")
 bigger = write(os.path.join(d, "bigger.ini"), GOOD.replace("batch = 32", "batch = 32, 64"))
 p = hpsweep("run", bigger, "--out", out, check=False)
 expect(p.returncode == 3 and "--extend" in p.stderr, p.stderr)
+expect(open(out, "rb").read() == before, "a refused --extend modified the sweep file")
+expect(open(out + ".journal", "rb").read() == journal_before, "a refused --extend modified the journal")
 p = hpsweep("run", bigger, "--out", out, "--extend")
 expect("2 to run" in p.stdout, p.stdout)
+extended, _, _, _ = read_trials(out)
+expect(len(extended) == 4, f"{len(extended)} rows after --extend, expected 4")
+changed = [(i, f) for i in range(2) for f in finished.dtype.names if str(finished[i][f]) != str(extended[i][f])]
+expect(not changed, f"--extend changed the finished trials' rows: {changed}")
 print(f"ok: {len(cases)} bad job files x 2 launch modes, 3 refused outputs")

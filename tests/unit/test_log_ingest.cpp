@@ -16,6 +16,7 @@
 #include "hpsweep/ingest/csv_ingest.hpp"
 #include "hpsweep/trials/smoothing.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/text.hpp"
 #include "test_helpers.hpp"
 
 using namespace hpsweep;
@@ -461,13 +462,19 @@ TEST(LogIngest, SmoothLossIsTheStepLawGaussianOfTheCurve) {
   EXPECT_DOUBLE_EQ(one.record.outcome.smooth_loss, 3.25);
 }
 
-TEST(LogIngest, IdIsTheCsvIngestContentHashAndStable) {
+TEST(LogIngest, IdIsTheCsvIngestContentHashAndStableAcrossVersions) {
   const std::string text = ramp(100, 2000, 100);
   const ParsedRun a = jsonl_run(text), b = jsonl_run(text);
   ASSERT_TRUE(a.ok) << a.error;
   EXPECT_NE(a.record.trial.id, 0u);
   EXPECT_EQ(a.record.trial.id, b.record.trial.id);
   EXPECT_EQ(a.record.trial.id, ingested_trial_id(a.record.trial.point, a.record.outcome.smooth_loss));
+  // Re-ingesting a log into a file written by an earlier hpsweep relies on this exact id.
+  // Pinned (this run: "ingest|N=2.1e+07;D=131072000;lr=0.001;batch=64;seq_len=1024;wd=0.05;repeat=0;
+  // loss=2.4761900887309505"; the hash checked independently with Python FNV-1a-64).
+  EXPECT_EQ(hex64(a.record.trial.id), "a1ac09e3e5588ff3");
+  // Reference value computed independently (Python FNV-1a-64 of "ingest|<canonical coordinates>;loss=2.5").
+  EXPECT_EQ(hex64(ingested_trial_id(TrialPoint{1e8, 2e9, 1e-3, 64, 2048, 0.1, 0}, 2.5)), "a8b4ed00e63033cb");
   const ParsedRun other = jsonl_run(text + "{\"step\": 2100, \"loss\": 2.1}\n");
   EXPECT_NE(a.record.trial.id, other.record.trial.id);
 }

@@ -2,6 +2,8 @@
 #include <tbb/global_control.h>
 
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/calibrate/calibrate.hpp"
@@ -384,6 +386,26 @@ TEST(WeightedLaw, ScatterBeyondTheCellErrorsWidensThePredictionInterval) {
       features);
   EXPECT_GT(std::sqrt(w.scatter_var), 0.1);
   EXPECT_GT(w.log_se(7e9, 1e12, true), w.log_se(7e9, 1e12, false));
+}
+
+TEST(Interval, IsTheTwoAndAHalfAndNinetySevenAndAHalfPercentilesOfTheResamples) {
+  // 0..100 shuffled, plus non-finite resamples that must be dropped: the 95% percentile interval
+  // interpolates between ranks (numpy's default), so it is exactly [2.5, 97.5]; a 90% one would
+  // give [5, 95].
+  std::vector<double> samples;
+  for (int i = 0; i <= 100; ++i) samples.push_back(static_cast<double>((i * 37) % 101));
+  samples.push_back(std::numeric_limits<double>::quiet_NaN());
+  samples.push_back(std::numeric_limits<double>::infinity());
+  const Interval i = summarize(42.0, samples);
+  EXPECT_DOUBLE_EQ(i.estimate, 42.0);
+  EXPECT_DOUBLE_EQ(i.lo, 2.5);
+  EXPECT_DOUBLE_EQ(i.hi, 97.5);
+  EXPECT_DOUBLE_EQ(i.median, 50.0);
+  EXPECT_DOUBLE_EQ(i.mean, 50.0);
+  const Interval l = summarize_log(0.0, {std::log(1.0), std::log(3.0), std::log(2.0)});
+  // Ranks 1, 2, 3 in log space: position 0.05 and 1.95.
+  EXPECT_NEAR(l.lo, std::exp(0.95 * std::log(1.0) + 0.05 * std::log(2.0)), 1e-12);
+  EXPECT_NEAR(l.hi, std::exp(0.05 * std::log(2.0) + 0.95 * std::log(3.0)), 1e-12);
 }
 
 TEST(Interval, ALogSummaryNamesItsMeanGeometric) {

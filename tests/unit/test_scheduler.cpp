@@ -101,12 +101,34 @@ TEST(Scheduler, WorkLandsOnEveryWorkerAndResultsNameTheirRankAndHost) {
 }
 
 TEST(Scheduler, MostExpensiveTrialsAreDispatchedFirst) {
-  const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  // Scales and grid values listed in no particular order: cost order must come from the
+  // expansion, not from the way the job was written.
+  const std::string shuffled = R"([sweep]
+name = sched
+[scales]
+params = 1e7, 1e6, 1e8
+tokens = 1e9, 3e8
+[grid]
+lr = 1e-2, 1e-4, 1e-1, 1e-3
+batch = 64, 256, 16
+wd = 0.1, 0
+[backend]
+kind = surrogate
+[surrogate]
+curve_points = 8
+)";
+  const auto grid = expand_grid(parse_job(shuffled, "sched.ini"));
   const RecordingSink sink = run_world(2, grid, surrogate_factory());
+  ASSERT_EQ(sink.dispatched.size(), grid.size());
   std::map<TrialId, double> cost;
   for (const auto& t : grid) cost[t.id] = t.point.compute();
-  for (std::size_t i = 1; i < sink.dispatched.size(); ++i)
-    EXPECT_GE(cost[sink.dispatched[i - 1].first], cost[sink.dispatched[i].first]);
+  std::set<double> distinct;
+  for (std::size_t i = 0; i < sink.dispatched.size(); ++i) {
+    distinct.insert(cost[sink.dispatched[i].first]);
+    if (i > 0) EXPECT_GE(cost[sink.dispatched[i - 1].first], cost[sink.dispatched[i].first]) << "dispatch " << i;
+  }
+  EXPECT_EQ(distinct.size(), 6u);  // 3 sizes x 2 token counts, all different budgets
+  EXPECT_EQ(cost[sink.dispatched.front().first], 6.0 * 1e8 * 1e9);
 }
 
 TEST(Scheduler, ThrowingTrialIsFailedWithMessageAndSweepGoesOn) {

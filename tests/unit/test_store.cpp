@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -56,24 +58,175 @@ class SweepStoreTest : public TempDirTest {
 TEST_F(SweepStoreTest, JournalRoundTripKeepsEveryField) {
   SweepLog header;
   header.schema_version = kSchemaVersion;
+  header.tool_version = "tool-9.8.7";
+  header.created = 1.7e9 + 0.25;
+  header.job_path = "/jobs/store.ini";
   header.job_text = kJob;
-  const TrialRecord r = run_one(grid[0]);
+  // Every field set to a value unlike its default, so a field dropped by encode or decode shows.
+  TrialRecord r;
+  r.trial.id = 0x0123456789abcdefULL;
+  r.trial.point = TrialPoint{1.5e7, 2.5e9, 3.25e-3, 48, 1024, 0.125, 3, "mup"};
+  r.outcome.state = TrialState::Diverged;
+  r.outcome.final_loss = 2.75;
+  r.outcome.smooth_loss = 2.8125;
+  r.outcome.steps = 777;
+  r.outcome.curve.step = {10, 20, 777};
+  r.outcome.curve.loss = {4.5, 3.25, 2.75};
+  r.outcome.error = "loss became NaN at step 777";
+  r.outcome.details = R"({"mult":2})";
+  r.start_time = 1.7e9 + 0.5;
+  r.wall_time = 12.375;
+  r.rank = 5;
+  r.host = "node-a";
+  r.attempt = 4;
+  r.launch = 2;
+  r.source = "ingest:runs.csv:17";
+  r.finished = false;
+  const LaunchRecord launch{2, 1.7e9 + 1, 1.7e9 + 99, 16, "a,b,c", "4242", 3, "hpsweep run x.ini", "interrupted", 41};
+  FitRecord fit;
+  fit.name = "steplaw";
+  fit.kind = ResultKind::Transfer;
+  fit.options = "select=within:1%;boot=100";
+  fit.created = 1.7e9 + 2.5;
+  fit.json = R"({"laws":[]})";
+  fit.coefficients = {FitCoefficient{"lr", "alpha", -0.25, -0.24, -0.245, -0.3, -0.2}};
+  fit.points = {FitPoint{1e7, 2e9, 3e-3, 65536, 0.1, 2.5}};
+  fit.results = 11;
   {
     JournalWriter w = JournalWriter::create(path("j"), header);
-    w.append_dispatch(DispatchRecord{grid[1].id, 0, 2, 1.0});
+    w.append_launch_begin(launch);
+    w.append_dispatch(DispatchRecord{grid[1].id, 2, 7, 1.7e9 + 3});
     w.append_result(r);
+    w.append_fit(fit);
     w.sync();
   }
   const JournalContents c = read_journal(path("j"));
-  EXPECT_EQ(c.records, 3u);
+  EXPECT_EQ(c.records, 5u);
   EXPECT_FALSE(c.torn_tail);
+  EXPECT_FALSE(c.damaged);
+  EXPECT_EQ(c.log.schema_version, kSchemaVersion);
+  EXPECT_EQ(c.log.tool_version, "tool-9.8.7");
+  EXPECT_EQ(c.log.created, 1.7e9 + 0.25);
+  EXPECT_EQ(c.log.job_path, "/jobs/store.ini");
+  EXPECT_EQ(c.log.job_text, kJob);
+
   ASSERT_EQ(c.log.results.size(), 1u);
   const TrialRecord& back = c.log.results[0];
   EXPECT_EQ(back.trial.id, r.trial.id);
-  EXPECT_EQ(back.outcome.final_loss, r.outcome.final_loss);
+  EXPECT_EQ(back.trial.point.params, 1.5e7);
+  EXPECT_EQ(back.trial.point.tokens, 2.5e9);
+  EXPECT_EQ(back.trial.point.lr, 3.25e-3);
+  EXPECT_EQ(back.trial.point.batch, 48);
+  EXPECT_EQ(back.trial.point.seq_len, 1024);
+  EXPECT_EQ(back.trial.point.wd, 0.125);
+  EXPECT_EQ(back.trial.point.repeat, 3);
+  EXPECT_EQ(back.trial.point.variant, "mup");
+  EXPECT_EQ(back.outcome.state, TrialState::Diverged);
+  EXPECT_EQ(back.outcome.final_loss, 2.75);
+  EXPECT_EQ(back.outcome.smooth_loss, 2.8125);
+  EXPECT_EQ(back.outcome.steps, 777);
+  EXPECT_EQ(back.outcome.curve.step, r.outcome.curve.step);
   EXPECT_EQ(back.outcome.curve.loss, r.outcome.curve.loss);
+  EXPECT_EQ(back.outcome.error, r.outcome.error);
+  EXPECT_EQ(back.outcome.details, r.outcome.details);
+  EXPECT_EQ(back.start_time, r.start_time);
+  EXPECT_EQ(back.wall_time, 12.375);
+  EXPECT_EQ(back.rank, 5);
   EXPECT_EQ(back.host, "node-a");
-  EXPECT_EQ(c.log.in_flight.count(grid[1].id), 1u);
+  EXPECT_EQ(back.attempt, 4);
+  EXPECT_EQ(back.launch, 2);
+  EXPECT_EQ(back.source, "ingest:runs.csv:17");
+  EXPECT_FALSE(back.finished);
+
+  ASSERT_EQ(c.log.launches.size(), 3u);  // indexed by launch.index
+  const LaunchRecord& l = c.log.launches[2];
+  EXPECT_EQ(l.index, 2);
+  EXPECT_EQ(l.start_time, 1.7e9 + 1);
+  EXPECT_EQ(l.end_time, 1.7e9 + 99);
+  EXPECT_EQ(l.ranks, 16);
+  EXPECT_EQ(l.hosts, "a,b,c");
+  EXPECT_EQ(l.slurm_job_id, "4242");
+  EXPECT_EQ(l.slurm_restart_count, 3);
+  EXPECT_EQ(l.command, "hpsweep run x.ini");
+  EXPECT_EQ(l.ended, "interrupted");
+  EXPECT_EQ(l.trials_recorded, 41);
+
+  ASSERT_EQ(c.log.in_flight.count(grid[1].id), 1u);
+  const DispatchRecord& d = c.log.in_flight.at(grid[1].id);
+  EXPECT_EQ(d.launch, 2);
+  EXPECT_EQ(d.rank, 7);
+  EXPECT_EQ(d.time, 1.7e9 + 3);
+
+  ASSERT_EQ(c.log.fits.size(), 1u);
+  const FitRecord& f = c.log.fits[0];
+  EXPECT_EQ(f.name, "steplaw");
+  EXPECT_EQ(f.kind, ResultKind::Transfer);
+  EXPECT_EQ(f.options, fit.options);
+  EXPECT_EQ(f.created, 1.7e9 + 2.5);
+  EXPECT_EQ(f.json, fit.json);
+  ASSERT_EQ(f.coefficients.size(), 1u);
+  EXPECT_EQ(f.coefficients[0].law, "lr");
+  EXPECT_EQ(f.coefficients[0].name, "alpha");
+  EXPECT_EQ(f.coefficients[0].estimate, -0.25);
+  EXPECT_EQ(f.coefficients[0].mean, -0.24);
+  EXPECT_EQ(f.coefficients[0].median, -0.245);
+  EXPECT_EQ(f.coefficients[0].lo, -0.3);
+  EXPECT_EQ(f.coefficients[0].hi, -0.2);
+  ASSERT_EQ(f.points.size(), 1u);
+  EXPECT_EQ(f.points[0].params, 1e7);
+  EXPECT_EQ(f.points[0].tokens, 2e9);
+  EXPECT_EQ(f.points[0].lr, 3e-3);
+  EXPECT_EQ(f.points[0].batch_tokens, 65536);
+  EXPECT_EQ(f.points[0].wd, 0.1);
+  EXPECT_EQ(f.points[0].loss, 2.5);
+  EXPECT_EQ(f.results, 11u);
+}
+
+namespace {
+// Where record `n` (0 = the header) of a journal starts: frames are u32 length | u8 type | payload | u32 crc.
+std::size_t record_offset(const std::string& journal, int n) {
+  std::size_t pos = 8;  // magic
+  for (int i = 0; i < n; ++i) {
+    std::uint32_t len;
+    std::memcpy(&len, journal.data() + pos, 4);
+    pos += 4 + 1 + len + 4;
+  }
+  return pos;
+}
+}  // namespace
+
+TEST_F(SweepStoreTest, AByteFlippedInsideARecordPayloadIsDetectedByItsCrcNotReadAsData) {
+  SweepLog header;
+  header.job_text = kJob;
+  {
+    JournalWriter w = JournalWriter::create(path("j"), header);
+    for (int i = 0; i < 3; ++i) w.append_result(run_one(grid[i]));
+    w.sync();
+  }
+  const std::string good = read_bytes(path("j"));
+  ASSERT_EQ(good.compare(0, 8, "HPSWJNL1"), 0) << "record_offset assumes the 8-byte magic";
+  for (int damaged_record : {2, 3}) {  // a middle record (damage) and the final one (a torn tail)
+    std::string bytes = good;
+    const std::size_t at = record_offset(bytes, damaged_record);
+    std::uint32_t len;
+    std::memcpy(&len, bytes.data() + at, 4);
+    // The last byte of the stored final loss (after id, 6 coordinates, repeat and state): the
+    // length and the frame stay intact, only the CRC can tell; without it the record would
+    // decode to a different loss.
+    const std::size_t final_loss_end = 7 * 8 + 4 + 1 + 8;
+    ASSERT_LT(final_loss_end, len);
+    bytes[at + 5 + final_loss_end - 1] ^= 0x01;
+    write_bytes(path("j-bad"), bytes);
+    const JournalContents c = read_journal(path("j-bad"));
+    EXPECT_EQ(c.damaged, damaged_record == 2) << "record " << damaged_record;
+    EXPECT_EQ(c.torn_tail, damaged_record == 3) << "record " << damaged_record;
+    if (damaged_record == 2) EXPECT_EQ(c.damage_offset, at);
+    EXPECT_EQ(c.log.results.size(), 2u) << "record " << damaged_record << " was read despite its bad CRC";
+    for (const auto& back : c.log.results) {
+      EXPECT_NE(back.trial.id, grid[damaged_record - 1].id);
+      EXPECT_EQ(back.outcome.final_loss, run_one(back.trial).outcome.final_loss);
+    }
+  }
 }
 
 TEST_F(SweepStoreTest, TornJournalTailIsDiscardedNotFatal) {
@@ -175,8 +328,13 @@ TEST_F(SweepStoreTest, DifferentJobIsRefusedWithTheDifferenceAndFileUntouched) {
   EXPECT_EQ(read_bytes(path("s.h5.journal")), jbefore);
 }
 
-TEST_F(SweepStoreTest, AddedGridPointsNeedExtend) {
-  { open(job).finish("completed"); }
+TEST_F(SweepStoreTest, AddedGridPointsNeedExtendAndTheRefusalLeavesTheFinishedSweepByteIdentical) {
+  {
+    SweepStore s = open(job);
+    for (const auto& t : std::vector<Trial>(s.to_run())) s.record_result(run_one(t));
+    s.finish("completed");
+  }
+  const std::string before = read_bytes(path("s.h5")), jbefore = read_bytes(path("s.h5.journal"));
   std::string text = kJob;
   text.replace(text.find("batch = 32, 64"), 14, "batch = 32, 64, 128");
   const JobSpec bigger = parse_job(text, "bigger.ini");
@@ -187,18 +345,35 @@ TEST_F(SweepStoreTest, AddedGridPointsNeedExtend) {
     EXPECT_NE(std::string(e.what()).find("adds 6 grid points"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("--extend"), std::string::npos);
   }
+  EXPECT_EQ(read_bytes(path("s.h5")), before) << "a refused --extend must not touch the HDF5 file";
+  EXPECT_EQ(read_bytes(path("s.h5.journal")), jbefore) << "a refused --extend must not touch the journal";
   StoreOptions o;
   o.extend = true;
   SweepStore s = open(bigger, o);
-  EXPECT_EQ(s.to_run().size(), 18u);
+  EXPECT_EQ(s.to_run().size(), 6u) << "only the added points run; the 12 finished ones are kept";
+  for (const auto& t : s.to_run()) EXPECT_EQ(t.point.batch, 128);
+  EXPECT_EQ(s.log().results.size(), 12u);
+  for (const auto& r : s.log().results) EXPECT_EQ(r.outcome.final_loss, run_one(r.trial).outcome.final_loss);
   EXPECT_EQ(s.log().job_text, text);
 }
 
-TEST_F(SweepStoreTest, RemovedGridPointsAreRefused) {
-  { open(job).finish("completed"); }
+TEST_F(SweepStoreTest, RemovedGridPointsAreRefusedAndTheFinishedSweepStaysByteIdentical) {
+  {
+    SweepStore s = open(job);
+    for (const auto& t : std::vector<Trial>(s.to_run())) s.record_result(run_one(t));
+    s.finish("completed");
+  }
+  const std::string before = read_bytes(path("s.h5")), jbefore = read_bytes(path("s.h5.journal"));
   std::string text = kJob;
   text.replace(text.find("batch = 32, 64"), 14, "batch = 32");
-  EXPECT_THROW(open(parse_job(text, "smaller.ini")), StoreRefused);
+  StoreOptions o;
+  for (bool extend : {false, true}) {
+    o.extend = extend;
+    EXPECT_THROW(open(parse_job(text, "smaller.ini"), o), StoreRefused) << "extend " << extend;
+    EXPECT_EQ(read_bytes(path("s.h5")), before) << "extend " << extend;
+    EXPECT_EQ(read_bytes(path("s.h5.journal")), jbefore) << "extend " << extend;
+  }
+  EXPECT_EQ(open(job).log().results.size(), 12u);
 }
 
 TEST_F(SweepStoreTest, NonHdf5OutputIsRefusedAndNeverOverwritten) {
@@ -251,6 +426,38 @@ TEST_F(SweepStoreTest, FailedTrialsRerunOnlyWhenAsked) {
   StoreOptions o;
   o.retry_failed = true;
   EXPECT_EQ(open(job, o).to_run().size(), grid.size());
+}
+
+TEST_F(SweepStoreTest, RetryFailedRerunsTimedOutTrialsTooButNotDivergedOrDoneOnes) {
+  {
+    SweepStore s = open(job);
+    const std::vector<Trial> first(s.to_run().begin(), s.to_run().begin() + 4);
+    const TrialState states[] = {TrialState::Failed, TrialState::Timeout, TrialState::Diverged, TrialState::Done};
+    for (int i = 0; i < 4; ++i) {
+      TrialRecord r = run_one(first[i]);
+      r.outcome.state = states[i];
+      s.record_result(r);
+    }
+    s.finish("completed");
+  }
+  std::set<TrialId> plain, retried;
+  for (const auto& t : open(job).to_run()) plain.insert(t.id);
+  StoreOptions o;
+  o.retry_failed = true;
+  SweepStore again = open(job, o);
+  for (const auto& t : again.to_run()) retried.insert(t.id);
+  EXPECT_EQ(plain.size(), grid.size() - 4);
+  EXPECT_EQ(retried.size(), grid.size() - 2);
+  const std::vector<TrialRecord>& results = again.log().results;
+  ASSERT_EQ(results.size(), 4u);
+  for (const auto& r : results) {
+    const bool rerun = r.outcome.state == TrialState::Failed || r.outcome.state == TrialState::Timeout;
+    EXPECT_EQ(retried.count(r.trial.id), rerun ? 1u : 0u) << to_string(r.outcome.state);
+    EXPECT_EQ(plain.count(r.trial.id), 0u) << to_string(r.outcome.state);
+  }
+  EXPECT_TRUE(std::any_of(again.notes().begin(), again.notes().end(), [](const std::string& n) {
+    return n.find("retrying 2 FAILED/TIMEOUT trials") != std::string::npos;
+  }));
 }
 
 TEST_F(SweepStoreTest, VariantAndBackendDetailsSurviveJournalAndHdf5) {
@@ -317,10 +524,14 @@ TEST_F(SweepStoreTest, AnotherVariantExtendsTheSweepAndChangingOneIsRefused) {
     EXPECT_EQ(s.to_run().size(), 12u);  // only the new variant's trials
     for (const auto& t : s.to_run()) EXPECT_EQ(t.point.variant, "flat");
   }
-  // Changing a variant's settings would orphan its finished trials: refused like a removed grid point.
+  // Changing a variant's settings would orphan its finished trials: refused like a removed grid
+  // point, and the file stays as it was.
+  const std::string before = read_bytes(path("s.h5")), jbefore = read_bytes(path("s.h5.journal"));
   std::string changed = with_one;
   changed.replace(changed.find("lr_n_exp=-1"), 11, "lr_n_exp=-2");
   EXPECT_THROW(open(parse_job(changed, "v3.ini"), o), StoreRefused);
+  EXPECT_EQ(read_bytes(path("s.h5")), before);
+  EXPECT_EQ(read_bytes(path("s.h5.journal")), jbefore);
 }
 
 // ---- Issue 16: nothing lost, never silently wrong ----
