@@ -265,9 +265,28 @@ hsize_t checked_length(hid_t dset, const std::string& file) {
   const hsize_t n = dataset_length(dset, file);
   Id type(check(H5Dget_type(dset), "H5Dget_type", file), H5Tclose);
   const std::size_t element = H5Tget_size(type);
+  if (element == 0)
+    throw Hdf5Error("dataset " + object_name(dset) + " in '" + file +
+                    "' has an element size of 0: the file is damaged");
+  Id dcpl(check(H5Dget_create_plist(dset), "H5Dget_create_plist", file), H5Pclose);
+  if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+    // Compressed chunks may hold far more than the file's size in elements: the bound is the
+    // chunks actually stored, each holding at most one chunk's worth of elements.
+    hsize_t chunk[1] = {0}, chunks = 0;
+    if (H5Pget_chunk(dcpl, 1, chunk) != 1)
+      throw Hdf5Error("dataset " + object_name(dset) + " in '" + file +
+                      "' has a chunk shape that is not one-dimensional: damaged");
+    Id space(check(H5Dget_space(dset), "H5Dget_space", file), H5Sclose);
+    check(H5Dget_num_chunks(dset, space, &chunks), "H5Dget_num_chunks", file);
+    if (chunk[0] == 0 || (chunks > 0 && n / chunk[0] > chunks) || (chunks == 0 && n > 0) || n > chunks * chunk[0])
+      throw Hdf5Error("dataset " + object_name(dset) + " in '" + file + "' claims " + std::to_string(n) +
+                      " elements, more than its " + std::to_string(chunks) + " stored chunks of " +
+                      std::to_string(chunk[0]) + " hold: the file is damaged");
+    return n;
+  }
   const std::uint64_t size = file_size(file);
-  // Stored elements cannot take more room than the whole file (no compression is used).
-  if (element == 0 || n > size / element)
+  // Uncompressed (older files): stored elements cannot take more room than the whole file.
+  if (n > size / element)
     throw Hdf5Error("dataset " + object_name(dset) + " in '" + file + "' claims " + std::to_string(n) +
                     " elements of " + std::to_string(element) + " bytes, more than the file's " + std::to_string(size) +
                     " bytes hold: the file is damaged");
