@@ -28,6 +28,16 @@ bool file_exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
+// The .h5's contents, or nothing with the reason in `problem` when it cannot be read.
+std::optional<StoreContents> read_store_or_say_why(const std::string& path, std::string& problem) {
+  try {
+    return read_store(path);
+  } catch (const StoreRefused& e) {
+    problem = e.what();
+    return std::nullopt;
+  }
+}
+
 enum class Placement { Replace, Exclusive };
 
 // Journal creation is atomic: written under a temporary name, synced, then moved into place.
@@ -379,13 +389,8 @@ SweepStore::Opened SweepStore::open_or_create(const std::string& path, const std
       // than the .h5 reflects (truncated). Both files are read and merged; nothing is dropped.
       const bool journal_lost = c.damaged || (stored && static_cast<std::uint64_t>(*stored) > c.records);
       if (journal_lost) {
-        std::optional<StoreContents> h5;
         std::string h5_problem;
-        try {
-          h5 = read_store(path);
-        } catch (const StoreRefused& e) {
-          h5_problem = e.what();
-        }
+        const std::optional<StoreContents> h5 = read_store_or_say_why(path, h5_problem);
         MergeCounts counts;
         if (h5)
           log = merge_logs(h5->log, c.log, counts);
@@ -675,13 +680,8 @@ SweepLog load_as_stored(const std::string& path, Disagreement on_disagreement) {
   const bool h5_claims_all = stored && static_cast<std::uint64_t>(*stored) == c.records && last_clean;
   if (!journal_lost && !h5_claims_all) return c.log;
 
-  std::optional<StoreContents> h5;
   std::string h5_problem;
-  try {
-    h5 = read_store(path);
-  } catch (const StoreRefused& e) {
-    h5_problem = e.what();
-  }
+  const std::optional<StoreContents> h5 = read_store_or_say_why(path, h5_problem);
   std::string problem;
   if (journal_lost) {
     const std::string damage = "the journal '" + jpath + "' is damaged (" + describe_damage(c, stored) + ")";
