@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <unordered_set>
@@ -99,7 +100,23 @@ std::string move_aside(const std::string& p) {
 
 // Keeps a damaged journal under another name while it stays in place until its replacement is
 // renamed over it: a kill in between leaves one or the other, never no journal.
+// A run killed after the link but before the rename left the same journal linked aside already:
+// that copy is named again, so one damage is kept once however often recovery is interrupted.
 std::string keep_journal_aside(const std::string& jpath) {
+  struct stat journal {};
+  if (::stat(jpath.c_str(), &journal) == 0 && journal.st_nlink > 1) {
+    const std::string prefix = jpath + ".damaged-";
+    const auto slash = jpath.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : jpath.substr(0, slash);
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = (slash == std::string::npos ? "" : dir + "/") + entry.path().filename().string();
+      struct stat other {};
+      if (name.rfind(prefix, 0) == 0 && ::stat(name.c_str(), &other) == 0 && other.st_ino == journal.st_ino &&
+          other.st_dev == journal.st_dev)
+        return name;
+    }
+  }
   const std::string aside = aside_name(jpath);
   if (::link(jpath.c_str(), aside.c_str()) != 0) return move_aside(jpath);  // no hard links here
   return aside;

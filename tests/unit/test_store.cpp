@@ -598,6 +598,20 @@ TEST_F(DamagedStoreTest, AByteFlippedInTheMiddleOfTheJournalLosesNoResultTheHdf5
   EXPECT_FALSE(read_journal(path("s.h5.journal")).damaged);
 }
 
+TEST_F(DamagedStoreTest, ARecoveryKilledBeforeItReplacedTheJournalKeepsTheDamageAsideOnce) {
+  finish_twelve();
+  std::string bytes = read_bytes(path("s.h5.journal"));
+  bytes[bytes.size() / 3] ^= 0x5a;
+  write_bytes(path("s.h5.journal"), bytes);
+  // What a kill -9 between keeping the journal aside (a hard link) and renaming its rebuilt
+  // replacement over it leaves: the damaged journal in place, and already linked aside.
+  const std::string earlier = path("s.h5.journal.damaged-1000");
+  ASSERT_EQ(::link(path("s.h5.journal").c_str(), earlier.c_str()), 0);
+  SweepStore s = open(job);
+  expect_nothing_lost(s);
+  EXPECT_TRUE(any_note_contains(s.notes(), earlier)) << all_notes(s.notes());
+}
+
 TEST_F(DamagedStoreTest, ATruncatedJournalLosesNoResultTheHdf5Holds) {
   finish_twelve();
   const std::string bytes = read_bytes(path("s.h5.journal"));
