@@ -34,6 +34,7 @@ IngestSummary ingest_csv(const std::string& csv_path, const std::string& store_p
   SweepStore store = SweepStore::open_for_update(store_path, launch);
   s.notes = store.notes();
   const auto present = store.log().latest_by_id();
+  std::vector<TrialRecord> fresh;
   for (auto& r : parsed.records) {
     if (present.count(r.trial.id)) {
       ++s.already_present;
@@ -41,9 +42,10 @@ IngestSummary ingest_csv(const std::string& csv_path, const std::string& store_p
     }
     if (r.outcome.state == TrialState::Diverged) ++s.diverged;
     r.start_time = launch.start_time;
-    store.record_result(std::move(r));
-    ++s.imported;
+    fresh.push_back(std::move(r));
   }
+  s.imported = fresh.size();
+  store.record_results(std::move(fresh));
   store.finish("completed");
   return s;
 }
@@ -139,6 +141,7 @@ class DirectoryBatches : public TaskHandler {
     return w.take();
   }
   void on_result(int, std::string payload) override {
+    std::vector<TrialRecord> fresh;
     for (auto& run : decode_runs(payload)) {
       s_.bytes += run.bytes;
       if (!run.ok) {
@@ -159,9 +162,10 @@ class DirectoryBatches : public TaskHandler {
       }
       if (run.record.outcome.state == TrialState::Diverged) ++s_.diverged;
       run.record.start_time = start_time_;
-      store_.record_result(std::move(run.record));
+      fresh.push_back(std::move(run.record));
       ++s_.imported;
     }
+    store_.record_results(std::move(fresh));
   }
   void on_idle() override { store_.checkpoint(); }
 

@@ -49,7 +49,7 @@ JournalWriter create_journal(const std::string& jpath, const SweepLog& log, Plac
   std::remove(tmp.c_str());
   JournalWriter w = JournalWriter::create(tmp, log);
   for (const auto& l : log.launches) w.append_launch_begin(l);
-  for (const auto& r : log.results) w.append_result(r);
+  w.append_results(log.results.data(), log.results.size());
   for (const auto& f : log.fits) w.append_fit(f);
   w.sync();
   if (placement == Placement::Exclusive) {
@@ -627,6 +627,17 @@ void SweepStore::record_result(TrialRecord r) {
   journal_.append_result(r);
   log_.add_result(std::move(r));
   if (launch_index_ >= 0) ++log_.launches[static_cast<std::size_t>(launch_index_)].trials_recorded;
+}
+
+void SweepStore::record_results(std::vector<TrialRecord> records) {
+  for (auto& r : records) {
+    r.attempt = ++attempts_[r.trial.id];
+    r.launch = launch_index_;
+  }
+  journal_.append_results(records.data(), records.size());
+  if (launch_index_ >= 0)
+    log_.launches[static_cast<std::size_t>(launch_index_)].trials_recorded += static_cast<std::int64_t>(records.size());
+  for (auto& r : records) log_.add_result(std::move(r));
 }
 
 void SweepStore::record_fit(FitRecord f) {

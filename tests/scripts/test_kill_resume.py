@@ -85,15 +85,20 @@ def snapshot():
     return [json.loads(line) for line in p.stdout.splitlines()]
 
 
+RESULT, RESULT_BATCH = 6, 8
+
+
 def journal_records(path):
-    """(bytes, [(offset, type)]) of the journal's complete records."""
+    """(bytes, [(offset, type, results it holds)]) of the journal's complete records."""
     data = open(path, "rb").read()
     recs, pos = [], 8
     while pos + 9 <= len(data):
         (n,) = struct.unpack_from("<I", data, pos)
         if pos + 9 + n > len(data):
             break
-        recs.append((pos, data[pos + 4]))
+        rtype = data[pos + 4]
+        results = 1 if rtype == RESULT else struct.unpack_from("<I", data, pos + 5)[0] if rtype == RESULT_BATCH else 0
+        recs.append((pos, rtype, results))
         pos += 9 + n
     return data, recs
 
@@ -109,7 +114,7 @@ def damage_between_cycles(cycle):
         except Exception:  # noqa: BLE001 - a .h5 torn by the kill: no safe copy to damage against
             return
         data, recs = journal_records(out + ".journal")
-        if folded < 3 or len(recs) < folded or sum(1 for _, t in recs[:folded] if t == 6) != rows:
+        if folded < 3 or len(recs) < folded or sum(n for _, _, n in recs[:folded]) != rows:
             return
         i = rng.randrange(1, folded)  # past the header, inside a record the .h5 holds
         end = recs[i + 1][0] if i + 1 < len(recs) else len(data)

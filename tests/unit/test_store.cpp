@@ -10,6 +10,7 @@
 #include <set>
 
 #include "hpsweep/backends/surrogate.hpp"
+#include "hpsweep/ingest/ingest.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/hdf5_store.hpp"
 #include "hpsweep/store/journal.hpp"
@@ -194,6 +195,79 @@ std::size_t record_offset(const std::string& journal, int n) {
   return pos;
 }
 }  // namespace
+
+namespace {
+// Results unlike each other in every field a batch could mix up between neighbours.
+std::vector<TrialRecord> distinct_results(std::size_t n) {
+  std::vector<TrialRecord> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    TrialRecord& r = out[i];
+    r.trial.id = 0x9e3779b97f4a7c15ULL * (i + 1);
+    r.trial.point = TrialPoint{1e7 + i,
+                               2e9 + 3.0 * i,
+                               1e-3 + 1e-7 * i,
+                               static_cast<std::int64_t>(16 + i % 7),
+                               2048,
+                               0.1,
+                               static_cast<std::int32_t>(i % 3),
+                               i % 5 ? "" : "mup"};
+    r.outcome.state = i % 4 ? TrialState::Done : TrialState::Diverged;
+    r.outcome.final_loss = 3.0 - 1e-6 * i;
+    r.outcome.smooth_loss = 3.1 - 1e-6 * i;
+    r.outcome.steps = static_cast<std::int64_t>(100 + i);
+    if (i % 9 == 0) {
+      r.outcome.curve.step = {1, 2, static_cast<std::int64_t>(100 + i)};
+      r.outcome.curve.loss = {5.0, 4.0, 3.0 - 1e-6 * i};
+    }
+    r.outcome.error = i % 4 ? "" : "loss " + std::to_string(i) + " above the divergence rule";
+    r.source = "ingest:big.csv:" + std::to_string(i + 2);
+    r.attempt = 1;
+  }
+  return out;
+}
+std::string encoded(const TrialRecord& r) {
+  ByteWriter w;
+  encode(w, r);
+  return w.take();
+}
+}  // namespace
+
+TEST_F(SweepStoreTest, ResultBatchesReadBackEveryResultBitForBitInOrder) {
+  SweepLog header;
+  header.schema_version = kSchemaVersion;
+  header.job_text = kJob;
+  const auto results = distinct_results(2 * JournalWriter::kResultsPerBatch + 5);
+  {
+    JournalWriter w = JournalWriter::create(path("j"), header);
+    w.append_results(results.data(), results.size());
+    w.sync();
+  }
+  const JournalContents c = read_journal(path("j"));
+  EXPECT_EQ(c.records, 4u) << "a header and three batches";
+  EXPECT_FALSE(c.damaged);
+  ASSERT_EQ(c.log.results.size(), results.size());
+  for (std::size_t i = 0; i < results.size(); ++i)
+    ASSERT_EQ(encoded(c.log.results[i]), encoded(results[i])) << "result " << i << " differs after its batch";
+}
+
+TEST_F(SweepStoreTest, ADamagedBatchLosesOnlyItsOwnResultsFromTheJournal) {
+  SweepLog header;
+  header.schema_version = kSchemaVersion;
+  header.job_text = kJob;
+  const auto results = distinct_results(3 * JournalWriter::kResultsPerBatch);
+  {
+    JournalWriter w = JournalWriter::create(path("j"), header);
+    w.append_results(results.data(), results.size());
+    w.sync();
+  }
+  std::string bytes = read_bytes(path("j"));
+  bytes[bytes.size() / 2] ^= 0x10;  // inside the middle batch
+  write_bytes(path("j"), bytes);
+  const JournalContents c = read_journal(path("j"));
+  EXPECT_TRUE(c.damaged);
+  EXPECT_FALSE(c.torn_tail);
+  EXPECT_EQ(c.log.results.size(), 2 * JournalWriter::kResultsPerBatch) << "the batches before and after it are read";
+}
 
 TEST_F(SweepStoreTest, AByteFlippedInsideARecordPayloadIsDetectedByItsCrcNotReadAsData) {
   SweepLog header;
@@ -610,6 +684,30 @@ TEST_F(DamagedStoreTest, ARecoveryKilledBeforeItReplacedTheJournalKeepsTheDamage
   SweepStore s = open(job);
   expect_nothing_lost(s);
   EXPECT_TRUE(any_note_contains(s.notes(), earlier)) << all_notes(s.notes());
+}
+
+TEST_F(DamagedStoreTest, AnIngestedCsvJournalsAFewBytesPerRowAndSurvivesADamagedBatch) {
+  std::string csv = "params,tokens,lr,batch,loss\n";
+  const std::size_t rows = 20000;
+  for (std::size_t i = 0; i < rows; ++i)
+    csv += std::to_string(1e8 * (1 + i % 4)) + "," + std::to_string(2e10 * (1 + i % 3)) + "," +
+           std::to_string(1e-4 * (1 + i % 97)) + "," + std::to_string(32 << (i % 4)) + "," +
+           std::to_string(2.5 + 1e-5 * static_cast<double>(i)) + "\n";
+  write_bytes(path("big.csv"), csv);
+  CsvIngestOptions options;
+  options.columns = parse_column_map("params=params,tokens=tokens,lr=lr,batch=batch,loss=loss");
+  const IngestSummary first = ingest_csv(path("big.csv"), path("x.h5"), options, "hpsweep ingest big.csv");
+  ASSERT_EQ(first.imported, rows);
+  const auto journal_bytes = std::filesystem::file_size(path("x.h5.journal"));
+  EXPECT_LT(static_cast<double>(journal_bytes) / rows, 40.0)
+      << journal_bytes << " bytes of journal for " << rows << " rows (one uncompressed record each took ~200)";
+  std::string bytes = read_bytes(path("x.h5.journal"));
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_bytes(path("x.h5.journal"), bytes);
+  const IngestSummary again = ingest_csv(path("big.csv"), path("x.h5"), options, "hpsweep ingest big.csv");
+  EXPECT_EQ(again.imported, 0u) << "the .h5 still holds the damaged batch's rows";
+  EXPECT_EQ(again.already_present, rows);
+  EXPECT_EQ(read_store(path("x.h5")).log.results.size(), rows);
 }
 
 TEST_F(DamagedStoreTest, ATruncatedJournalLosesNoResultTheHdf5Holds) {

@@ -18,6 +18,9 @@ enum class JournalRecordType : std::uint8_t {
   Dispatch = 5,     // DispatchRecord
   Result = 6,       // TrialRecord
   Fit = 7,          // FitRecord
+  // u32 count | u32 raw size | deflate(count TrialRecords back to back). Written by ingest and by
+  // rebuilds, where results come in thousands and repeat most of their bytes (schema 4).
+  ResultBatch = 8,
 };
 
 struct JournalContents {
@@ -59,6 +62,9 @@ class JournalWriter {
   void append_launch_end(const LaunchRecord& l);
   void append_dispatch(const DispatchRecord& d);
   void append_result(const TrialRecord& r);
+  // Appends `records` as compressed ResultBatch records of at most kResultsPerBatch each.
+  void append_results(const TrialRecord* records, std::size_t n);
+  static constexpr std::size_t kResultsPerBatch = 2048;
   void append_fit(const FitRecord& f);
 
   // Hands buffered records to the kernel (survives a kill -9 of this process from here on).
