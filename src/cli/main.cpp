@@ -13,6 +13,8 @@
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/calibrate/calibrate.hpp"
 #include "hpsweep/ingest/ingest.hpp"
+#include "hpsweep/ingest/lookup_table.hpp"
+#include "hpsweep/planner/plan_study.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/calibrate_text.hpp"
@@ -537,6 +539,34 @@ int cmd_validate(CommandLine& cl) {
   return kExitOk;
 }
 
+int cmd_plan(CommandLine& cl) {
+  std::string path, budgets_text;
+  bool rounds = false;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(),
+                                              "job file with [adaptive] (simulate), or an adaptive sweep file (list)")(
+      "budgets", po::value(&budgets_text)->default_value(""),
+      "fractions of the grid's compute to compare, e.g. 0.05,0.1,0.2,0.5,1 (default: the job's budget)")(
+      "rounds", po::bool_switch(&rounds), "also list the rounds of the plan at the job's budget");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, cl.args, "plan");
+  if (is_sweep_file(path)) {
+    std::fputs(format_stored_plan(load_sweep(path), path).c_str(), stdout);
+    return kExitOk;
+  }
+  std::vector<double> budgets;
+  if (!budgets_text.empty())
+    for (const auto& b : split(budgets_text, ',')) {
+      const double v = parse_number(b, "plan --budgets");
+      if (v <= 0 || v > 1) throw InputError("plan: --budgets are fractions in (0, 1], got '" + b + "'");
+      budgets.push_back(v);
+    }
+  const JobSpec job = load_valid_job(path);
+  std::fputs(format_plan_study(run_plan_study(job, budgets), rounds).c_str(), stdout);
+  return kExitOk;
+}
+
 int cmd_version(CommandLine&) {
   std::fputs(build_info().c_str(), stdout);
   return kExitOk;
@@ -562,6 +592,8 @@ const Command kCommands[] = {
      cmd_fit},
     {"report", "FILE.h5 --out DIR", "figures and index.html: loss maps, laws, transfer, sweep health", cmd_report},
     {"replay", "FILE.h5", "re-fit stored fits, timeline of the laws, what-if scheduling", cmd_replay},
+    {"plan", "JOB.ini|FILE.h5 [--budgets 0.1,0.2,...]",
+     "adaptive sweeps: simulate the plan in virtual time, or list a sweep's plan", cmd_plan},
     {"calibrate", "JOB.ini|FILE.h5", "coverage study of the fit on that design: bias, RMSE, coverage", cmd_calibrate},
     {"fit", "FILE.h5 --transfer", "transfer exponents eta*(w) = c w^kappa per parametrization", cmd_fit},
     {"transfer", "--width W ...", "per-group hyperparameters of the target under muP/SP/u-muP rules", cmd_transfer},
@@ -616,6 +648,7 @@ int main(int argc, char** argv) {
   }
   const std::string name = std::string(argv[1]) == "--version" ? "version" : argv[1];
   CommandLine cl{std::vector<std::string>(argv + 2, argv + argc), argc, argv};
+  install_lookup_table_reader();  // kind = lookup jobs read their tables through ingest/ and store/
   try {
     if (const Command* command = find_command(name)) return command->handler(cl);
     std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", name.c_str(), usage().c_str());
