@@ -66,18 +66,21 @@ budget = 0.2
 
 def surrogate():
     d = tempdir()
+    # jobs/example.ini's design (4 sizes x 3 tokens-per-parameter ratios, 15 lr x 8 batch sizes).
     job = write(os.path.join(d, "surrogate.ini"), """
 [sweep]
 name = surrogate-adaptive
+seed = 1234
 [scales]
-params = 5e7, 1e8, 2e8, 4e8
-tokens_per_param = 20, 60, 200
+params = 2e7, 5e7, 1.2e8, 3e8
+tokens_per_param = 10, 30, 90
 [grid]
-lr = log:1e-4:3e-2:15
-batch = 32, 64, 128, 256, 512, 1024, 2048
+lr = log:2.5e-4:4e-2:15
+batch = 8, 16, 32, 64, 128, 256, 512, 1024
 [backend]
 kind = surrogate
 [surrogate]
+wd_curvature = 0
 curve_points = 0
 [target]
 params = 7e9
@@ -124,8 +127,8 @@ def terminal_ids(path):
 def kill():
     d = tempdir()
     rng = random.Random(20261202)
-    # Trials of about 5-60 ms: a sweep of a few seconds that kills land inside.
-    job = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=2e-3, budget=0.3))
+    # Trials of 0.5-250 ms: a sweep of a few seconds that kills land inside.
+    job = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=5e-5, budget=0.3))
     whole = os.path.join(d, "whole.h5")
     hpsweep("run", job, "--out", whole, "--workers", "2", "--progress", "none")
     reference = terminal_ids(whole)
@@ -136,7 +139,7 @@ def kill():
     kills, finished = 0, {}
     while kills < 8:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(0.3, 1.5))
+        time.sleep(rng.uniform(0.2, 1.5))
         if proc.poll() is not None:
             expect(proc.returncode == 0, f"run failed with {proc.returncode}")
             break
@@ -165,7 +168,7 @@ def kill():
            "plan FILE.h5 does not list every trial the sweep ran")
 
     # A raised budget continues the same plan: everything already run stays, more is added.
-    raised = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=2e-3, budget=0.45))
+    raised = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=5e-5, budget=0.45))
     hpsweep("run", raised, "--out", out, "--workers", "2", "--progress", "none")
     more = terminal_ids(out)
     expect(set(final) < set(more) and max(more.values()) == 1, "a raised budget did not continue the plan")
