@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -422,6 +423,12 @@ void Planner::commit(PlanRound round) {
 }
 
 int Planner::advance() {
+  const auto started = std::chrono::steady_clock::now();
+  struct Timer {
+    std::chrono::steady_clock::time_point start;
+    double& total;
+    ~Timer() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+  } timer{started, planning_seconds_};
   int added = 0;
   while (!finished_) {
     const std::size_t k = rounds_.size();

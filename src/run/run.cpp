@@ -171,10 +171,10 @@ int run_master_side(Comm& comm, const RunOptions& o) {
     for (const auto& [id, record] : store->log().latest_by_id()) planner.add_result(*record);
     AdaptiveTasks tasks(planner, sink);
     run_tasks(comm, workers, tasks, mo);
-    std::printf("\nhpsweep: adaptive plan: %zu rounds, %zu trials, %s%% of the grid's compute%s%s\n",
+    std::printf("\nhpsweep: adaptive plan: %zu rounds, %zu trials, %s%% of the grid's compute, %.3fs planning%s%s\n",
                 planner.rounds().size(), planner.planned().size(),
                 format_short(100 * planner.planned_compute() / planner.grid_compute()).c_str(),
-                planner.finished() ? "; finished: " : "", planner.finish_reason().c_str());
+                planner.planning_seconds(), planner.finished() ? "; finished: " : "", planner.finish_reason().c_str());
   } else {
     run_master(comm, workers, todo, sink, mo);
   }

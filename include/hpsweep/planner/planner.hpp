@@ -82,6 +82,8 @@ class Planner {
   // Every planned trial, round by round.
   std::vector<PlannedTrial> planned() const;
   double planned_compute() const { return planned_compute_; }
+  // Wall seconds spent deciding rounds (fits included), for the overhead figures.
+  double planning_seconds() const { return planning_seconds_; }
   // The default fit on the results of `ids` (in that order) at the job's target.
   PlanEstimate estimate(const std::vector<TrialId>& ids) const;
 
@@ -109,6 +111,7 @@ class Planner {
   std::vector<std::size_t> missing_;                   // per round: trials without a result
   bool finished_ = false;
   std::string finish_reason_;
+  double planning_seconds_ = 0;
 };
 
 }  // namespace hpsweep
