@@ -181,16 +181,19 @@ std::string format_plan_study(const PlanStudy& s, bool list_rounds) {
       "\nlr and B: 95% prediction interval at the target, its width (hi - lo) / estimate, and the error of the "
       "estimate against the full grid's fit" +
       std::string(s.truth_lr ? " and against the truth" : "") + "\n\n";
-  out += "| strategy | budget | compute | trials | rounds | lr at target | lr width | lr error | B width | B error |";
+  out +=
+      "| strategy | budget | compute | trials | rounds | lr at target | lr width | lr error | B at target (tokens) | "
+      "B width | B error |";
   out += s.truth_lr ? " lr error (truth) | B error (truth) |\n" : "\n";
-  out += "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|";
+  out += "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|";
   out += s.truth_lr ? "---:|---:|\n" : "\n";
   for (const auto& r : s.rows) {
-    std::snprintf(buf, sizeof buf, "| %s | %s | %s | %zu | %s | %s | %s | %s | %s | %s |", r.strategy.c_str(),
+    std::snprintf(buf, sizeof buf, "| %s | %s | %s | %zu | %s | %s | %s | %s | %s | %s | %s |", r.strategy.c_str(),
                   percent(r.budget, 0).c_str(), percent(r.compute_fraction).c_str(), r.trials,
                   r.strategy == "adaptive" ? std::to_string(r.rounds).c_str() : "",
                   r.estimate.ok ? interval_text(r.estimate.lr).c_str() : ("no fit: " + r.estimate.note).c_str(),
                   percent(r.estimate.lr_rel_width(), 0).c_str(), percent(r.lr_error).c_str(),
+                  r.estimate.ok ? interval_text(r.estimate.batch_tokens).c_str() : "-",
                   percent(r.estimate.batch_rel_width(), 0).c_str(), percent(r.batch_error).c_str());
     out += buf;
     if (s.truth_lr) out += " " + percent(r.lr_truth_error) + " | " + percent(r.batch_truth_error) + " |";

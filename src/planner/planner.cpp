@@ -259,6 +259,7 @@ PlanRound Planner::adaptive_round(int index) const {
     std::vector<PlannedTrial> proposals;
     std::size_t next = 0;
     std::size_t identifying = 0;  // proposals at the head that complete the 3x3 around the optimum
+    bool unidentified = true;
     double observed = 0, planned = 0;
     const CellOptimum* optimum = nullptr;
   };
@@ -268,6 +269,12 @@ PlanRound Planner::adaptive_round(int index) const {
     CellPlan& plan = plans[ci];
     for (const auto& o : optima)
       if (o.params == c.params && o.tokens == c.tokens) plan.optimum = &o;
+    // A bowl that could not be fitted (the argmin stands in) or a flagged optimum is not identified
+    // yet, whatever its nominal error says.
+    plan.unidentified = !plan.optimum || !plan.optimum->note.empty() ||
+                        std::any_of(plan.optimum->flags.begin(), plan.optimum->flags.end(), [](const std::string& f) {
+                          return f.find("poorly identified") != std::string::npos;
+                        });
     std::vector<std::size_t> holds;  // planned points of the cell
     std::optional<std::size_t> best_seen;
     for (std::size_t g : c.candidates) {
@@ -328,7 +335,9 @@ PlanRound Planner::adaptive_round(int index) const {
         {0, -2, "batch far below"},
         {0, 2, "batch far above"},
     };
-    constexpr std::size_t kFirstRing = 9;  // the optimum, and one step of its width on each side and diagonal
+    // The optimum, and one step of its width on each side and diagonal; two steps along each axis
+    // too while the optimum is not identified (it may lie beyond the points seen).
+    const std::size_t kFirstRing = plan.unidentified ? 13 : 9;
     for (std::size_t ti = 0; ti < std::size(kTargets); ++ti) {
       const Target& t = kTargets[ti];
       const double tx = x0 + t.i * ax, ty = y0 + t.j * ay;
@@ -384,11 +393,14 @@ PlanRound Planner::adaptive_round(int index) const {
       } else {
         const double observed = std::max(1.0, plan.observed), planned = std::max(observed, plan.planned);
         if (lr_lev)
-          gain += lr_lev->gain(c.params, c.tokens, LawLeverage::se2(*plan.optimum, true, lr_typical), lr_typical,
-                               observed, planned);
+          gain += lr_lev->gain(c.params, c.tokens,
+                               plan.unidentified ? 5 * lr_typical : LawLeverage::se2(*plan.optimum, true, lr_typical),
+                               lr_typical, observed, planned);
         if (batch_lev)
-          gain += batch_lev->gain(c.params, c.tokens, LawLeverage::se2(*plan.optimum, false, batch_typical),
-                                  batch_typical, observed, planned);
+          gain += batch_lev->gain(
+              c.params, c.tokens,
+              plan.unidentified ? 5 * batch_typical : LawLeverage::se2(*plan.optimum, false, batch_typical),
+              batch_typical, observed, planned);
       }
       const std::pair<bool, double> value{plan.next < plan.identifying, gain / (6.0 * c.params * c.tokens)};
       if (!pick || value > pick_value) pick = ci, pick_value = value;
