@@ -380,13 +380,14 @@ int cmd_report(CommandLine& cl) {
 
 int cmd_replay(CommandLine& cl) {
   std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64", variant;
-  bool refit = false, timeline = false, whatif = false;
+  bool refit = false, timeline = false, whatif = false, plan = false;
   int steps = 10, resamples = 200;
   po::options_description d("options (default: all three parts)");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
       "refit", po::bool_switch(&refit), "re-fit every stored fit and compare bit for bit")(
       "timeline", po::bool_switch(&timeline), "how the laws and the prediction evolved over the sweep")(
       "what-if", po::bool_switch(&whatif), "simulate the recorded trial durations on other rank counts")(
+      "plan", po::bool_switch(&plan), "adaptive sweeps: the planner's rounds, what it chose and why")(
       "select", po::value(&select)->default_value("within:0.25%"), "timeline: per-cell selection")(
       "variant", po::value(&variant)->default_value(""), "timeline: the [variants] row to fit")(
       "steps", po::value(&steps)->default_value(10), "timeline: checkpoints (10 = every 10% of the trials)")(
@@ -395,7 +396,7 @@ int cmd_replay(CommandLine& cl) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, cl.args, "replay");
-  if (!refit && !timeline && !whatif) refit = timeline = whatif = true;
+  if (!refit && !timeline && !whatif && !plan) refit = timeline = whatif = true;
   if (steps < 1 || steps > 1000) throw InputError("replay: --steps must be in [1, 1000]");
   std::vector<int> ranks;
   for (const auto& r : split(ranks_text, ',')) {
@@ -404,6 +405,7 @@ int cmd_replay(CommandLine& cl) {
     ranks.push_back(static_cast<int>(v));
   }
   const SweepLog log = load_sweep(path);
+  if (plan) std::cout << format_stored_plan(log, path) << "\n";
   if (refit) std::cout << format_refit(refit_stored(log)) << "\n";
   if (timeline) {
     FitOptions o;

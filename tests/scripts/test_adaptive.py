@@ -172,6 +172,7 @@ def kill():
     expect(len(final) < len(grid), "the adaptive sweep ran the whole grid")
 
     listing = hpsweep("plan", out).stdout
+    expect(listing in hpsweep("replay", out, "--plan").stdout, "replay --plan does not list the plan")
     expect("round 0:" in listing and "coarse start" in listing and "round 3:" in listing, listing[:2000])
     expect(listing.count(" DONE ") + listing.count(" DIVERGED ") + listing.count(" FAILED ") == len(final),
            "plan FILE.h5 does not list every trial the sweep ran")
