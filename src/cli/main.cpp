@@ -532,11 +532,17 @@ int cmd_validate(CommandLine& cl) {
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
   std::string variants;
   for (const auto& v : g.variants) variants += (variants.empty() ? "" : ", ") + v;
-  std::printf(
-      "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n", g.params,
-      g.tokens, g.lr, g.batch, g.wd, g.repeats,
-      variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
-      g.trials);
+  if (g.table_points > 0)
+    std::printf(
+        "  the lookup table's %zu points (%zu model sizes, %zu token budgets, %zu lr, %zu batch, %zu wd) x %d "
+        "repeats = %zu trials\n",
+        g.table_points, g.params, g.tokens, g.lr, g.batch, g.wd, g.repeats, g.trials);
+  else
+    std::printf(
+        "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n", g.params,
+        g.tokens, g.lr, g.batch, g.wd, g.repeats,
+        variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
+        g.trials);
   std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(g.compute).c_str());
   return kExitOk;
 }
