@@ -4,6 +4,7 @@
 #include <map>
 
 #include "hpsweep/backends/command.hpp"
+#include "hpsweep/backends/lookup.hpp"
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/spec/job.hpp"
@@ -16,6 +17,7 @@ namespace {
 // The checks of a kind's options as a whole; throws InputError without a location.
 void check_options(const std::string& kind, const std::map<std::string, std::string>& options) {
   if (kind == "mlp") validate_mlp_options(options);
+  if (kind == "lookup") LookupSettings::from_options(options);
   if (kind == "command") {
     const CommandSettings s = CommandSettings::from_options(options, "/tmp");
     Trial probe;
@@ -53,6 +55,7 @@ std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<
   if (job.backend_kind == "surrogate")
     return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(options));
   if (job.backend_kind == "mlp") return make_mlp_backend(options, job.seed);
+  if (job.backend_kind == "lookup") return std::make_unique<LookupBackend>(LookupSettings::from_options(options));
   if (job.backend_kind == "command")
     return std::make_unique<CommandBackend>(CommandSettings::from_options(options, trial_root), job.seed);
   throw InputError("backend '" + job.backend_kind + "' is not available in this version of hpsweep");

@@ -13,6 +13,8 @@
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/calibrate/calibrate.hpp"
 #include "hpsweep/ingest/ingest.hpp"
+#include "hpsweep/ingest/lookup_table.hpp"
+#include "hpsweep/planner/plan_study.hpp"
 #include "hpsweep/reducer/fit.hpp"
 #include "hpsweep/replay/replay.hpp"
 #include "hpsweep/reports/calibrate_text.hpp"
@@ -378,13 +380,14 @@ int cmd_report(CommandLine& cl) {
 
 int cmd_replay(CommandLine& cl) {
   std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64", variant;
-  bool refit = false, timeline = false, whatif = false;
+  bool refit = false, timeline = false, whatif = false, plan = false;
   int steps = 10, resamples = 200;
   po::options_description d("options (default: all three parts)");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
       "refit", po::bool_switch(&refit), "re-fit every stored fit and compare bit for bit")(
       "timeline", po::bool_switch(&timeline), "how the laws and the prediction evolved over the sweep")(
       "what-if", po::bool_switch(&whatif), "simulate the recorded trial durations on other rank counts")(
+      "plan", po::bool_switch(&plan), "adaptive sweeps: the planner's rounds, what it chose and why")(
       "select", po::value(&select)->default_value("within:0.25%"), "timeline: per-cell selection")(
       "variant", po::value(&variant)->default_value(""), "timeline: the [variants] row to fit")(
       "steps", po::value(&steps)->default_value(10), "timeline: checkpoints (10 = every 10% of the trials)")(
@@ -393,7 +396,7 @@ int cmd_replay(CommandLine& cl) {
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, cl.args, "replay");
-  if (!refit && !timeline && !whatif) refit = timeline = whatif = true;
+  if (!refit && !timeline && !whatif && !plan) refit = timeline = whatif = true;
   if (steps < 1 || steps > 1000) throw InputError("replay: --steps must be in [1, 1000]");
   std::vector<int> ranks;
   for (const auto& r : split(ranks_text, ',')) {
@@ -402,6 +405,7 @@ int cmd_replay(CommandLine& cl) {
     ranks.push_back(static_cast<int>(v));
   }
   const SweepLog log = load_sweep(path);
+  if (plan) std::cout << format_stored_plan(log, path) << "\n";
   if (refit) std::cout << format_refit(refit_stored(log)) << "\n";
   if (timeline) {
     FitOptions o;
@@ -528,12 +532,46 @@ int cmd_validate(CommandLine& cl) {
   std::printf("%s: valid. sweep '%s', backend %s\n", path.c_str(), job.name.c_str(), job.backend_kind.c_str());
   std::string variants;
   for (const auto& v : g.variants) variants += (variants.empty() ? "" : ", ") + v;
-  std::printf(
-      "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n", g.params,
-      g.tokens, g.lr, g.batch, g.wd, g.repeats,
-      variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
-      g.trials);
+  if (g.table_points > 0)
+    std::printf(
+        "  the lookup table's %zu points (%zu model sizes, %zu token budgets, %zu lr, %zu batch, %zu wd) x %d "
+        "repeats = %zu trials\n",
+        g.table_points, g.params, g.tokens, g.lr, g.batch, g.wd, g.repeats, g.trials);
+  else
+    std::printf(
+        "  %zu model sizes x %zu token budgets x %zu lr x %zu batch x %zu wd x %d repeats%s = %zu trials\n", g.params,
+        g.tokens, g.lr, g.batch, g.wd, g.repeats,
+        variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
+        g.trials);
   std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(g.compute).c_str());
+  return kExitOk;
+}
+
+int cmd_plan(CommandLine& cl) {
+  std::string path, budgets_text;
+  bool rounds = false;
+  po::options_description d("options");
+  d.add_options()("help,h", "show this help")("file", po::value(&path)->required(),
+                                              "job file with [adaptive] (simulate), or an adaptive sweep file (list)")(
+      "budgets", po::value(&budgets_text)->default_value(""),
+      "fractions of the grid's compute to compare, e.g. 0.05,0.1,0.2,0.5,1 (default: the job's budget)")(
+      "rounds", po::bool_switch(&rounds), "also list the rounds of the plan at the job's budget");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(d, pos, cl.args, "plan");
+  if (is_sweep_file(path)) {
+    std::fputs(format_stored_plan(load_sweep(path), path).c_str(), stdout);
+    return kExitOk;
+  }
+  std::vector<double> budgets;
+  if (!budgets_text.empty())
+    for (const auto& b : split(budgets_text, ',')) {
+      const double v = parse_number(b, "plan --budgets");
+      if (v <= 0 || v > 1) throw InputError("plan: --budgets are fractions in (0, 1], got '" + b + "'");
+      budgets.push_back(v);
+    }
+  const JobSpec job = load_valid_job(path);
+  std::fputs(format_plan_study(run_plan_study(job, budgets), rounds).c_str(), stdout);
   return kExitOk;
 }
 
@@ -562,6 +600,8 @@ const Command kCommands[] = {
      cmd_fit},
     {"report", "FILE.h5 --out DIR", "figures and index.html: loss maps, laws, transfer, sweep health", cmd_report},
     {"replay", "FILE.h5", "re-fit stored fits, timeline of the laws, what-if scheduling", cmd_replay},
+    {"plan", "JOB.ini|FILE.h5 [--budgets 0.1,0.2,...]",
+     "adaptive sweeps: simulate the plan in virtual time, or list a sweep's plan", cmd_plan},
     {"calibrate", "JOB.ini|FILE.h5", "coverage study of the fit on that design: bias, RMSE, coverage", cmd_calibrate},
     {"fit", "FILE.h5 --transfer", "transfer exponents eta*(w) = c w^kappa per parametrization", cmd_fit},
     {"transfer", "--width W ...", "per-group hyperparameters of the target under muP/SP/u-muP rules", cmd_transfer},
@@ -616,6 +656,7 @@ int main(int argc, char** argv) {
   }
   const std::string name = std::string(argv[1]) == "--version" ? "version" : argv[1];
   CommandLine cl{std::vector<std::string>(argv + 2, argv + argc), argc, argv};
+  install_lookup_table_reader();  // kind = lookup jobs read their tables through ingest/ and store/
   try {
     if (const Command* command = find_command(name)) return command->handler(cl);
     std::fprintf(stderr, "hpsweep: unknown command '%s'\n\n%s", name.c_str(), usage().c_str());

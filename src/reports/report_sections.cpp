@@ -46,6 +46,8 @@ const char* state_colour(TrialState s) {
       return "#cc79a7";
     case TrialState::Lost:
       return "#7f7f7f";
+    case TrialState::Unavailable:
+      return "#f0e442";
     case TrialState::Running:
       return "#0072b2";
     case TrialState::Pending:
@@ -63,7 +65,7 @@ ReportFigure states_figure(const SweepStatus& st) {
   std::string tics;
   std::vector<std::string> el;
   std::size_t total = 0, top = 0;
-  for (int i = 0; i <= static_cast<int>(TrialState::Timeout); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastTrialState); ++i) {
     const auto state = static_cast<TrialState>(i);
     const std::size_t n = st.by_state.count(state) ? st.by_state.at(state) : 0;
     total += n;

@@ -66,13 +66,14 @@ std::string format_status(const SweepStatus& s, std::size_t max_launches, std::s
   std::string out;
   char buf[512];
   std::size_t finished = 0;
-  for (auto st : {TrialState::Done, TrialState::Diverged, TrialState::Failed, TrialState::Timeout})
+  for (auto st :
+       {TrialState::Done, TrialState::Diverged, TrialState::Failed, TrialState::Timeout, TrialState::Unavailable})
     finished += s.by_state.count(st) ? s.by_state.at(st) : 0;
   std::snprintf(buf, sizeof buf, "sweep '%s': %zu of %zu trials finished (%zu rows recorded)%s\n", s.name.c_str(),
                 finished, s.grid_size, s.records, s.live ? "; a launch is running (or was killed)" : "");
   out += buf;
   out += "states:";
-  for (int i = 0; i <= static_cast<int>(TrialState::Timeout); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastTrialState); ++i) {
     const auto st = static_cast<TrialState>(i);
     const std::size_t n = s.by_state.count(st) ? s.by_state.at(st) : 0;
     if (n || st == TrialState::Pending || st == TrialState::Done)
@@ -126,7 +127,7 @@ std::string status_json(const SweepStatus& s) {
   for (const auto& w : s.warnings) j.value(w);
   j.end_array();
   j.key("states").begin_object();
-  for (int i = 0; i <= static_cast<int>(TrialState::Timeout); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastTrialState); ++i) {
     const auto st = static_cast<TrialState>(i);
     j.key(to_string(st)).value(s.by_state.count(st) ? s.by_state.at(st) : std::size_t{0});
   }

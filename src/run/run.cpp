@@ -11,6 +11,7 @@
 #include <set>
 
 #include "hpsweep/backends/backend.hpp"
+#include "hpsweep/planner/adaptive_tasks.hpp"
 #include "hpsweep/reports/progress.hpp"
 #include "hpsweep/reports/status.hpp"
 #include "hpsweep/scheduler/master.hpp"
@@ -164,7 +165,19 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   };
   const std::size_t before = store->log().results.size();
   const double cpu_before = thread_cpu_seconds();
-  run_master(comm, workers, todo, sink, mo);
+  if (job.adaptive.enabled) {
+    // [adaptive]: the planner picks the grid points to run from what is stored (planner/).
+    Planner planner(job, grid);
+    for (const auto& [id, record] : store->log().latest_by_id()) planner.add_result(*record);
+    AdaptiveTasks tasks(planner, sink);
+    run_tasks(comm, workers, tasks, mo);
+    std::printf("\nhpsweep: adaptive plan: %zu rounds, %zu trials, %s%% of the grid's compute, %.3fs planning%s%s\n",
+                planner.rounds().size(), planner.planned().size(),
+                format_short(100 * planner.planned_compute() / planner.grid_compute()).c_str(),
+                planner.planning_seconds(), planner.finished() ? "; finished: " : "", planner.finish_reason().c_str());
+  } else {
+    run_master(comm, workers, todo, sink, mo);
+  }
   const bool interrupted = drain_started.has_value();
   // Interrupted: ABORT ends the trials still running (they are recorded LOST below), so the
   // whole job ends now and a requeue can follow; otherwise STOP after the last result.

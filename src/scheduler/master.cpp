@@ -71,13 +71,12 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, c
 }
 
 void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& handler, const MasterOptions& options) {
-  const std::size_t total = handler.count();
-  std::size_t next = 0;
+  std::size_t next = 0;            // handler.count() may grow as results arrive (adaptive sweeps)
   std::map<int, int> outstanding;  // per worker rank
   std::size_t in_flight = 0;
   auto stopping = [&] { return options.should_stop && options.should_stop(); };
   auto dispatch = [&](int rank) {
-    if (next >= total || stopping()) return;
+    if (next >= handler.count() || stopping()) return;
     const std::string payload = handler.dispatch(next++, rank);
     protocol::send(comm, rank, protocol::Tag::Task, payload);
     ++outstanding[rank];
@@ -99,8 +98,15 @@ void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& 
     mean_task_s = mean_task_s < 0 ? result.seconds : 0.95 * mean_task_s + 0.05 * result.seconds;
     depth = std::clamp(static_cast<int>(0.002 / std::max(mean_task_s, 1e-7)), std::max(1, options.prefetch), 64);
     // Before recording: the worker gets its next tasks as early as possible.
-    while (outstanding[msg.source] < depth && next < total && !stopping()) dispatch(msg.source);
+    while (outstanding[msg.source] < depth && next < handler.count() && !stopping()) dispatch(msg.source);
     handler.on_result(msg.source, std::move(result.payload));
+  };
+
+  // Tasks the handler added while recording results go to every worker with room in its queue.
+  auto top_up = [&] {
+    if (next >= handler.count()) return;
+    for (const auto& w : workers)
+      while (outstanding[w.rank] < depth && next < handler.count() && !stopping()) dispatch(w.rank);
   };
 
   Message msg;
@@ -108,12 +114,14 @@ void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& 
     if (options.abandon_in_flight && options.abandon_in_flight()) break;
     if (!comm.receive(msg, std::chrono::milliseconds(250))) {
       handler.on_idle();
+      top_up();
       continue;
     }
     handle(msg);
     // Drain what else has arrived, then persist the batch in one go.
     for (int batch = 0; batch < 4096 && comm.try_receive(msg); ++batch) handle(msg);
     handler.on_idle();
+    top_up();
   }
 }
 

@@ -83,6 +83,18 @@ const std::vector<BackendKind>& backend_kinds() {
            {"sleep_per_pflop", "0", false, "wall seconds per 1e15 FLOPs, to mimic uneven trial durations"},
        }},
       {"mlp", true, mlp_backend_options()},
+      {"lookup",
+       true,
+       {
+           {"file", "", false, "results CSV (read as `hpsweep ingest` reads it) or sweep .h5 answering the trials",
+            true},
+           {"map", "lr=lr,batch=bs,loss=smooth loss,final_loss=loss,params=N,tokens=D", false,
+            "CSV columns, as `hpsweep ingest --map` (the default reads the released Step Law CSV)", true},
+           {"batch_unit", "sequences", false, "sequences or tokens: the unit of the batch column", true},
+           {"seq_len", "2048", false, "tokens per sequence when the table has no seq_len column"},
+           {"diverged_ratio", "1.5", false, "DIVERGED above this times the cell's best loss, as `hpsweep ingest`"},
+           {"tolerance", "0.001", false, "relative distance at which a grid point matches a table row"},
+       }},
       {"command",
        true,
        {

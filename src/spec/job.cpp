@@ -4,8 +4,10 @@
 #include <charconv>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "hpsweep/spec/backend_options.hpp"
+#include "hpsweep/spec/lookup.hpp"
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/text.hpp"
 
@@ -127,6 +129,14 @@ const std::vector<KeyInfo>& core_keys() {
       {"backend.kind", true},
       {"target.params", false},
       {"target.tokens", false},
+      {"adaptive.budget", false},
+      {"adaptive.budget_flops", false},
+      {"adaptive.target_rel_width", false},
+      {"adaptive.coarse_lr", false},
+      {"adaptive.coarse_batch", false},
+      {"adaptive.round_trials", false},
+      {"adaptive.extend_edges", false},
+      {"adaptive.seed", false},
   };
   return keys;
 }
@@ -146,10 +156,15 @@ class JobParser {
     if (auto* e = find("sweep.seed")) job.seed = static_cast<std::uint64_t>(whole_number(*e, 0, 1e18));
     if (auto* e = find("sweep.repeats")) job.repeats = static_cast<int>(whole_number(*e, 1, 1e6));
 
-    parse_scales(job);
-    parse_grid(job);
     parse_backend(job);
+    if (table_points_only()) {
+      parse_table_points(job);
+    } else {
+      parse_scales(job);
+      parse_grid(job);
+    }
     parse_variants(job);
+    parse_adaptive(job);
     if (auto* e = find("target.params")) job.target_params = positive_number(*e);
     if (auto* e = find("target.tokens")) job.target_tokens = positive_number(*e);
 
@@ -225,12 +240,55 @@ class JobParser {
       throw InputError(msg);
     }
     for (const auto& k : core_keys())
-      if (k.required && !find(k.name)) {
+      if (k.required && !find(k.name) && !(table_points_only() && std::string(k.name).rfind("grid.", 0) == 0)) {
         const std::string n = k.name;
         const auto dot = n.find('.');
         throw InputError(doc_.path + ": missing required key '" + n.substr(dot + 1) + "' in section [" +
                          n.substr(0, dot) + "]");
       }
+  }
+
+  // kind = lookup with neither [scales] nor [grid]: the grid is exactly the table's points.
+  bool table_points_only() const {
+    if (to_lower(text_value("backend.kind")) != "lookup") return false;
+    for (const auto& e : doc_.entries)
+      if (e.section == "scales" || e.section == "grid") return false;
+    return true;
+  }
+
+  void parse_table_points(JobSpec& job) const {
+    const LookupSettings settings = LookupSettings::from_options(job.backend_options);
+    job.seq_len = settings.seq_len;
+    std::set<std::tuple<double, double, double, std::int64_t, double>> seen;
+    for (const auto& row : *lookup_table(settings)) {
+      if (!seen.emplace(row.params, row.tokens, row.lr, row.batch, row.wd).second) continue;
+      job.points.push_back(GridPoint{row.params, row.tokens, row.lr, row.wd, row.batch});
+    }
+  }
+
+  void parse_adaptive(JobSpec& job) const {
+    AdaptiveSpec& a = job.adaptive;
+    for (const auto& e : doc_.entries) a.enabled = a.enabled || e.section == "adaptive";
+    if (!a.enabled) return;
+    const auto* fraction = find("adaptive.budget");
+    const auto* flops = find("adaptive.budget_flops");
+    if (fraction && flops)
+      fail(*flops, "give either budget (a fraction of the grid's compute) or budget_flops, not both");
+    if (!fraction && !flops)
+      throw InputError(doc_.path +
+                       ": [adaptive] needs 'budget' (a fraction of the full grid's compute) or 'budget_flops'");
+    if (fraction) {
+      a.budget_fraction = positive_number(*fraction);
+      if (a.budget_fraction > 1)
+        fail(*fraction, "is a fraction of the grid's compute, at most 1, got " + fraction->value);
+    }
+    if (flops) a.budget_flops = positive_number(*flops);
+    if (auto* e = find("adaptive.target_rel_width")) a.target_rel_width = positive_number(*e);
+    if (auto* e = find("adaptive.coarse_lr")) a.coarse_lr = static_cast<int>(whole_number(*e, 2, 50));
+    if (auto* e = find("adaptive.coarse_batch")) a.coarse_batch = static_cast<int>(whole_number(*e, 1, 50));
+    if (auto* e = find("adaptive.round_trials")) a.round_trials = static_cast<int>(whole_number(*e, 0, 1e6));
+    if (auto* e = find("adaptive.extend_edges")) a.extend_edges = whole_number(*e, 0, 1) == 1;
+    if (auto* e = find("adaptive.seed")) a.seed = static_cast<std::uint64_t>(whole_number(*e, 0, 1e18));
   }
 
   void parse_scales(JobSpec& job) const {
@@ -397,6 +455,18 @@ class JobParser {
       std::string o;
       for (const auto& [k, value] : v.overrides) o += (o.empty() ? "" : ", ") + k + "=" + value;
       c["variants." + v.name] = o;
+    }
+    if (!job.points.empty()) c["grid.points"] = std::to_string(job.points.size()) + " points of the lookup table";
+    if (job.adaptive.enabled) {
+      const auto& a = job.adaptive;
+      c["adaptive.budget"] = format_double(a.budget_fraction);
+      c["adaptive.budget_flops"] = format_double(a.budget_flops);
+      c["adaptive.target_rel_width"] = format_double(a.target_rel_width);
+      c["adaptive.coarse_lr"] = std::to_string(a.coarse_lr);
+      c["adaptive.coarse_batch"] = std::to_string(a.coarse_batch);
+      c["adaptive.round_trials"] = std::to_string(a.round_trials);
+      c["adaptive.extend_edges"] = a.extend_edges ? "1" : "0";
+      c["adaptive.seed"] = std::to_string(a.seed);
     }
     c["target.params"] = format_double(job.target_params);
     c["target.tokens"] = format_double(job.target_tokens);

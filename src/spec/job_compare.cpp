@@ -10,10 +10,12 @@ namespace hpsweep {
 
 namespace {
 
-const std::vector<std::string> kGridKeys = {
-    "scales.params", "scales.tokens", "scales.tokens_per_param", "grid.lr", "grid.batch", "grid.wd", "sweep.repeats"};
+const std::vector<std::string> kGridKeys = {"grid.points", "scales.params", "scales.tokens", "scales.tokens_per_param",
+                                            "grid.lr",     "grid.batch",    "grid.wd",       "sweep.repeats"};
 // Keys that change no trial: the name and the target only matter to reports.
 const std::vector<std::string> kCosmeticKeys = {"sweep.name", "target.params", "target.tokens"};
+// [adaptive] decides which grid points run, never what a trial gives: a raised budget continues the plan.
+bool is_plan_key(const std::string& key) { return key.rfind("adaptive.", 0) == 0; }
 
 bool contains(const std::vector<std::string>& v, const std::string& k) {
   return std::find(v.begin(), v.end(), k) != v.end();
@@ -39,7 +41,7 @@ std::string explain_incompatibility(const std::string& stored_job_text, const Jo
   std::map<std::string, std::string> keys = old.canonical;
   for (const auto& [k, v] : job.canonical) keys.emplace(k, v);
   for (const auto& [k, unused] : keys) {
-    if (is_grid_key(k) || contains(kCosmeticKeys, k)) continue;
+    if (is_grid_key(k) || contains(kCosmeticKeys, k) || is_plan_key(k)) continue;
     const auto a = old.canonical.count(k) ? old.canonical.at(k) : "(unset)";
     const auto b = job.canonical.count(k) ? job.canonical.at(k) : "(unset)";
     if (a != b) diff += "\n  " + k + ": stored " + a + ", now " + b;

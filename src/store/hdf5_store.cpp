@@ -61,7 +61,7 @@ struct GridRow {
 
 h5::Id state_enum_type() {
   h5::Id t(H5Tenum_create(H5T_NATIVE_UINT8), H5Tclose);
-  for (int s = 0; s <= static_cast<int>(TrialState::Timeout); ++s) {
+  for (int s = 0; s <= static_cast<int>(kLastTrialState); ++s) {
     const auto v = static_cast<std::uint8_t>(s);
     H5Tenum_insert(t, to_string(static_cast<TrialState>(s)), &v);
   }
@@ -383,7 +383,7 @@ StoreContents read_store(const std::string& path) {
       TrialRecord r;
       r.trial.id = row.id;
       r.trial.point = TrialPoint{row.params, row.tokens, row.lr, row.batch, row.seq_len, row.wd, row.repeat, ""};
-      if (row.state > static_cast<std::uint8_t>(TrialState::Timeout))
+      if (row.state > static_cast<std::uint8_t>(kLastTrialState))
         throw StoreRefused("'" + path + "' is damaged: trial " + hex64(row.id) + " has an unknown state " +
                            std::to_string(row.state) + "; it was not modified");
       r.outcome.state = static_cast<TrialState>(row.state);

@@ -145,7 +145,7 @@ TrialRecord decode_trial_record(ByteReader& r) {
   TrialRecord t;
   t.trial = decode_trial(r);
   t.outcome.state = r.get<TrialState>();
-  if (static_cast<int>(t.outcome.state) > static_cast<int>(TrialState::Timeout))
+  if (static_cast<int>(t.outcome.state) > static_cast<int>(kLastTrialState))
     throw Error("corrupt record: unknown trial state");
   t.outcome.final_loss = r.get<double>();
   t.outcome.smooth_loss = r.get<double>();

@@ -17,12 +17,14 @@ constexpr std::size_t kMaxGridTrials = 500000;
 
 std::vector<Trial> expand_grid(const JobSpec& job) {
   // Checked before anything is allocated: every trial costs memory in the master and the store.
+  const bool table = !job.points.empty();  // kind = lookup: the table's points, not a product
   const std::vector<std::pair<std::string, double>> sizes = {
-      {"[scales] params", double(job.params.size())},
-      {"[scales] tokens", double(job.tokens.size() + job.tokens_per_param.size())},
-      {"[grid] lr", double(job.lr.size())},
-      {"[grid] batch", double(job.batch.size())},
-      {"[grid] wd", double(job.wd.size())},
+      {"[lookup] table points", table ? double(job.points.size()) : 1.0},
+      {"[scales] params", table ? 1.0 : double(job.params.size())},
+      {"[scales] tokens", table ? 1.0 : double(job.tokens.size() + job.tokens_per_param.size())},
+      {"[grid] lr", table ? 1.0 : double(job.lr.size())},
+      {"[grid] batch", table ? 1.0 : double(job.batch.size())},
+      {"[grid] wd", table ? 1.0 : double(job.wd.size())},
       {"[sweep] repeats", double(job.repeats)},
       {"[variants]", double(std::max<std::size_t>(1, job.variants.size()))}};
   double total = 1.0;
@@ -44,6 +46,19 @@ std::vector<Trial> expand_grid(const JobSpec& job) {
   std::vector<const Variant*> variants;
   for (const auto& v : job.variants) variants.push_back(&v);
   if (variants.empty()) variants.push_back(nullptr);
+  auto add = [&](const TrialPoint& point, const Variant* variant) {
+    Trial t;
+    t.point = point;
+    t.id = trial_id(t.point, variant ? variant->result_settings : job.result_settings);
+    if (!seen.emplace(t.id, trials.size()).second)
+      throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
+                       canonical_coordinates(t.point) + "); check for duplicate scales");
+    trials.push_back(t);
+  };
+  for (const Variant* variant : variants)
+    for (const GridPoint& g : job.points)
+      for (int r = 0; r < job.repeats; ++r)
+        add(TrialPoint{g.params, g.tokens, g.lr, g.batch, job.seq_len, g.wd, r, variant ? variant->name : ""}, variant);
   for (const Variant* variant : variants)
     for (double n : job.params)
       for (double d : job.token_budgets_for(n)) {
@@ -51,15 +66,8 @@ std::vector<Trial> expand_grid(const JobSpec& job) {
         for (double lr : job.lr)
           for (std::int64_t b : job.batch)
             for (double wd : job.wd)
-              for (int r = 0; r < job.repeats; ++r) {
-                Trial t;
-                t.point = TrialPoint{n, d, lr, b, job.seq_len, wd, r, variant ? variant->name : ""};
-                t.id = trial_id(t.point, variant ? variant->result_settings : job.result_settings);
-                if (!seen.emplace(t.id, trials.size()).second)
-                  throw InputError(job.path + ": two grid points share trial id " + hex64(t.id) + " (" +
-                                   canonical_coordinates(t.point) + "); check for duplicate scales");
-                trials.push_back(t);
-              }
+              for (int r = 0; r < job.repeats; ++r)
+                add(TrialPoint{n, d, lr, b, job.seq_len, wd, r, variant ? variant->name : ""}, variant);
       }
   // Most expensive first keeps the tail of the sweep short; ids break ties deterministically.
   std::sort(trials.begin(), trials.end(), [](const Trial& a, const Trial& b) {

@@ -27,12 +27,15 @@ const char* to_string(TrialState s) {
       return "LOST";
     case TrialState::Timeout:
       return "TIMEOUT";
+    case TrialState::Unavailable:
+      return "UNAVAILABLE";
   }
   return "UNKNOWN";
 }
 
 bool is_terminal(TrialState s) {
-  return s == TrialState::Done || s == TrialState::Diverged || s == TrialState::Failed || s == TrialState::Timeout;
+  return s == TrialState::Done || s == TrialState::Diverged || s == TrialState::Failed || s == TrialState::Timeout ||
+         s == TrialState::Unavailable;
 }
 
 std::string canonical_coordinates(const TrialPoint& p) {

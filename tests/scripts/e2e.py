@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
 STEPLAW_CSV = os.environ.get("HPSWEEP_STEPLAW_CSV") or os.path.join(
     SOURCE_DIR, "data", "steplaw", "dense_lr_bs_loss.csv")
 
-STATES = {0: "PENDING", 1: "RUNNING", 2: "DONE", 3: "DIVERGED", 4: "FAILED", 5: "LOST", 6: "TIMEOUT"}
+STATES = {0: "PENDING", 1: "RUNNING", 2: "DONE", 3: "DIVERGED", 4: "FAILED", 5: "LOST", 6: "TIMEOUT", 7: "UNAVAILABLE"}
 
 
 def tempdir():

@@ -34,7 +34,8 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, c
 class TaskHandler {
  public:
   virtual ~TaskHandler() = default;
-  // Tasks are handed out in index order 0 .. count()-1.
+  // Tasks are handed out in index order 0 .. count()-1. count() may grow while tasks run (an
+  // adaptive sweep adds tasks in on_result): the loop then tops up every worker's queue.
   virtual std::size_t count() const = 0;
   // Task `index` goes to `rank`: record that, and return its TASK payload.
   virtual std::string dispatch(std::size_t index, int rank) = 0;

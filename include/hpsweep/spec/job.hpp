@@ -27,6 +27,24 @@ struct Variant {
   std::string where;                                   // "file:line: [variants] name", for messages
 };
 
+// One explicit grid point (kind = lookup without [scales]/[grid]: the table's own points).
+struct GridPoint {
+  double params = 0, tokens = 0, lr = 0, wd = 0;
+  std::int64_t batch = 0;  // sequences
+};
+
+// [adaptive]: run only the trials the planner (planner/) chooses, within a compute budget.
+struct AdaptiveSpec {
+  bool enabled = false;
+  double budget_fraction = 0;           // of the full grid's compute (sum of 6ND), or
+  double budget_flops = 0;              // an absolute budget
+  double target_rel_width = 0;          // stop when the target's 95% intervals of lr and B are narrower (0: off)
+  int coarse_lr = 3, coarse_batch = 3;  // the coarse start per cell
+  int round_trials = 0;                 // trials per planner round (0: 2 per cell)
+  bool extend_edges = true;             // follow an optimum on the grid's edge to the grid's end
+  std::uint64_t seed = 0;               // the uniform random baseline of `hpsweep plan`
+};
+
 struct JobSpec {
   std::string path;  // where it was read from (messages only; never part of any id)
   std::string text;  // verbatim job text, stored in the sweep file
@@ -47,6 +65,11 @@ struct JobSpec {
   std::vector<double> lr;
   std::vector<std::int64_t> batch;  // sequences of seq_len tokens
   std::vector<double> wd;
+  // kind = lookup without [scales]/[grid]: exactly the table's points (then the lists above are empty).
+  std::vector<GridPoint> points;
+
+  // [adaptive]
+  AdaptiveSpec adaptive;
 
   // [backend] and the backend's own section [<kind>], validated against spec/backend_options.hpp.
   std::string backend_kind;

@@ -38,10 +38,15 @@ enum class TrialState : std::uint8_t {
   Diverged = 3,
   Failed = 4,
   Lost = 5,
-  Timeout = 6
+  Timeout = 6,
+  // Not run and not a failure: the backend cannot answer this point (kind = lookup: the table
+  // lacks it). Never rerun, never fitted.
+  Unavailable = 7
 };
+// The highest state value; stored files hold nothing above it.
+inline constexpr TrialState kLastTrialState = TrialState::Unavailable;
 const char* to_string(TrialState s);
-bool is_terminal(TrialState s);  // DONE, DIVERGED, FAILED, TIMEOUT: never rerun unless asked
+bool is_terminal(TrialState s);  // DONE, DIVERGED, FAILED, TIMEOUT, UNAVAILABLE: never rerun unless asked
 
 // Canonical text of a point's coordinates: round-trip exact numbers, fixed key order.
 std::string canonical_coordinates(const TrialPoint& p);
