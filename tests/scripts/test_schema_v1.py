@@ -34,9 +34,9 @@ expect("72 of 72 trials finished" in status.stdout, status.stdout)
 
 # Resume: nothing runs, the file is rewritten in the current layout, every result is unchanged.
 again = hpsweep("run", job, "--out", out, "--progress", "none")
-expect("layout of schema 3" in again.stdout + again.stderr, again.stdout + again.stderr)
+expect("layout of schema 4" in again.stdout + again.stderr, again.stdout + again.stderr)
 with h5py.File(out, "r") as f:
-    expect(f.attrs["schema_version"] == 3 and "variant" in f["trials"].dtype.names, "the file was not upgraded")
+    expect(f.attrs["schema_version"] == 4 and "variant" in f["trials"].dtype.names, "the file was not upgraded")
     expect(len(f["trials"]) == 72, f"{len(f['trials'])} rows after a resume that had nothing to run")
 expect(trials() == before, "a stored result changed when the schema-1 file was rewritten")
 
