@@ -40,7 +40,7 @@ expect(all(c == 1 for c in ids.values()), "some id recorded twice")
 states = collections.Counter(STATES[int(s)] for s in trials["state"])
 expect(set(states) <= {"DONE", "DIVERGED"} and states["DONE"] > 300, f"states {states}")
 expect(sorted(set(int(r) for r in trials["rank"])) == [1, 2, 3], "work did not reach all three workers")
-expect(attrs["schema_version"] == 3 and "mpi-e2e" in attrs["job_text"], "attributes missing")
+expect(attrs["schema_version"] == 4 and "mpi-e2e" in attrs["job_text"], "attributes missing")
 expect(len(launches) == 1 and launches[0]["ranks"] == 4 and launches[0]["ended"] == b"completed", str(launches))
 # Curves: each DONE row points at its own slice of /curves.
 import h5py  # noqa: E402
