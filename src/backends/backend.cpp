@@ -48,6 +48,19 @@ JobSpec load_valid_job(const std::string& path) {
   return job;
 }
 
+std::string Placement::describe() const {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s;
+  };
+  if (hosts.size() <= 1) return list(devices);
+  // Every node of a multi-node trial uses the same device ids as this one.
+  std::string s;
+  for (const auto& h : hosts) s += (s.empty() ? "" : " ") + h + ":" + list(devices);
+  return s;
+}
+
 namespace {
 
 std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<std::string, std::string>& options,
@@ -65,11 +78,12 @@ std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<
 class VariantBackend : public Backend {
  public:
   VariantBackend(const JobSpec& job, std::string trial_root) : job_(job), trial_root_(std::move(trial_root)) {}
-  TrialOutcome run(const Trial& trial) override {
+  TrialOutcome run(const Trial& trial) override { return run_placed(trial, Placement{}); }
+  TrialOutcome run_placed(const Trial& trial, const Placement& placement) override {
     auto& slot = backends_[trial.point.variant];
     if (!slot) slot = make_single_backend(job_, job_.options_for(trial.point.variant), trial_root_);
     active_ = slot.get();
-    return slot->run(trial);
+    return slot->run_placed(trial, placement);
   }
   // From the worker's message thread: the backend objects live as long as this one.
   void cancel() override {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,9 +65,18 @@ std::vector<std::string> split_command_line(const std::string& text) {
   return out;
 }
 
+namespace {
+std::string join_commas(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+}  // namespace
+
 std::vector<std::string> expand_argv(const std::vector<std::string>& templ, const Trial& t, std::uint64_t seed,
-                                     const std::string& trial_dir) {
+                                     const std::string& trial_dir, const Placement& placement) {
   const TrialPoint& p = t.point;
+  const std::vector<std::string> hosts = placement.placed() ? placement.hosts : std::vector<std::string>{host_name()};
   const std::map<std::string, std::string> values = {
       {"lr", format_double(p.lr)},
       {"batch", std::to_string(p.batch)},
@@ -79,7 +89,14 @@ std::vector<std::string> expand_argv(const std::vector<std::string>& templ, cons
       {"seed", std::to_string(seed + static_cast<std::uint64_t>(p.repeat))},
       {"repeat", std::to_string(p.repeat)},
       {"id", hex64(t.id)},
-      {"trial_dir", trial_dir}};
+      {"trial_dir", trial_dir},
+      {"gpus", std::to_string(placement.gpus)},
+      {"gpus_per_node", std::to_string(placement.devices.size())},
+      {"devices", join_commas(placement.devices)},
+      {"cpus", std::to_string(placement.cpus)},
+      {"nnodes", std::to_string(hosts.size())},
+      {"hosts", join_commas(hosts)},
+      {"master_addr", hosts.front()}};
   std::vector<std::string> out;
   for (const auto& arg : templ) {
     std::string r;
@@ -347,12 +364,12 @@ bool stopped_with_worker(std::uint64_t signals_before) {
 }
 }  // namespace
 
-TrialOutcome CommandBackend::run(const Trial& trial) {
+TrialOutcome CommandBackend::run_placed(const Trial& trial, const Placement& placement) {
   namespace fs = std::filesystem;
   const std::string id = hex64(trial.id);
   const std::string dir = s_.trial_root + "/" + id;
   fs::create_directories(dir);
-  const std::vector<std::string> args = expand_argv(s_.argv, trial, sweep_seed_, dir);
+  const std::vector<std::string> args = expand_argv(s_.argv, trial, sweep_seed_, dir, placement);
   const std::string out_path = dir + "/stdout.txt", err_path = dir + "/stderr.txt";
   const std::string metrics_path = dir + "/metrics.json";
   fs::remove(metrics_path);
@@ -361,7 +378,7 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
   for (const auto& a : args) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   const TrialPoint& p = trial.point;
-  const std::vector<std::pair<std::string, std::string>> env = {
+  std::vector<std::pair<std::string, std::string>> env = {
       {"HPSWEEP_TRIAL_ID", id},
       {"HPSWEEP_TRIAL_DIR", dir},
       {"HPSWEEP_LR", format_double(p.lr)},
@@ -371,13 +388,28 @@ TrialOutcome CommandBackend::run(const Trial& trial) {
       {"HPSWEEP_TOKENS", format_double(p.tokens)},
       {"HPSWEEP_SEQ_LEN", std::to_string(p.seq_len)},
       {"HPSWEEP_SEED", std::to_string(sweep_seed_ + static_cast<std::uint64_t>(p.repeat))}};
+  if (placement.placed()) {
+    const std::string devices = join_commas(placement.devices);
+    for (const char* k : {"CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"})
+      env.emplace_back(k, devices);
+    env.emplace_back("HPSWEEP_GPUS", std::to_string(placement.gpus));
+    env.emplace_back("HPSWEEP_NNODES", std::to_string(placement.hosts.size()));
+    env.emplace_back("HPSWEEP_HOSTS", join_commas(placement.hosts));
+    env.emplace_back("HPSWEEP_MASTER_ADDR", placement.hosts.front());
+    if (placement.cpus > 0) env.emplace_back("OMP_NUM_THREADS", std::to_string(placement.cpus));
+  }
   const std::string marker = "HPSWEEP_TRIAL_DIR=" + dir;
 
+  const pid_t worker = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw_system_error("cannot fork for trial", id);
   if (pid == 0) {
     // Child: its own process group (so a timeout kills everything it started), output to files.
     setpgid(0, 0);
+    // A worker killed with SIGKILL cannot end its trials: the kernel ends the program instead
+    // (the thread that forked waits for it, so it is alive exactly as long as the trial is).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != worker) _exit(126);
     const int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int in = ::open("/dev/null", O_RDONLY);

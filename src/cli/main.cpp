@@ -89,10 +89,13 @@ int cmd_run(CommandLine& cl) {
       "grace", po::value(&o.grace_s)->default_value(60),
       "after SIGTERM/SIGUSR1/SIGINT, seconds that trials in flight may finish before they are recorded LOST")(
       "drain-before-limit", po::value(&o.drain_before_limit_s)->default_value(0),
-      "Slurm only: stop handing out trials this many seconds before the job's time limit");
+      "Slurm only: stop handing out trials this many seconds before the job's time limit")(
+      "gpus-per-node", po::value(&o.gpus_per_node)->default_value(0),
+      "GPUs of each worker's node for [resources] (default: from CUDA_VISIBLE_DEVICES, Slurm or nvidia-smi)");
   po::positional_options_description pos;
   pos.add("job", 1);
   parse(d, pos, cl.args, "run");
+  if (o.gpus_per_node < 0) throw InputError("hpsweep run: --gpus-per-node must be >= 0");
   if (o.local_workers < 1) throw InputError("hpsweep run: --workers must be >= 1");
   if (o.prefetch < 1) throw InputError("hpsweep run: --prefetch must be >= 1");
   if (!(o.fold_interval_s >= 0)) throw InputError("hpsweep run: --flush-interval must be >= 0");
@@ -381,7 +384,7 @@ int cmd_report(CommandLine& cl) {
 int cmd_replay(CommandLine& cl) {
   std::string path, select = "within:0.25%", ranks_text = "2,4,8,16,32,64", variant;
   bool refit = false, timeline = false, whatif = false, plan = false;
-  int steps = 10, resamples = 200;
+  int steps = 10, resamples = 200, gpus_per_node = 0;
   po::options_description d("options (default: all three parts)");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "sweep file")(
       "refit", po::bool_switch(&refit), "re-fit every stored fit and compare bit for bit")(
@@ -392,7 +395,9 @@ int cmd_replay(CommandLine& cl) {
       "variant", po::value(&variant)->default_value(""), "timeline: the [variants] row to fit")(
       "steps", po::value(&steps)->default_value(10), "timeline: checkpoints (10 = every 10% of the trials)")(
       "resamples", po::value(&resamples)->default_value(200), "timeline: bootstrap resamples per checkpoint")(
-      "ranks", po::value(&ranks_text)->default_value("2,4,8,16,32,64"), "what-if: rank counts (master included)");
+      "ranks", po::value(&ranks_text)->default_value("2,4,8,16,32,64"), "what-if: rank counts (master included)")(
+      "gpus-per-node", po::value(&gpus_per_node)->default_value(0),
+      "what-if: pack the job's [resources] onto nodes of this many GPUs (one worker rank per node)");
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, cl.args, "replay");
@@ -418,7 +423,8 @@ int cmd_replay(CommandLine& cl) {
     else
       std::cout << format_timeline(replay_timeline(log, o, steps)) << "\n";
   }
-  if (whatif) std::cout << format_what_if(what_if(log, ranks), recorded_makespan(log));
+  if (gpus_per_node < 0) throw InputError("replay: --gpus-per-node must be >= 0");
+  if (whatif) std::cout << format_what_if(what_if(log, ranks, 2, gpus_per_node), recorded_makespan(log));
   return kExitOk;
 }
 
@@ -544,6 +550,19 @@ int cmd_validate(CommandLine& cl) {
         variants.empty() ? "" : (" x " + std::to_string(g.variants.size()) + " variants (" + variants + ")").c_str(),
         g.trials);
   std::printf("  total proxy compute %s FLOPs (6ND summed)\n", format_short(g.compute).c_str());
+  if (job.resources.given()) {
+    // What the packing will hand out: trials per (GPUs, nodes) request.
+    std::map<std::pair<int, int>, std::size_t> requests;
+    for (const auto& t : expand_grid(job)) {
+      const TrialResources r = job.resources_for(t.point.params, t.point.tokens);
+      ++requests[{r.gpus, r.nodes}];
+    }
+    std::string parts;
+    for (const auto& [k, n] : requests)
+      parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " x " + std::to_string(k.first) + " GPU" +
+               (k.first == 1 ? "" : "s") + (k.second > 0 ? " on " + std::to_string(k.second) + " nodes" : "");
+    std::printf("  [resources]: %s per trial\n", parts.c_str());
+  }
   return kExitOk;
 }
 

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 
@@ -133,7 +135,7 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
   return t;
 }
 
-std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch) {
+std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch, int gpus_per_node) {
   // One duration per trial: its latest terminal attempt, most expensive first as the master orders them.
   std::unordered_map<TrialId, double> duration;
   std::vector<Trial> trials;
@@ -148,6 +150,25 @@ std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& rank
   });
   double total = 0;
   for (const auto& t : trials) total += duration[t.id];
+  // Packed: each trial's GPUs from the stored job's [resources] (a job without them asks for none).
+  std::function<TaskDemand(const Trial&)> demand;
+  std::unordered_map<TrialId, double> gpus;
+  double device_total = 0, longest = 0;
+  std::optional<JobSpec> job;
+  if (gpus_per_node > 0) {
+    job = parse_job(log.job_text, kStoredJobName);
+    if (!job->resources.given())
+      throw InputError("the stored job has no [resources]: there is nothing to pack onto GPUs (drop --gpus-per-node)");
+    demand = [&job](const Trial& t) {
+      const TrialResources r = job->resources_for(t.point.params, t.point.tokens);
+      return TaskDemand{r.gpus, r.cpus, r.nodes};
+    };
+    for (const auto& t : trials) {
+      gpus[t.id] = demand(t).gpus;
+      device_total += gpus[t.id] * duration[t.id];
+      longest = std::max(longest, duration[t.id]);
+    }
+  }
 
   struct NullSink : ResultSink {
     void on_dispatch(const Trial&, int) override {}
@@ -160,16 +181,29 @@ std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& rank
     WhatIfRow row;
     row.ranks = r;
     row.workers = r - 1;
-    SimulatedWorkers sim(r, [&](const Trial& t) { return duration.at(t.id); });
+    protocol::WorkerSlots slots;
+    for (int g = 0; g < gpus_per_node; ++g) slots.devices.push_back(std::to_string(g));
+    slots.cpus = 1 << 20;  // cores are not what a GPU sweep waits for
+    SimulatedWorkers sim(
+        r, [&](const Trial& t) { return duration.at(t.id); }, slots);
     const auto workers = start_workers(sim, "", "", "", [](const std::string&) {});
     NullSink sink;
     MasterOptions mo;
     mo.prefetch = prefetch;
-    run_master(sim, workers, trials, sink, mo);
+    run_master(sim, workers, trials, sink, mo, demand);
     row.dynamic_makespan = sim.now();
     std::vector<double> load(static_cast<std::size_t>(row.workers), 0.0);
     for (std::size_t i = 0; i < trials.size(); ++i) load[i % load.size()] += duration[trials[i].id];
     row.static_makespan = *std::max_element(load.begin(), load.end());
+    if (gpus_per_node > 0) {
+      const double devices = static_cast<double>(row.workers) * gpus_per_node;
+      row.gpus_per_node = gpus_per_node;
+      row.ideal = std::max(device_total / devices, longest);
+      row.dynamic_utilisation = row.dynamic_makespan > 0 ? device_total / (row.dynamic_makespan * devices) : 1;
+      row.static_utilisation = row.static_makespan > 0 ? device_total / (row.static_makespan * devices) : 1;
+      rows.push_back(row);
+      continue;
+    }
     row.ideal = total / row.workers;
     row.dynamic_utilisation = row.dynamic_makespan > 0 ? total / (row.dynamic_makespan * row.workers) : 1;
     row.static_utilisation = row.static_makespan > 0 ? total / (row.static_makespan * row.workers) : 1;
@@ -235,10 +269,14 @@ double recorded_makespan(const SweepLog& log) {
 }
 
 std::string format_what_if(const std::vector<WhatIfRow>& rows, double recorded_makespan) {
+  const int gpus = rows.empty() ? 0 : rows.front().gpus_per_node;
   std::string out = "what-if scheduling (recorded trial durations; the real master loop on simulated workers):\n";
+  if (gpus > 0)
+    out += "  the job's [resources] packed onto nodes of " + std::to_string(gpus) +
+           " GPUs (one worker rank per node); util = busy GPU-seconds / all GPU-seconds\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "  %6s %8s %12s %8s %12s %8s %10s\n", "ranks", "workers", "dynamic", "util", "static",
-                "util", "ideal");
+  std::snprintf(buf, sizeof buf, "  %6s %8s %12s %8s %12s %8s %10s\n", "ranks", gpus > 0 ? "nodes" : "workers",
+                "dynamic", "util", "static", "util", "ideal");
   out += buf;
   for (const auto& r : rows) {
     std::snprintf(buf, sizeof buf, "  %6d %8d %12s %7.1f%% %12s %7.1f%% %10s\n", r.ranks, r.workers,
@@ -249,7 +287,10 @@ std::string format_what_if(const std::vector<WhatIfRow>& rows, double recorded_m
   }
   if (recorded_makespan > 0)
     out += "  recorded: the trials' dispatch span was " + format_duration(recorded_makespan) + "\n";
-  out += "  dynamic = hpsweep's scheduler (most expensive first, self-scheduling); static = round-robin partition\n";
+  out += gpus > 0 ? "  dynamic = hpsweep's packing (largest first, small trials backfilling); static = one trial at a "
+                    "time per node, round-robin; ideal = max(GPU-seconds / GPUs, longest trial)\n"
+                  : "  dynamic = hpsweep's scheduler (most expensive first, self-scheduling); static = round-robin "
+                    "partition\n";
   return out;
 }
 

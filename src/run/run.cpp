@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "hpsweep/backends/backend.hpp"
 #include "hpsweep/planner/adaptive_tasks.hpp"
@@ -129,6 +131,20 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   so.retry_failed = o.retry_failed;
   so.fold_interval_s = o.fold_interval_s;
   const double slurm_end = o.drain_before_limit_s > 0 ? slurm_job_end_time() : 0;
+  std::function<TaskDemand(const Trial&)> demand;
+  if (job.resources.given()) {
+    demand = [&job](const Trial& t) {
+      const TrialResources r = job.resources_for(t.point.params, t.point.tokens);
+      return TaskDemand{r.gpus, r.cpus, r.nodes};
+    };
+    // Before the sweep file is touched: every trial must fit on these workers.
+    std::map<std::tuple<int, int, int>, const Trial*> kinds;
+    for (const auto& t : grid) {
+      const TaskDemand d = demand(t);
+      kinds.emplace(std::tuple{d.gpus, d.cpus, d.nodes}, &t);
+    }
+    for (const auto& [kind, t] : kinds) check_placeable(workers, demand(*t), "trial " + hex64(t->id));
+  }
   std::optional<SweepStore> store;
   // Ranks = processes: one when the workers are threads of this process.
   const int ranks = launched_by_mpi() ? comm.size() : 1;
@@ -165,6 +181,13 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   };
   const std::size_t before = store->log().results.size();
   const double cpu_before = thread_cpu_seconds();
+  if (demand) {
+    std::size_t gpus = 0;
+    for (const auto& w : workers) gpus += w.slots.devices.size();
+    std::printf("hpsweep: [resources]: %zu GPUs on %zu worker node%s; trials packed largest first\n", gpus,
+                workers.size(), workers.size() == 1 ? "" : "s");
+    std::fflush(stdout);
+  }
   if (job.adaptive.enabled) {
     // [adaptive]: the planner picks the grid points to run from what is stored (planner/).
     Planner planner(job, grid);
@@ -176,7 +199,7 @@ int run_master_side(Comm& comm, const RunOptions& o) {
                 format_short(100 * planner.planned_compute() / planner.grid_compute()).c_str(),
                 planner.planning_seconds(), planner.finished() ? "; finished: " : "", planner.finish_reason().c_str());
   } else {
-    run_master(comm, workers, todo, sink, mo);
+    run_master(comm, workers, todo, sink, mo, demand);
   }
   const bool interrupted = drain_started.has_value();
   // Interrupted: ABORT ends the trials still running (they are recorded LOST below), so the
@@ -218,7 +241,9 @@ int run_sweep(const RunOptions& o, int& argc, char**& argv) {
   pool.prepare_worker_process = ignore_worker_signals;
   return run_with_workers(
       argc, argv, pool, [&o](Comm& comm) { return run_master_side(comm, o); },
-      [](Comm& comm, const std::string& host) { run_worker(comm, host, backend_from_text); });
+      [&o](Comm& comm, const std::string& host) {
+        run_worker(comm, host, backend_from_text, detect_node_slots(o.gpus_per_node));
+      });
 }
 
 }  // namespace hpsweep

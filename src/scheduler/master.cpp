@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "hpsweep/util/error.hpp"
 #include "hpsweep/util/serialize.hpp"
+#include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
 
@@ -18,8 +20,11 @@ namespace {
 // Trials as tasks: the ResultSink sees Trials and TrialRecords, never payloads.
 class TrialTasks : public TaskHandler {
  public:
-  TrialTasks(const std::vector<Trial>& trials, ResultSink& sink) : trials_(trials), sink_(sink) {}
+  TrialTasks(const std::vector<Trial>& trials, ResultSink& sink, std::function<TaskDemand(const Trial&)> demand)
+      : trials_(trials), sink_(sink), demand_(std::move(demand)) {}
   std::size_t count() const override { return trials_.size(); }
+  TaskDemand demand(std::size_t index) const override { return demand_ ? demand_(trials_[index]) : TaskDemand{}; }
+  std::string name(std::size_t index) const override { return "trial " + hex64(trials_[index].id); }
   std::string dispatch(std::size_t index, int rank) override {
     const Trial& t = trials_[index];
     sink_.on_dispatch(t, rank);
@@ -35,6 +40,157 @@ class TrialTasks : public TaskHandler {
  private:
   const std::vector<Trial>& trials_;
   ResultSink& sink_;
+  std::function<TaskDemand(const Trial&)> demand_;
+};
+
+// A task's demand made concrete for this set of workers.
+struct Shape {
+  int nodes = 1;
+  int gpus_per_node = 0;
+  int cpus_per_node = 0;
+  bool operator==(const Shape&) const = default;
+  int gpus() const { return nodes * gpus_per_node; }
+  // Largest first: more nodes, then more GPUs, then more cores.
+  bool operator>(const Shape& o) const {
+    if (nodes != o.nodes) return nodes > o.nodes;
+    if (gpus_per_node != o.gpus_per_node) return gpus_per_node > o.gpus_per_node;
+    return cpus_per_node > o.cpus_per_node;
+  }
+};
+
+// One worker's node as the packer sees it.
+struct Node {
+  const WorkerInfo* info = nullptr;
+  std::vector<bool> device_used;
+  int free_devices = 0, free_cpus = 0, running = 0;
+};
+
+struct Running {
+  std::size_t index = 0;
+  std::vector<std::size_t> nodes;  // into the packer's nodes; the first is the leader
+  std::vector<int> devices;        // on each of them (a multi-node task owns its nodes whole)
+  int cpus = 0;
+  bool whole = false;
+};
+
+class Packer {
+ public:
+  explicit Packer(const std::vector<WorkerInfo>& workers) {
+    for (const auto& w : workers) {
+      Node n;
+      n.info = &w;
+      n.device_used.assign(w.slots.devices.size(), false);
+      n.free_devices = static_cast<int>(w.slots.devices.size());
+      n.free_cpus = std::max(1, w.slots.cpus);
+      nodes_.push_back(std::move(n));
+    }
+  }
+
+  Shape shape_of(const TaskDemand& d, const std::string& name) const {
+    int max_gpus = 0, max_cpus = 0;
+    for (const auto& n : nodes_) {
+      max_gpus = std::max(max_gpus, static_cast<int>(n.device_used.size()));
+      max_cpus = std::max(max_cpus, std::max(1, n.info->slots.cpus));
+    }
+    Shape s;
+    s.nodes = d.nodes > 0 ? d.nodes : (d.gpus <= max_gpus || max_gpus == 0 ? 1 : (d.gpus + max_gpus - 1) / max_gpus);
+    if (d.gpus % s.nodes != 0)
+      throw InputError(name + " needs " + std::to_string(d.gpus) + " GPUs, more than the " + std::to_string(max_gpus) +
+                       " of the largest node, and they do not split evenly over " + std::to_string(s.nodes) +
+                       " nodes; give [resources] gpus as a multiple of the GPUs per node, or set nodes");
+    s.gpus_per_node = d.gpus / s.nodes;
+    s.cpus_per_node = d.cpus > 0 ? d.cpus : (d.gpus == 0 ? 1 : 0);
+    int fitting = 0;
+    for (const auto& n : nodes_)
+      if (static_cast<int>(n.device_used.size()) >= s.gpus_per_node &&
+          std::max(1, n.info->slots.cpus) >= s.cpus_per_node)
+        ++fitting;
+    if (fitting < s.nodes)
+      throw InputError(name + " needs " + std::to_string(s.nodes) + " node" + (s.nodes == 1 ? "" : "s") + " with " +
+                       std::to_string(s.gpus_per_node) + " GPUs" +
+                       (s.cpus_per_node > 0 ? " and " + std::to_string(s.cpus_per_node) + " cores" : "") +
+                       " each, but " + std::to_string(fitting) + " of the " + std::to_string(nodes_.size()) +
+                       " workers have that (the largest has " + std::to_string(max_gpus) + " GPUs and " +
+                       std::to_string(max_cpus) +
+                       " cores); run on more or larger nodes, set --gpus-per-node, or change [resources]");
+    return s;
+  }
+
+  // Places a task of this shape on free resources, or returns nullopt.
+  std::optional<Running> place(const Shape& s) {
+    Running r;
+    r.cpus = s.cpus_per_node;
+    if (s.nodes == 1) {
+      // Best fit: the busiest node that still has room keeps whole nodes free for large tasks.
+      std::optional<std::size_t> best;
+      for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& n = nodes_[i];
+        if (n.free_devices < s.gpus_per_node || n.free_cpus < s.cpus_per_node) continue;
+        if (!best ||
+            std::pair(n.free_devices, n.free_cpus) < std::pair(nodes_[*best].free_devices, nodes_[*best].free_cpus))
+          best = i;
+      }
+      if (!best) return std::nullopt;
+      Node& n = nodes_[*best];
+      for (int d = 0;
+           d < static_cast<int>(n.device_used.size()) && static_cast<int>(r.devices.size()) < s.gpus_per_node; ++d)
+        if (!n.device_used[static_cast<std::size_t>(d)]) r.devices.push_back(d);
+      for (int d : r.devices) n.device_used[static_cast<std::size_t>(d)] = true;
+      n.free_devices -= s.gpus_per_node;
+      n.free_cpus -= s.cpus_per_node;
+      ++n.running;
+      r.nodes = {*best};
+      return r;
+    }
+    // Several nodes: idle ones, taken whole (the job step owns them).
+    for (std::size_t i = 0; i < nodes_.size() && static_cast<int>(r.nodes.size()) < s.nodes; ++i) {
+      const Node& n = nodes_[i];
+      if (n.running == 0 && static_cast<int>(n.device_used.size()) >= s.gpus_per_node &&
+          std::max(1, n.info->slots.cpus) >= s.cpus_per_node)
+        r.nodes.push_back(i);
+    }
+    if (static_cast<int>(r.nodes.size()) < s.nodes) return std::nullopt;
+    r.whole = true;
+    for (int d = 0; d < s.gpus_per_node; ++d) r.devices.push_back(d);
+    for (std::size_t i : r.nodes) {
+      Node& n = nodes_[i];
+      std::fill(n.device_used.begin(), n.device_used.end(), true);
+      n.free_devices = 0;
+      n.free_cpus = 0;
+      ++n.running;
+    }
+    return r;
+  }
+
+  void release(const Running& r) {
+    for (std::size_t i : r.nodes) {
+      Node& n = nodes_[i];
+      --n.running;
+      if (r.whole) {
+        std::fill(n.device_used.begin(), n.device_used.end(), false);
+        n.free_devices = static_cast<int>(n.device_used.size());
+        n.free_cpus = std::max(1, n.info->slots.cpus);
+      } else {
+        for (int d : r.devices) n.device_used[static_cast<std::size_t>(d)] = false;
+        n.free_devices += static_cast<int>(r.devices.size());
+        n.free_cpus += r.cpus;
+      }
+    }
+  }
+
+  Placement placement(const Running& r, const Shape& s) const {
+    Placement p;
+    const Node& leader = nodes_[r.nodes.front()];
+    for (int d : r.devices) p.devices.push_back(leader.info->slots.devices[static_cast<std::size_t>(d)]);
+    for (std::size_t i : r.nodes) p.hosts.push_back(nodes_[i].info->host);
+    p.gpus = s.gpus();
+    p.cpus = s.cpus_per_node;
+    return p;
+  }
+  int rank_of(const Running& r) const { return nodes_[r.nodes.front()].info->rank; }
+
+ private:
+  std::vector<Node> nodes_;
 };
 
 }  // namespace
@@ -50,7 +206,10 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_payload
       throw CommError("workers did not answer within 60 s (" + std::to_string(answered) + " of " +
                       std::to_string(comm.size() - 1) + " did)");
     if (protocol::has_tag(msg, protocol::Tag::Ready)) {
-      workers.push_back(WorkerInfo{msg.source, msg.payload});
+      WorkerInfo w;
+      w.rank = msg.source;
+      protocol::decode_ready(msg.payload, w.host, w.slots);
+      workers.push_back(std::move(w));
       ++answered;
     } else if (protocol::has_tag(msg, protocol::Tag::WorkerError)) {
       warn("rank " + std::to_string(msg.source) + " could not start: " + msg.payload);
@@ -61,6 +220,25 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_payload
   }
   if (workers.empty()) throw Error("no worker could start");
   std::sort(workers.begin(), workers.end(), [](auto& a, auto& b) { return a.rank < b.rank; });
+  // Two ranks on one host that found the same real GPUs would hand them out twice: the first
+  // keeps them. (--gpus-per-node declares devices, e.g. fake ones for tests: taken as given.)
+  std::map<std::string, std::map<std::string, int>> gpu_owner;  // host -> device -> rank
+  for (auto& w : workers) {
+    if (!w.slots.detected) continue;
+    auto& owners = gpu_owner[w.host];
+    std::vector<std::string> kept;
+    for (const auto& d : w.slots.devices) {
+      const auto [it, first] = owners.emplace(d, w.rank);
+      if (first) {
+        kept.push_back(d);
+        continue;
+      }
+      warn("ranks " + std::to_string(it->second) + " and " + std::to_string(w.rank) + " on host " + w.host +
+           " both see GPU " + d + "; only rank " + std::to_string(it->second) +
+           " places trials on it (start one worker rank per node, e.g. srun --ntasks-per-node=1)");
+    }
+    w.slots.devices = std::move(kept);
+  }
   return workers;
 }
 
@@ -70,8 +248,83 @@ std::vector<WorkerInfo> start_workers(Comm& comm, const std::string& job_path, c
   return start_workers(comm, protocol::encode_job(job_path, job_text, trial_root), warn);
 }
 
+namespace {
+
+// The dispatch loop for tasks with [resources]: every task runs as soon as a node (or k idle
+// nodes) has its devices free; nothing is queued on a worker. Largest tasks first, so the big
+// ones do not wait for the end; smaller ones fill what is left.
+void run_packed_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& handler,
+                      const MasterOptions& options) {
+  Packer packer(workers);
+  const std::size_t total = handler.count();
+  std::vector<Shape> shapes(total);
+  std::vector<std::size_t> pending(total);
+  for (std::size_t i = 0; i < total; ++i) {
+    shapes[i] = packer.shape_of(handler.demand(i), handler.name(i));
+    pending[i] = i;
+  }
+  std::stable_sort(pending.begin(), pending.end(), [&](std::size_t a, std::size_t b) { return shapes[a] > shapes[b]; });
+  std::map<std::uint64_t, Running> running;
+  std::uint64_t next_key = 1;
+  auto stopping = [&] { return options.should_stop && options.should_stop(); };
+  auto fill = [&] {
+    if (stopping()) return;
+    std::vector<std::size_t> left;
+    std::optional<Shape> did_not_fit;  // pending is sorted by shape: skip the rest of a shape's run
+    for (std::size_t index : pending) {
+      if (did_not_fit && *did_not_fit == shapes[index]) {
+        left.push_back(index);
+        continue;
+      }
+      std::optional<Running> r = packer.place(shapes[index]);
+      if (!r) {
+        did_not_fit = shapes[index];
+        left.push_back(index);
+        continue;
+      }
+      r->index = index;
+      const int rank = packer.rank_of(*r);
+      const std::string payload = handler.dispatch(index, rank);
+      protocol::send(comm, rank, protocol::Tag::PlacedTask,
+                     protocol::encode_placed_task(next_key, packer.placement(*r, shapes[index]), payload));
+      running.emplace(next_key++, std::move(*r));
+    }
+    pending = std::move(left);
+  };
+  fill();
+  auto handle = [&](Message& msg) {
+    if (!protocol::has_tag(msg, protocol::Tag::PlacedResult)) throw_unexpected(msg, "");
+    std::uint64_t key = 0;
+    protocol::TaskResult result = protocol::decode_placed_result(msg.payload, key);
+    auto it = running.find(key);
+    if (it == running.end())
+      throw CommError("rank " + std::to_string(msg.source) + " answered task key " + std::to_string(key) +
+                      ", which is not running");
+    packer.release(it->second);
+    running.erase(it);
+    fill();  // before recording: the freed devices get their next tasks at once
+    handler.on_result(msg.source, std::move(result.payload));
+  };
+  Message msg;
+  while (!running.empty()) {
+    if (options.abandon_in_flight && options.abandon_in_flight()) break;
+    if (!comm.receive(msg, std::chrono::milliseconds(250))) {
+      handler.on_idle();
+      continue;
+    }
+    handle(msg);
+    for (int batch = 0; batch < 4096 && comm.try_receive(msg); ++batch) handle(msg);
+    handler.on_idle();
+  }
+}
+
+}  // namespace
+
 void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& handler, const MasterOptions& options) {
-  std::size_t next = 0;            // handler.count() may grow as results arrive (adaptive sweeps)
+  // [resources]: packed dispatch. An adaptive sweep's count() grows as results arrive (below).
+  for (std::size_t i = 0; i < handler.count(); ++i)
+    if (handler.demand(i).any()) return run_packed_tasks(comm, workers, handler, options);
+  std::size_t next = 0;
   std::map<int, int> outstanding;  // per worker rank
   std::size_t in_flight = 0;
   auto stopping = [&] { return options.should_stop && options.should_stop(); };
@@ -125,9 +378,13 @@ void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& 
   }
 }
 
+void check_placeable(const std::vector<WorkerInfo>& workers, const TaskDemand& demand, const std::string& task) {
+  Packer(workers).shape_of(demand, task);
+}
+
 void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials, ResultSink& sink,
-                const MasterOptions& options) {
-  TrialTasks tasks(trials, sink);
+                const MasterOptions& options, const std::function<TaskDemand(const Trial&)>& demand) {
+  TrialTasks tasks(trials, sink, demand);
   run_tasks(comm, workers, tasks, options);
 }
 

@@ -2,12 +2,14 @@
 
 #include "hpsweep/scheduler/protocol.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/serialize.hpp"
 
 namespace hpsweep {
 
-SimulatedWorkers::SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration)
+SimulatedWorkers::SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration, protocol::WorkerSlots slots)
     : ranks_(ranks),
       duration_(std::move(duration)),
+      slots_(std::move(slots)),
       queued_(static_cast<std::size_t>(ranks)),
       running_(static_cast<std::size_t>(ranks), false) {}
 
@@ -15,10 +17,31 @@ void SimulatedWorkers::send(int dest, int tag, std::string_view payload) {
   if (dest <= 0 || dest >= ranks_) throw CommError("simulated send to rank " + std::to_string(dest));
   using protocol::Tag;
   if (tag == static_cast<int>(Tag::Job)) {
-    immediate_.push_back(Message{dest, static_cast<int>(Tag::Ready), "simulated-" + std::to_string(dest)});
+    immediate_.push_back(Message{dest, static_cast<int>(Tag::Ready),
+                                 protocol::encode_ready("simulated-" + std::to_string(dest), slots_)});
   } else if (tag == static_cast<int>(Tag::Task)) {
     queued_[static_cast<std::size_t>(dest)].push_back(protocol::decode_trial(std::string(payload)));
     if (!running_[static_cast<std::size_t>(dest)]) start_next(dest);
+  } else if (tag == static_cast<int>(Tag::PlacedTask)) {
+    // Runs at once, next to the worker's other placed tasks: the master owns the packing.
+    std::uint64_t key = 0;
+    Placement placement;
+    std::string task;
+    protocol::decode_placed_task(std::string(payload), key, placement, task);
+    TrialRecord r;
+    r.trial = protocol::decode_trial(task);
+    r.rank = dest;
+    r.host = "simulated";
+    r.devices = placement.describe();
+    r.start_time = now_;
+    r.wall_time = std::max(0.0, duration_(r.trial));
+    busy_ += r.wall_time;
+    device_busy_ += r.wall_time * placement.gpus;
+    ByteWriter w;
+    encode(w, r);
+    events_.push(Event{now_ + r.wall_time, seq_++,
+                       Message{dest, static_cast<int>(Tag::PlacedResult),
+                               protocol::encode_placed_result(key, protocol::TaskResult{r.wall_time, w.take()})}});
   }
   // Stop / Abort: simulated workers simply stop.
 }
@@ -60,7 +83,8 @@ bool SimulatedWorkers::receive(Message& out, std::chrono::milliseconds) {
   events_.pop();
   now_ = std::max(now_, e.time);
   out = std::move(e.message);
-  start_next(out.source);  // the worker moves on to its next queued trial at once
+  if (out.tag == static_cast<int>(protocol::Tag::Result))
+    start_next(out.source);  // the worker moves on to its next queued trial at once
   return true;
 }
 

@@ -51,6 +51,65 @@ double parse_number(const std::string& text, const std::string& where) {
   return v;
 }
 
+int ResourceRule::value_for(double params, double tokens) const {
+  for (const auto& c : clauses) {
+    if (c.variable.empty()) return c.value;
+    const double x = c.variable == "params" ? params : tokens;
+    const bool holds = c.op == "<"    ? x < c.bound
+                       : c.op == "<=" ? x <= c.bound
+                       : c.op == ">"  ? x > c.bound
+                                      : x >= c.bound;
+    if (holds) return c.value;
+  }
+  throw InputError(where + ": no clause matches a trial with params = " + format_short(params) +
+                   ", tokens = " + format_short(tokens) + "; end the rule with 'VALUE otherwise'");
+}
+
+ResourceRule parse_resource_rule(const std::string& text, const std::string& where) {
+  ResourceRule rule;
+  rule.where = where;
+  const std::string syntax = " (expected VALUE, or clauses like '1 if params < 3e8, 8 otherwise')";
+  const auto clauses = split(text, ',');
+  for (std::size_t i = 0; i < clauses.size(); ++i) {
+    std::vector<std::string> words;
+    for (const auto& w : split(trim(clauses[i]), ' '))
+      if (!trim(w).empty()) words.push_back(trim(w));
+    if (words.empty()) throw InputError(where + ": empty clause in '" + trim(text) + "'" + syntax);
+    const double v = parse_number(words[0], where);
+    if (v < 0 || v != std::floor(v) || v > 1e6)
+      throw InputError(where + ": '" + words[0] + "' must be a whole number from 0 to 1000000");
+    ResourceRule::Clause c;
+    c.value = static_cast<int>(v);
+    if (words.size() == 2 && to_lower(words[1]) == "otherwise") {
+    } else if (words.size() == 5 && to_lower(words[1]) == "if") {
+      c.variable = to_lower(words[2]);
+      c.op = words[3];
+      if (c.variable != "params" && c.variable != "tokens")
+        throw InputError(where + ": unknown variable '" + words[2] + "' in '" + trim(clauses[i]) +
+                         "' (conditions compare params or tokens)");
+      if (c.op != "<" && c.op != "<=" && c.op != ">" && c.op != ">=")
+        throw InputError(where + ": unknown comparison '" + words[3] + "' in '" + trim(clauses[i]) +
+                         "' (use <, <=, > or >=)");
+      c.bound = parse_number(words[4], where);
+    } else if (words.size() != 1) {
+      throw InputError(where + ": malformed clause '" + trim(clauses[i]) + "'" + syntax);
+    }
+    if (c.variable.empty() && i + 1 != clauses.size())
+      throw InputError(where + ": the clause '" + trim(clauses[i]) +
+                       "' always applies, so the clauses after it would never be used; put it last");
+    rule.clauses.push_back(c);
+  }
+  return rule;
+}
+
+TrialResources JobSpec::resources_for(double n, double d) const {
+  TrialResources r;
+  if (resources.gpus.given()) r.gpus = resources.gpus.value_for(n, d);
+  if (resources.cpus.given()) r.cpus = resources.cpus.value_for(n, d);
+  if (resources.nodes.given()) r.nodes = resources.nodes.value_for(n, d);
+  return r;
+}
+
 namespace {
 
 std::vector<double> parse_range(const std::string& text, const std::string& where) {
@@ -137,6 +196,9 @@ const std::vector<KeyInfo>& core_keys() {
       {"adaptive.round_trials", false},
       {"adaptive.extend_edges", false},
       {"adaptive.seed", false},
+      {"resources.gpus", false},
+      {"resources.cpus", false},
+      {"resources.nodes", false},
   };
   return keys;
 }
@@ -167,6 +229,7 @@ class JobParser {
     parse_adaptive(job);
     if (auto* e = find("target.params")) job.target_params = positive_number(*e);
     if (auto* e = find("target.tokens")) job.target_tokens = positive_number(*e);
+    parse_resources(job);
 
     build_canonical(job);
     return job;
@@ -371,6 +434,31 @@ class JobParser {
         throw InputError(doc_.path + ": missing required key '" + opt.key + "' in section [" + kind->name + "]");
       job.backend_options[opt.key] = value;
     }
+  }
+
+  // [resources]: each rule must give every trial of the grid a value, and a trial on several
+  // nodes must split its GPUs evenly over them.
+  void parse_resources(JobSpec& job) const {
+    for (auto [key, rule] : {std::pair{"gpus", &job.resources.gpus}, std::pair{"cpus", &job.resources.cpus},
+                             std::pair{"nodes", &job.resources.nodes}}) {
+      const auto* e = find(std::string("resources.") + key);
+      if (!e) continue;
+      *rule = parse_resource_rule(e->value, where(*e));
+      for (double n : job.params)
+        for (double d : job.token_budgets_for(n)) {
+          const int v = rule->value_for(n, d);
+          if (std::string(key) == "nodes" && v < 1) fail(*e, "a trial needs at least 1 node, got 0");
+        }
+    }
+    if (job.resources.gpus.given() && job.resources.nodes.given())
+      for (double n : job.params)
+        for (double d : job.token_budgets_for(n)) {
+          const TrialResources r = job.resources_for(n, d);
+          if (r.gpus % r.nodes != 0)
+            fail(*find("resources.nodes"), "a trial with params = " + format_short(n) + " needs " +
+                                               std::to_string(r.gpus) + " GPUs on " + std::to_string(r.nodes) +
+                                               " nodes: give a GPU count that splits evenly over its nodes");
+        }
   }
 
   // Canonical text of an option value: text verbatim, numbers round-trip exact.

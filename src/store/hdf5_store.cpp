@@ -34,6 +34,7 @@ struct TrialRow {
   std::uint8_t finished;
   const char* variant;  // from here on: schema 2 (see row_type_extended)
   const char* details;
+  const char* devices;  // schema 4
 };
 
 struct LaunchRow {
@@ -85,15 +86,18 @@ void insert_point_fields(hid_t t, hid_t hex) {
 #undef F
 }
 
-// Schema-1 files lack `variant` and `details`; reading them with a memory type that has them is
-// not a defined conversion, so readers ask for the older layout. Writers never meet it: opening a
-// schema-1 file for writing rewrites it in the current layout first (sweep_store.cpp).
-bool row_type_extended(hid_t dataset) {
+// Schema-1 files lack `variant` and `details`, schema 2 and 3 `devices`; reading them with a
+// memory type that has them is not a defined conversion, so readers ask for the older layout.
+// Writers never meet it: opening an older file for writing rewrites it in the current layout
+// first (sweep_store.cpp).
+enum class TrialLayout { Schema1, Schema2, Current };
+TrialLayout trial_layout(hid_t dataset) {
   h5::Id type(H5Dget_type(dataset), H5Tclose);
-  return H5Tget_member_index(type, "variant") >= 0;
+  if (H5Tget_member_index(type, "variant") < 0) return TrialLayout::Schema1;
+  return H5Tget_member_index(type, "devices") < 0 ? TrialLayout::Schema2 : TrialLayout::Current;
 }
 
-h5::Id trial_row_type(bool extended = true) {
+h5::Id trial_row_type(TrialLayout layout = TrialLayout::Current) {
   h5::Id t(H5Tcreate(H5T_COMPOUND, sizeof(TrialRow)), H5Tclose);
   h5::Id vstr = h5::variable_string_type(), hex = h5::fixed_string_type(17), state = state_enum_type();
 #define F(name, type) H5Tinsert(t, #name, HOFFSET(TrialRow, name), type)
@@ -113,10 +117,11 @@ h5::Id trial_row_type(bool extended = true) {
   F(curve_length, H5T_NATIVE_UINT64);
   F(source, vstr);
   F(finished, H5T_NATIVE_UINT8);
-  if (extended) {
+  if (layout != TrialLayout::Schema1) {
     F(variant, vstr);
     F(details, vstr);
   }
+  if (layout == TrialLayout::Current) F(devices, vstr);
 #undef F
   return t;
 }
@@ -306,6 +311,7 @@ void Hdf5Store::append_results(const SweepLog& log, std::size_t from) {
     row.finished = r.finished ? 1 : 0;
     row.variant = r.trial.point.variant.c_str();
     row.details = r.outcome.details.c_str();
+    row.devices = r.devices.c_str();
     offset += row.curve_length;
     all_steps.insert(all_steps.end(), r.outcome.curve.step.begin(), r.outcome.curve.step.end());
     all_losses.insert(all_losses.end(), r.outcome.curve.loss.begin(), r.outcome.curve.loss.end());
@@ -376,7 +382,7 @@ StoreContents read_store(const std::string& path) {
     h5::read_all(loss_ds, H5T_NATIVE_DOUBLE, losses.data(), path);
 
     h5::Id trials = h5::open_dataset(file, "trials", path);
-    h5::Id ttype = trial_row_type(row_type_extended(trials));
+    h5::Id ttype = trial_row_type(trial_layout(trials));
     std::vector<TrialRow> rows(h5::checked_length(trials, path));
     h5::read_all(trials, ttype, rows.data(), path);
     for (const auto& row : rows) {
@@ -401,6 +407,7 @@ StoreContents read_store(const std::string& path) {
       r.finished = row.finished != 0;
       r.trial.point.variant = row.variant ? row.variant : "";
       r.outcome.details = row.details ? row.details : "";
+      r.devices = row.devices ? row.devices : "";
       if (row.curve_length > steps.size() || row.curve_offset > steps.size() - row.curve_length)
         throw StoreRefused("'" + path + "' is damaged: trial " + hex64(row.id) + " claims curve elements [" +
                            std::to_string(row.curve_offset) + ", +" + std::to_string(row.curve_length) +

@@ -139,6 +139,7 @@ void encode(ByteWriter& w, const TrialRecord& t) {
   // Added after the first release: decoders accept records that end before them.
   w.put_string(t.trial.point.variant);
   w.put_string(t.outcome.details);
+  w.put_string(t.devices);  // schema 4
 }
 
 TrialRecord decode_trial_record(ByteReader& r) {
@@ -165,6 +166,7 @@ TrialRecord decode_trial_record(ByteReader& r) {
     t.trial.point.variant = r.get_string();
     t.outcome.details = r.get_string();
   }
+  if (!r.at_end()) t.devices = r.get_string();  // schema 4
   return t;
 }
 

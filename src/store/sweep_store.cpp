@@ -223,7 +223,7 @@ std::string first_difference(const TrialRecord& a, const TrialRecord& b) {
              " in the .h5, " + format_double(b.outcome.curve.loss[i]) + " in the journal";
   if (a.outcome.error != b.outcome.error || a.host != b.host || a.source != b.source || a.finished != b.finished ||
       a.trial.point.variant != b.trial.point.variant || a.outcome.details != b.outcome.details || a.rank != b.rank ||
-      a.launch != b.launch)
+      a.devices != b.devices || a.launch != b.launch)
     return "error, host, source, finished, variant, details, rank or launch differ";
   return "";
 }

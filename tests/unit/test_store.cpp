@@ -541,6 +541,7 @@ TEST_F(SweepStoreTest, VariantAndBackendDetailsSurviveJournalAndHdf5) {
   TrialRecord r = run_one(grid[0]);
   r.trial.point.variant = "mup";
   r.outcome.details = R"({"groups":[{"name":"hidden.w1","lr":0.0005}]})";
+  r.devices = "gpu-a:0,1 gpu-b:0,1";
   log.add_result(r);
   {
     JournalWriter w = JournalWriter::create(path("j"), log);
@@ -551,6 +552,7 @@ TEST_F(SweepStoreTest, VariantAndBackendDetailsSurviveJournalAndHdf5) {
   ASSERT_EQ(j.log.results.size(), 1u);
   EXPECT_EQ(j.log.results[0].trial.point.variant, "mup");
   EXPECT_EQ(j.log.results[0].outcome.details, r.outcome.details);
+  EXPECT_EQ(j.log.results[0].devices, r.devices);
 
   std::vector<Trial> g = grid;
   g[0].point.variant = "mup";
@@ -559,21 +561,30 @@ TEST_F(SweepStoreTest, VariantAndBackendDetailsSurviveJournalAndHdf5) {
   ASSERT_EQ(c.log.results.size(), 1u);
   EXPECT_EQ(c.log.results[0].trial.point.variant, "mup");
   EXPECT_EQ(c.log.results[0].outcome.details, r.outcome.details);
+  EXPECT_EQ(c.log.results[0].devices, r.devices);
 }
 
 TEST_F(SweepStoreTest, JournalRecordsWrittenBeforeVariantsExistedStillDecode) {
-  // A result record as the first release wrote it: no variant and details at the end.
+  // A result record as the first release wrote it: no variant, details and devices at the end.
   const TrialRecord r = run_one(grid[0]);
   ByteWriter w;
   encode(w, r);
   std::string bytes = w.take();
-  bytes.resize(bytes.size() - 2 * sizeof(std::uint32_t));  // drop the two empty trailing strings
+  bytes.resize(bytes.size() - 3 * sizeof(std::uint32_t));  // drop the three empty trailing strings
   ByteReader reader(bytes);
   const TrialRecord back = decode_trial_record(reader);
   EXPECT_EQ(back.trial.id, r.trial.id);
   EXPECT_EQ(back.outcome.final_loss, r.outcome.final_loss);
   EXPECT_EQ(back.trial.point.variant, "");
   EXPECT_EQ(back.outcome.details, "");
+  EXPECT_EQ(back.devices, "");
+  // As schema 2 and 3 wrote it: variant and details, no devices.
+  ByteWriter w3;
+  encode(w3, r);
+  std::string schema3 = w3.take();
+  schema3.resize(schema3.size() - sizeof(std::uint32_t));
+  ByteReader reader3(schema3);
+  EXPECT_EQ(decode_trial_record(reader3).devices, "");
 }
 
 TEST_F(SweepStoreTest, AnotherVariantExtendsTheSweepAndChangingOneIsRefused) {

@@ -26,9 +26,10 @@ struct CommandSettings {
 // Splits "a 'b c' \"d\"" into {a, b c, d}. Throws InputError on an unclosed quote.
 std::vector<std::string> split_command_line(const std::string& text);
 // Replaces {lr}, {batch}, {batch_tokens}, {wd}, {params}, {tokens}, {seq_len}, {steps}, {seed},
-// {repeat}, {id}, {trial_dir} in each argument. Throws InputError naming an unknown placeholder.
+// {repeat}, {id}, {trial_dir} and the placement's {gpus}, {gpus_per_node}, {devices}, {cpus},
+// {nnodes}, {hosts}, {master_addr} in each argument. Throws InputError naming an unknown placeholder.
 std::vector<std::string> expand_argv(const std::vector<std::string>& templ, const Trial& trial, std::uint64_t seed,
-                                     const std::string& trial_dir);
+                                     const std::string& trial_dir, const Placement& placement = {});
 // Parses the result protocol. Returns false (with a reason) when there is no valid result.
 bool parse_command_result(const std::string& text, bool whole_text_is_json, TrialOutcome& out, std::string& why);
 
@@ -36,7 +37,10 @@ class CommandBackend : public Backend {
  public:
   CommandBackend(CommandSettings settings, std::uint64_t sweep_seed)
       : s_(std::move(settings)), sweep_seed_(sweep_seed) {}
-  TrialOutcome run(const Trial& trial) override;
+  TrialOutcome run(const Trial& trial) override { return run_placed(trial, Placement{}); }
+  // The program sees only its devices: CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES and
+  // HIP_VISIBLE_DEVICES list them (empty for a trial placed without GPUs).
+  TrialOutcome run_placed(const Trial& trial, const Placement& placement) override;
   void cancel() override { cancelled_ = true; }
 
  private:

@@ -37,12 +37,16 @@ Timeline replay_timeline(const SweepLog& log, const FitOptions& options, int ste
 
 struct WhatIfRow {
   int ranks = 0, workers = 0;
+  int gpus_per_node = 0;  // > 0: the job's [resources] packed onto workers of this many GPUs
   double dynamic_makespan = 0, static_makespan = 0, ideal = 0;
-  double dynamic_utilisation = 0, static_utilisation = 0;
+  double dynamic_utilisation = 0, static_utilisation = 0;  // of worker-seconds, or of GPU-seconds when packed
 };
 // Recorded durations (latest terminal record per id) on R ranks: the real master loop over
-// simulated workers, and a naive static round-robin partition.
-std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch = 2);
+// simulated workers, and a naive static round-robin partition. With `gpus_per_node` > 0 the
+// stored job's [resources] are packed onto R-1 nodes of that many GPUs, as `hpsweep run` would
+// (static is then one trial at a time per node, round-robin: one rank per node without packing).
+std::vector<WhatIfRow> what_if(const SweepLog& log, const std::vector<int>& ranks, int prefetch = 2,
+                               int gpus_per_node = 0);
 // Seconds from the first start to the last end of the trials the latest launch ran (0 if none):
 // the measured makespan the what-if table is compared with.
 double recorded_makespan(const SweepLog& log);

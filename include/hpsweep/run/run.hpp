@@ -19,6 +19,7 @@ struct RunOptions {
   std::string command_line;         // recorded in the launch table
   double grace_s = 60;              // after a stop signal, how long trials in flight may finish
   double drain_before_limit_s = 0;  // Slurm only: start draining this long before the time limit
+  int gpus_per_node = 0;            // > 0: each worker's node has this many GPUs (else detected)
 };
 
 // Master on this process with `local_workers` worker threads when there is no MPI launcher;

@@ -19,6 +19,15 @@ namespace hpsweep {
 struct WorkerInfo {
   int rank = 0;
   std::string host;
+  protocol::WorkerSlots slots;  // the node's GPUs and cores (from READY)
+};
+
+// What one task asks of the workers' nodes (all 0: an ordinary task, queued `prefetch` deep).
+struct TaskDemand {
+  int gpus = 0;   // all its nodes together
+  int cpus = 0;   // per node; 0: one core for a task without GPUs, none counted otherwise
+  int nodes = 0;  // 0: one node, or as many as the GPUs need when no node has enough
+  bool any() const { return gpus > 0 || cpus > 0 || nodes > 0; }
 };
 
 // Sends the JOB payload to every worker and waits for READY. Returns the workers that started;
@@ -43,6 +52,14 @@ class TaskHandler {
   virtual void on_result(int rank, std::string payload) = 0;
   // Called after every batch of messages and on idle timeouts: flush, fold, print progress.
   virtual void on_idle() = 0;
+  // When any task asks for resources, run_tasks packs every task onto the workers' devices
+  // (largest first, smaller ones backfilling) instead of queueing them per worker.
+  virtual TaskDemand demand(std::size_t index) const {
+    (void)index;
+    return {};
+  }
+  // For messages: "trial 0123abcd...".
+  virtual std::string name(std::size_t index) const { return "task " + std::to_string(index); }
 };
 
 struct MasterOptions {
@@ -66,9 +83,14 @@ class ResultSink {
   virtual void on_idle() = 0;
 };
 
+// Throws InputError (naming `task`) when no set of these workers can ever hold a task of this
+// demand, so a sweep is refused before it starts rather than midway.
+void check_placeable(const std::vector<WorkerInfo>& workers, const TaskDemand& demand, const std::string& task);
+
 // run_tasks over `trials` (in the given order): each task a Trial, each result a TrialRecord.
+// `demand` (when set) gives each trial's [resources].
 void run_master(Comm& comm, const std::vector<WorkerInfo>& workers, const std::vector<Trial>& trials, ResultSink& sink,
-                const MasterOptions& options);
+                const MasterOptions& options, const std::function<TaskDemand(const Trial&)>& demand = {});
 
 // Tells every worker to exit: Tag::Stop after a run, Tag::Abort when nothing will run.
 void stop_workers(Comm& comm, protocol::Tag tag);

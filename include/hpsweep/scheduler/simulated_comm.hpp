@@ -10,14 +10,16 @@
 #include <vector>
 
 #include "hpsweep/scheduler/comm.hpp"
+#include "hpsweep/scheduler/protocol.hpp"
 #include "hpsweep/store/records.hpp"
 
 namespace hpsweep {
 
 class SimulatedWorkers : public Comm {
  public:
-  // `ranks` includes the master (rank 0); `duration(trial)` gives each trial's seconds.
-  SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration);
+  // `ranks` includes the master (rank 0); `duration(trial)` gives each trial's seconds; every
+  // worker's node offers `slots` (placed tasks of a job with [resources] run side by side).
+  SimulatedWorkers(int ranks, std::function<double(const Trial&)> duration, protocol::WorkerSlots slots = {});
   int rank() const override { return 0; }
   int size() const override { return ranks_; }
   void send(int dest, int tag, std::string_view payload) override;
@@ -26,6 +28,8 @@ class SimulatedWorkers : public Comm {
 
   double now() const { return now_; }
   double busy_seconds() const { return busy_; }
+  // Placed tasks: the sum of GPUs x seconds they held.
+  double device_seconds() const { return device_busy_; }
 
  private:
   struct Event {
@@ -37,7 +41,8 @@ class SimulatedWorkers : public Comm {
   void start_next(int worker);
   int ranks_;
   std::function<double(const Trial&)> duration_;
-  double now_ = 0, busy_ = 0;
+  protocol::WorkerSlots slots_;
+  double now_ = 0, busy_ = 0, device_busy_ = 0;
   std::uint64_t seq_ = 0;
   std::vector<std::deque<Trial>> queued_;  // per worker
   std::vector<bool> running_;

@@ -45,6 +45,37 @@ struct AdaptiveSpec {
   std::uint64_t seed = 0;               // the uniform random baseline of `hpsweep plan`
 };
 
+// [resources]: what one trial needs, as a number or a rule over the trial's N and D, e.g.
+//   gpus = 1 if params < 3e8, 8 if params < 3e9, 16 otherwise
+// Clauses are tried left to right; the first whose condition holds gives the value. A clause is
+// `VALUE`, `VALUE otherwise` (both: always) or `VALUE if VAR OP NUMBER` with VAR params|tokens
+// and OP one of < <= > >=. Every trial of the grid must match a clause (checked when parsing).
+struct ResourceRule {
+  struct Clause {
+    int value = 0;
+    std::string variable;  // "" = always, else "params" or "tokens"
+    std::string op;        // <, <=, >, >=
+    double bound = 0;
+  };
+  std::vector<Clause> clauses;  // empty: not given
+  std::string where;            // "file:line: [resources] gpus", for messages
+  bool given() const { return !clauses.empty(); }
+  // The value for a trial of size N=params, D=tokens; throws InputError when no clause matches.
+  int value_for(double params, double tokens) const;
+};
+
+struct Resources {
+  ResourceRule gpus;   // GPUs per trial (all its nodes together)
+  ResourceRule cpus;   // CPU cores per trial on each of its nodes
+  ResourceRule nodes;  // nodes per trial; derived from gpus and the nodes' GPU count when absent
+  bool given() const { return gpus.given() || cpus.given() || nodes.given(); }
+};
+
+// What one trial asks of the allocation (0 = not given).
+struct TrialResources {
+  int gpus = 0, cpus = 0, nodes = 0;
+};
+
 struct JobSpec {
   std::string path;  // where it was read from (messages only; never part of any id)
   std::string text;  // verbatim job text, stored in the sweep file
@@ -81,6 +112,10 @@ struct JobSpec {
   // The backend options a trial of `variant` ("" = none) runs with.
   const std::map<std::string, std::string>& options_for(const std::string& variant) const;
 
+  // [resources]: not part of any trial id (the same trial on other hardware is the same trial).
+  Resources resources;
+  TrialResources resources_for(double params, double tokens) const;
+
   // [target]
   double target_params = 0;
   double target_tokens = 0;
@@ -106,5 +141,7 @@ JobSpec load_job(const std::string& path);
 // "1e-3, 2e-3" or "log:1e-4:1e-1:13" or "lin:0:0.2:5".
 std::vector<double> parse_number_list(const std::string& text, const std::string& where);
 double parse_number(const std::string& text, const std::string& where);
+// "8" or "1 if params < 3e8, 8 otherwise"; `where` prefixes every error.
+ResourceRule parse_resource_rule(const std::string& text, const std::string& where);
 
 }  // namespace hpsweep

@@ -26,6 +26,7 @@ struct TrialRecord {
   std::int32_t launch = 0;   // index into the launch table
   std::string source;        // "" for trials run by the sweep's job; "ingest:FILE:LINE" for imported ones
   bool finished = true;      // ingested logs: reached the target step (unfinished runs are not fitted)
+  std::string devices;       // GPUs the attempt owned: "0,1" or "host-a:0,1 host-b:0,1"; "" without [resources]
 };
 
 // One row per `hpsweep run` invocation on the file.
