@@ -52,8 +52,8 @@ const std::vector<BackendOption>& mlp_backend_options() {
       {"fit_loss", "heldout", true,
        "what smooth_loss holds: heldout (final held-out loss) or curve (Step-Law smoothing of the curve)", true},
       {"threads", "1", false,
-       "GEMM threads per trial: a whole number, or auto (the host's cores / the workers on it); same result either "
-       "way",
+       "GEMM threads per trial: a whole number, or auto (the host's cores / the workers on it); not in the trial id "
+       "(another count may change the last bits)",
        true},
   };
   return options;

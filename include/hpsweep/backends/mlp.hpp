@@ -61,8 +61,8 @@
 // Determinism: init and data are seeded from the trial id (seeding = trial) or from the sweep
 // seed and repeat index only (seeding = shared: common random numbers across the grid, so
 // points of a cell differ only by their hyperparameters). Same trial, same binary, same CPU:
-// bit-identical result, whatever `threads` is. OpenBLAS's kernels and blocking depend on the CPU
-// model, so two different CPU models may differ in the last bits.
+// bit-identical result. OpenBLAS's kernels and blocking depend on the CPU model and on the
+// thread count, so another CPU model or another `threads` may differ in the last bits.
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -113,8 +113,9 @@ struct MlpSettings {
   double diverge_factor = 3;
   MlpSeeding seeding = MlpSeeding::Trial;
   MlpFitLoss fit_loss = MlpFitLoss::Heldout;
-  // GEMM threads of one trial; 0: auto (mlp_auto_threads()). Not part of the trial id: the
-  // GEMMs split rows and columns between threads, never a sum, so the result is the same.
+  // GEMM threads of one trial; 0: auto (mlp_auto_threads()). Not part of the trial id, like the
+  // CPU model: another thread count can change the last bits (OpenBLAS blocks the sums of a
+  // threaded GEMM differently), a given count is deterministic.
   std::int64_t threads = 1;
 
   // Missing keys keep their defaults; throws InputError naming the key on a bad value.
