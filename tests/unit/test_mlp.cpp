@@ -131,12 +131,12 @@ TEST(MlpTraining, SameTrialGivesBitIdenticalLossAndCurve) {
 TEST(MlpTraining, WithTwoGemmThreadsTheSameTrialIsStillBitIdenticalAndAgreesWithOneThread) {
   // Width 400: OpenBLAS splits these GEMMs between threads (and the sums' blocking with them,
   // so one and two threads may differ in the last bits; each is deterministic on its own).
-  Options one = {{"width", "400"}, {"depth", "2"}, {"eval_size", "256"}}, two = one, automatic = one;
+  Options one = {{"width", "400"}, {"depth", "1"}, {"eval_size", "64"}}, two = one, automatic = one;
   two["threads"] = "2";
   automatic["threads"] = "auto";
   EXPECT_EQ(MlpSettings::from_options(automatic).threads, 0);
   EXPECT_GE(mlp_auto_threads(), 1);
-  const Trial t = trial(2e-3, 256, 12);
+  const Trial t = trial(2e-3, 64, 6);
   MlpBackend a(MlpSettings::from_options(one), 5), b(MlpSettings::from_options(two), 5),
       c(MlpSettings::from_options(automatic), 5);
   const TrialOutcome x = a.run(t), again = a.run(t), y = b.run(t), y_again = b.run(t), z = c.run(t);

@@ -2,6 +2,7 @@
 // Internal to the mlp backend: random numbers and the network (forward and backward), as
 // templates over the scalar type (float for training, double for MlpProbe).
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -217,19 +218,25 @@ struct Net {
           (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
   }
 
+  // a[l] = act(u), da[l] = act'(u) over f x n, in chunks that stay in L1 between the passes
+  // (the columns are contiguous: outer stride f).
   void activation(Index l, Index n) {
-    auto U = u.leftCols(n).array();
-    auto A = a[l].leftCols(n).array();
-    auto D = da[l].leftCols(n).array();
-    if (act == MlpActivation::Relu) {
-      A = U.max(S(0));
-      D = (U > S(0)).template cast<S>();
-      return;
+    constexpr Index kChunk = 2048;
+    const Index size = f * n;
+    for (Index start = 0; start < size; start += kChunk) {
+      const Index m = std::min(kChunk, size - start);
+      const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> U(u.data() + start, m);
+      Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>> A(a[l].data() + start, m), D(da[l].data() + start, m);
+      if (act == MlpActivation::Relu) {
+        A = U.max(S(0));
+        D = (U > S(0)).template cast<S>();
+        continue;
+      }
+      const S c0 = static_cast<S>(kGeluC0), c1 = static_cast<S>(kGeluC1);
+      D = (c0 * (U + c1 * U.cube())).tanh();  // D holds tanh(.) for a moment
+      A = S(0.5) * U * (S(1) + D);
+      D = S(0.5) * (S(1) + D) + (S(0.5) * c0) * U * (S(1) - D.square()) * (S(1) + (S(3) * c1) * U.square());
     }
-    const S c0 = static_cast<S>(kGeluC0), c1 = static_cast<S>(kGeluC1);
-    D = (c0 * (U + c1 * U.cube())).tanh();  // D holds tanh(.) for a moment
-    A = S(0.5) * U * (S(1) + D);
-    D = S(0.5) * (S(1) + D) + (S(0.5) * c0) * U * (S(1) - D.square()) * (S(1) + (S(3) * c1) * U.square());
   }
 
   // Fills logits.leftCols(n) for inputs x (d_in x >= n). GEMMs: product() (OpenBLAS).
