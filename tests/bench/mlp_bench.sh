@@ -18,7 +18,7 @@
 #   tests/bench/mlp_bench.sh
 #   MARCH=native WIDTHS=64,128 TORCH=0 tests/bench/mlp_bench.sh
 # Environment: MARCH, BUILD (a configured build tree), WIDTHS, BATCH, DEPTH, MIN_SECONDS (per
-# point), PY (/usr/bin/python3), TORCH=0 to skip PyTorch, TORCH_BLAS_DIR, REF_BLAS_DIR, OUT
+# point), PY (/usr/bin/python3), TORCH=0 to skip PyTorch, TORCH_BLAS_DIR, REF_BLAS_DIR, REF_WIDTHS, OUT
 # (folder for the driver and the raw JSON lines).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +31,7 @@ PY=${PY:-/usr/bin/python3}
 TORCH=${TORCH:-1}
 TORCH_BLAS_DIR=${TORCH_BLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
 REF_BLAS_DIR=${REF_BLAS_DIR:-/usr/lib/x86_64-linux-gnu/blas}
+REF_WIDTHS=${REF_WIDTHS:-64,128,256}  # the reference BLAS takes ~12 s a step at width 1024
 OUT=${OUT:-$(mktemp -d /tmp/mlp_bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -84,7 +85,8 @@ if [ "$TORCH" = 1 ]; then
       "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" | tee "$OUT/torch_openblas.jsonl" >&2
     if [ -d "$REF_BLAS_DIR" ]; then
       echo "PyTorch, 1 thread, reference BLAS from $REF_BLAS_DIR (footnote) ..." >&2
-      LD_LIBRARY_PATH="$REF_BLAS_DIR" "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" |
+      LD_LIBRARY_PATH="$REF_BLAS_DIR" "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" \
+        --widths "$REF_WIDTHS" |
         tee "$OUT/torch_reference.jsonl" >&2
     fi
   fi
@@ -117,10 +119,13 @@ for name, t in (("PyTorch + OpenBLAS", tb), ("PyTorch + reference BLAS", tr)):
     if t:
         r = next(iter(t.values()))
         print(f"{name}: torch {r['torch']}, BLAS loaded: {r['blas']}")
+print("\nsteps/s and GFLOP/s per CPU second of the measuring process (one thread each; waiting for a core\n"
+      "while other jobs run does not count); wall-clock steps/s in the last columns")
 cols = ["width", "hpsweep steps/s", "GFLOP/s", "% of peak", "% of GEMM"]
 if tb: cols += ["PyTorch+OpenBLAS steps/s", "hpsweep ×"]
 cols += ["step ms: data / fwd+bwd / update"]
 if tr: cols += ["PyTorch+ref. BLAS steps/s"]
+cols += ["wall: hpsweep"] + (["wall: PyTorch+OpenBLAS"] if tb else [])
 print("\n| " + " | ".join(cols) + " |")
 print("|" + "---:|" * len(cols))
 for w, r in sorted(hp.items()):
@@ -131,5 +136,6 @@ for w, r in sorted(hp.items()):
     row += [f"{r['data_ms']:.2f} / {r['fwd_bwd_ms']:.2f} / {r['update_ms']:.2f}"]
     if tr:
         row += [sig(tr.get(w, {}).get("steps_per_s"))]
+    row += [sig(r["wall_steps_per_s"])] + ([sig(tb.get(w, {}).get("wall_steps_per_s"))] if tb else [])
     print("| " + " | ".join(row) + " |")
 EOF
