@@ -13,7 +13,8 @@
 #    libopenblas0-pthread (TORCH_BLAS_DIR, put first on LD_LIBRARY_PATH so libblas.so.3 is
 #    OpenBLAS's), and on the reference BLAS (REF_BLAS_DIR; a footnote). Each run reports the BLAS
 #    libraries mapped (/proc/self/maps), the one torch's sgemm_ resolves to, and OpenBLAS's kernels.
-# 3. Prints the machine and a markdown table.
+# 3. Prints the machine and a markdown table. Rates are per CPU second of the measuring process
+#    (one thread each), so other jobs on a shared machine do not count; wall-clock rates too.
 #
 #   tests/bench/mlp_bench.sh
 #   MARCH=native WIDTHS=64,128 TORCH=0 tests/bench/mlp_bench.sh
