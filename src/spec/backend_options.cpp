@@ -51,6 +51,10 @@ const std::vector<BackendOption>& mlp_backend_options() {
        "trial (init and data from the trial id) or shared (from sweep seed and repeat: common random numbers)", true},
       {"fit_loss", "heldout", true,
        "what smooth_loss holds: heldout (final held-out loss) or curve (Step-Law smoothing of the curve)", true},
+      {"threads", "1", false,
+       "GEMM threads per trial: a whole number, or auto (the host's cores / the workers on it); not in the trial id "
+       "(another count may change the last bits)",
+       true},
   };
   return options;
 }

@@ -1,94 +1,142 @@
 #!/usr/bin/env bash
-# Benchmark of the mlp backend (kind = mlp); not a test.
+# Benchmark of the mlp backend (kind = mlp) against PyTorch on OpenBLAS; not a test.
 #
-# 1. Builds tests/bench/mlp_bench.cpp against the backend sources with g++ -O3 -march=$MARCH and
-#    runs it: training steps/s of the default network (depth 4, FFN 4w, batch 256, d_in = classes
-#    = 64, teacher 256) at each width, and Eigen's own GEMM timed on exactly the products of one
-#    step, which gives "% of GEMM peak" = (step FLOPs / step time) / (same FLOPs / GEMM-only time).
+# 1. Builds tests/bench/mlp_bench.cpp against the libhpsweep of the default build
+#    (`cmake --preset release`, build/release, what examples/quickstart.sh builds; configured and
+#    built here if missing) and runs it: the single-core FP32 peak (FMA probe), a 1024^3 SGEMM
+#    through the trainer's GEMM and through Eigen, and per width the training steps/s of the
+#    default network (depth 4, FFN 4w, batch 256, d_in = classes = 64, teacher 256), its step
+#    split into data / forward+backward / AdamW update, and the step's GEMMs alone.
+#    MARCH=x86-64-v3 (or native) builds build/bench-MARCH with -DHPSWEEP_MARCH instead.
 # 2. Trains the same network in PyTorch CPU (tests/bench/mlp_torch_bench.py, Debian
-#    python3-torch) with the same batch, with 1 thread and with torch's default thread count.
-#    TORCH_BLAS_DIR=<dir with libblas.so.3> adds a third run with that BLAS (e.g. OpenBLAS
-#    extracted from the libopenblas0-pthread .deb) without touching the system alternatives.
-# 3. Prints a markdown table.
+#    python3-torch, installed with apt-get when missing and root), one thread, on OpenBLAS from
+#    libopenblas0-pthread (TORCH_BLAS_DIR, put first on LD_LIBRARY_PATH so libblas.so.3 is
+#    OpenBLAS's), and on the reference BLAS (REF_BLAS_DIR; a footnote). Each run reports the BLAS
+#    libraries mapped (/proc/self/maps), the one torch's sgemm_ resolves to, and OpenBLAS's kernels.
+# 3. Prints the machine and a markdown table. Rates are per CPU second of the measuring process
+#    (one thread each), so other jobs on a shared machine do not count; wall-clock rates too.
 #
-#   tests/bench/mlp_bench.sh                                  # MARCH=x86-64-v2
-#   MARCH=x86-64-v3 WIDTHS=64,128,256 tests/bench/mlp_bench.sh
-# Environment: MARCH, WIDTHS, BATCH, DEPTH, MIN_SECONDS (per point), PY (/usr/bin/python3),
-# TORCH=0 to skip PyTorch, TORCH_FROM=<an earlier OUT> to reuse its PyTorch results (they do not
-# depend on MARCH), TORCH_BLAS_DIR, OUT (folder for the build and the raw JSON lines).
+#   tests/bench/mlp_bench.sh
+#   MARCH=native WIDTHS=64,128 TORCH=0 tests/bench/mlp_bench.sh
+# Environment: MARCH, BUILD (a configured build tree), WIDTHS, BATCH, DEPTH, MIN_SECONDS (per
+# point), PY (/usr/bin/python3), TORCH=0 to skip PyTorch, TORCH_BLAS_DIR, REF_BLAS_DIR, REF_WIDTHS, OUT
+# (folder for the driver and the raw JSON lines).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MARCH=${MARCH:-x86-64-v2}
+MARCH=${MARCH:-}
 WIDTHS=${WIDTHS:-64,128,256,512,1024}
 BATCH=${BATCH:-256}
 DEPTH=${DEPTH:-4}
 MIN_SECONDS=${MIN_SECONDS:-3}
 PY=${PY:-/usr/bin/python3}
 TORCH=${TORCH:-1}
+TORCH_BLAS_DIR=${TORCH_BLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
+REF_BLAS_DIR=${REF_BLAS_DIR:-/usr/lib/x86_64-linux-gnu/blas}
+REF_WIDTHS=${REF_WIDTHS:-64,128,256}  # the reference BLAS takes ~12 s a step at width 1024
 OUT=${OUT:-$(mktemp -d /tmp/mlp_bench.XXXXXX)}
 mkdir -p "$OUT"
 
-echo "building the driver (-O3 -march=$MARCH) in $OUT ..." >&2
-g++ -std=c++20 -O3 -march="$MARCH" -DNDEBUG -I"$ROOT/include" -I"$ROOT/src" -isystem /usr/include/eigen3 \
-  "$ROOT/tests/bench/mlp_bench.cpp" "$ROOT"/src/backends/mlp/*.cpp "$ROOT/src/parametrization/rules.cpp" \
-  "$ROOT/src/trials/smoothing.cpp" "$ROOT"/src/util/*.cpp "$ROOT/src/trials/trial.cpp" -o "$OUT/mlp_bench"
+if [ -n "$MARCH" ]; then
+  BUILD=${BUILD:-$ROOT/build/bench-$MARCH}
+  [ -f "$BUILD/CMakeCache.txt" ] ||
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHPSWEEP_MARCH="$MARCH" -DHPSWEEP_BUILD_TESTS=OFF >/dev/null
+else
+  BUILD=${BUILD:-$ROOT/build/release}
+  [ -f "$BUILD/CMakeCache.txt" ] || (cd "$ROOT" && cmake --preset release >/dev/null)
+fi
+echo "building libhpsweep in $BUILD ..." >&2
+cmake --build "$BUILD" --target hpsweep_lib -j 2 >/dev/null
+echo "building the driver in $OUT ..." >&2
+# shellcheck disable=SC2046 # pkg-config prints several words on purpose
+g++ -std=c++20 -O3 -DNDEBUG ${MARCH:+-march=$MARCH} -I"$ROOT/include" -I"$BUILD/generated" \
+  -isystem /usr/include/eigen3 $(pkg-config --cflags openblas) "$ROOT/tests/bench/mlp_bench.cpp" \
+  -L"$BUILD" -Wl,-rpath,"$BUILD" -lhpsweep $(pkg-config --libs openblas) -o "$OUT/mlp_bench"
+
+# OpenBLAS picks its kernels for the CPU unless OPENBLAS_CORETYPE forces them; a forced type in
+# the environment (some CI images set Haswell) would hold both peers to it, so it is dropped
+# here unless KEEP_CORETYPE=1. Both peers run under the same OpenBLAS environment either way.
+[ "${KEEP_CORETYPE:-0}" = 1 ] || unset OPENBLAS_CORETYPE
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(lscpu | grep -o -w -E 'avx2|fma|avx512f|avx512bw|avx512vl|avx512_bf16' | sort -u | tr '\n' ' ')"
+  echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "compiler: $(g++ --version | head -1); build: $BUILD ${MARCH:+(HPSWEEP_MARCH=$MARCH)}${MARCH:-(default flags)}"
+  echo "OpenBLAS environment: $(env | grep '^OPENBLAS_' | sort | tr '\n' ' ')"
+} | tee "$OUT/machine.txt" >&2
 
 echo "hpsweep mlp ..." >&2
-"$OUT/mlp_bench" --widths "$WIDTHS" --batch "$BATCH" --depth "$DEPTH" --min-seconds "$MIN_SECONDS" | tee "$OUT/hpsweep.jsonl" >&2
+"$OUT/mlp_bench" --widths "$WIDTHS" --batch "$BATCH" --depth "$DEPTH" --min-seconds "$MIN_SECONDS" |
+  tee "$OUT/hpsweep.jsonl" >&2
+# For the record: the 1024^3 SGEMM on OpenBLAS's AVX2 kernels (what a CPU without AVX-512 gets).
+OPENBLAS_CORETYPE=Haswell "$OUT/mlp_bench" --gemm-only | tee "$OUT/hpsweep_avx2_kernels.jsonl" >&2
 
-: > "$OUT/torch_1.jsonl"
-: > "$OUT/torch_default.jsonl"
-: > "$OUT/torch_blas.jsonl"
-if [ -n "${TORCH_FROM:-}" ]; then
-  cp "$TORCH_FROM"/torch_1.jsonl "$TORCH_FROM"/torch_default.jsonl "$TORCH_FROM"/torch_blas.jsonl "$OUT"/
-elif [ "$TORCH" = 1 ]; then
+for f in torch_openblas torch_reference; do : >"$OUT/$f.jsonl"; done
+if [ "$TORCH" = 1 ]; then
   if ! "$PY" -c "import torch" 2>/dev/null; then
-    echo "PyTorch missing: apt-get install -y python3-torch (then run with /usr/bin/python3); skipping" >&2
-  else
-    targs=(--widths "$WIDTHS" --batch "$BATCH" --depth "$DEPTH" --min-seconds "$MIN_SECONDS")
-    echo "PyTorch, 1 thread ..." >&2
-    "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" --threads 1 | tee "$OUT/torch_1.jsonl" >&2
-    echo "PyTorch, default threads ..." >&2
-    "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" --threads 0 | tee "$OUT/torch_default.jsonl" >&2
-    if [ -n "${TORCH_BLAS_DIR:-}" ]; then
-      echo "PyTorch, 1 thread, BLAS from $TORCH_BLAS_DIR ..." >&2
-      LD_LIBRARY_PATH="$TORCH_BLAS_DIR" OPENBLAS_NUM_THREADS=1 \
-        "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" --threads 1 | tee "$OUT/torch_blas.jsonl" >&2
+    if [ "$(id -u)" = 0 ]; then
+      apt-get install -y -qq python3-torch >/dev/null || (apt-get update -qq && apt-get install -y -qq python3-torch >/dev/null)
+    else
+      echo "PyTorch missing: sudo apt-get install -y python3-torch; skipping" >&2
+    fi
+  fi
+  if "$PY" -c "import torch" 2>/dev/null; then
+    targs=(--widths "$WIDTHS" --batch "$BATCH" --depth "$DEPTH" --min-seconds "$MIN_SECONDS" --threads 1)
+    echo "PyTorch, 1 thread, OpenBLAS from $TORCH_BLAS_DIR ..." >&2
+    LD_LIBRARY_PATH="$TORCH_BLAS_DIR" OPENBLAS_NUM_THREADS=1 \
+      "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" | tee "$OUT/torch_openblas.jsonl" >&2
+    if [ -d "$REF_BLAS_DIR" ]; then
+      echo "PyTorch, 1 thread, reference BLAS from $REF_BLAS_DIR (footnote) ..." >&2
+      LD_LIBRARY_PATH="$REF_BLAS_DIR" "$PY" "$ROOT/tests/bench/mlp_torch_bench.py" "${targs[@]}" \
+        --widths "$REF_WIDTHS" |
+        tee "$OUT/torch_reference.jsonl" >&2
     fi
   fi
 fi
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
-"$PY" - "$OUT" "$MARCH" <<'EOF'
-import json, sys, os
-out, march = sys.argv[1], sys.argv[2]
+"$PY" - "$OUT" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
 def load(name):
     path = os.path.join(out, name)
     rows = [json.loads(l) for l in open(path) if l.strip()] if os.path.exists(path) else []
     return {r["width"]: r for r in rows if "width" in r}, [r for r in rows if "width" not in r]
-hp, extra = load("hpsweep.jsonl")
-t1, _ = load("torch_1.jsonl")
-td, _ = load("torch_default.jsonl")
-tb, _ = load("torch_blas.jsonl")
-peak = extra[0]["square_gemm_1024_gflops"] if extra else float("nan")
-def f(v, d=1):
-    return "-" if v is None else f"{v:.{d}f}"
-def sig(v):  # 3 significant digits
-    return "-" if v is None else f"{v:.3g}"
-threads = next(iter(td.values()))["threads"] if td else None
-head = ["width", "hpsweep steps/s", "PyTorch steps/s (1 thread)", "speed-up",
-        f"PyTorch steps/s (default: {threads} thread{'s' if threads != 1 else ''})" if threads else "PyTorch steps/s (default threads)", "speed-up"]
-if tb:
-    head += ["PyTorch+BLAS steps/s (1 thread)", "speed-up"]
-head += ["hpsweep GFLOP/s", "Eigen GEMM GFLOP/s (same shapes)", "% of GEMM peak"]
-print(f"\nmlp backend, depth {next(iter(hp.values()))['depth']}, batch {next(iter(hp.values()))['batch']}, "
-      f"g++ -O3 -march={march}; Eigen GEMM 1024^3: {peak:.1f} GFLOP/s\n")
-print("| " + " | ".join(head) + " |")
-print("|" + "---|" * len(head))
+hp, head = load("hpsweep.jsonl")
+_, avx2 = load("hpsweep_avx2_kernels.jsonl")
+tb, _ = load("torch_openblas.jsonl")
+tr, _ = load("torch_reference.jsonl")
+h = head[0]
+peak = h["peak_gflops"]
+pct = lambda v: f"{100.0 * v / peak:.0f}%" if peak else "-"
+sig = lambda v: "-" if v is None else f"{v:.3g}"
+print()
+print(open(os.path.join(out, "machine.txt")).read().rstrip())
+print(f"\nsingle-core FP32 peak ({h['peak_isa']} probe): {peak:.1f} GFLOP/s")
+print(f"GEMM library: {h['gemm_library']}")
+print(f"1024^3 SGEMM: trainer's GEMM {h['sgemm_1024_gflops']:.1f} GFLOP/s ({pct(h['sgemm_1024_gflops'])} of peak)"
+      + (f"; on OpenBLAS's AVX2 (Haswell) kernels {avx2[0]['sgemm_1024_gflops']:.1f} ({pct(avx2[0]['sgemm_1024_gflops'])})" if avx2 else "")
+      + f"; Eigen {h['eigen_gemm_1024_gflops']:.1f} ({pct(h['eigen_gemm_1024_gflops'])}, {h['eigen_simd']})")
+for name, t in (("PyTorch + OpenBLAS", tb), ("PyTorch + reference BLAS", tr)):
+    if t:
+        r = next(iter(t.values()))
+        print(f"{name}: torch {r['torch']}, BLAS loaded: {r['blas']}")
+print("\nsteps/s and GFLOP/s per CPU second of the measuring process (one thread each; waiting for a core\n"
+      "while other jobs run does not count); wall-clock steps/s in the last columns")
+cols = ["width", "hpsweep steps/s", "GFLOP/s", "% of peak", "% of GEMM"]
+if tb: cols += ["PyTorch+OpenBLAS steps/s", "hpsweep ×"]
+cols += ["step ms: data / fwd+bwd / update"]
+if tr: cols += ["PyTorch+ref. BLAS steps/s"]
+cols += ["wall: hpsweep"] + (["wall: PyTorch+OpenBLAS"] if tb else [])
+print("\n| " + " | ".join(cols) + " |")
+print("|" + "---:|" * len(cols))
 for w, r in sorted(hp.items()):
-    row = [str(w), sig(r["steps_per_s"])]
-    for t in (t1, td) + ((tb,) if tb else ()):
+    row = [str(w), sig(r["steps_per_s"]), f"{r['gflops']:.1f}", pct(r["gflops"]), f"{r['pct_of_gemm']:.0f}%"]
+    for t in [t for t in (tb,) if t]:
         s = t.get(w, {}).get("steps_per_s")
-        row += [sig(s), (f(r["steps_per_s"] / s) + "x") if s else "-"]
-    row += [f(r["gflops"]), f(r["gemm_gflops"]), f(r["pct_of_gemm"]) + "%"]
+        row += [sig(s), f"{r['steps_per_s'] / s:.2f}×" if s else "-"]
+    row += [f"{r['data_ms']:.2f} / {r['fwd_bwd_ms']:.2f} / {r['update_ms']:.2f}"]
+    if tr:
+        row += [sig(tr.get(w, {}).get("steps_per_s"))]
+    row += [sig(r["wall_steps_per_s"])] + ([sig(tb.get(w, {}).get("wall_steps_per_s"))] if tb else [])
     print("| " + " | ".join(row) + " |")
 EOF

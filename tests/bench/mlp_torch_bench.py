@@ -11,12 +11,53 @@ Prints one JSON line per width: {"width", "threads", "steps", "seconds", "steps_
 Debian's python3-torch: run with /usr/bin/python3. `--threads 0` keeps torch's default.
 """
 import argparse
+import ctypes
 import json
 import math
+import os
 import time
 
 import torch
 import torch.nn.functional as F
+
+
+def blas_in_use():
+    """The BLAS libraries mapped into this process (after a matmul) and, for OpenBLAS, its kernels."""
+    libs = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and "blas" in os.path.basename(fields[5]):
+                libs.add(os.path.realpath(fields[5]))
+    desc = []
+    for path in sorted(libs):
+        try:
+            get = ctypes.CDLL(path).openblas_get_corename
+            get.restype = ctypes.c_char_p
+            desc.append(f"{path} (OpenBLAS, {get().decode()} kernels)")
+        except (OSError, AttributeError):
+            desc.append(path)
+    return (", ".join(desc) or "none mapped") + "; sgemm_ resolves to " + sgemm_provider()
+
+
+def sgemm_provider():
+    """Which library's sgemm_ libtorch_cpu gets (dlsym through its handle, then dladdr)."""
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p), ("sname", ctypes.c_char_p),
+                    ("saddr", ctypes.c_void_p)]
+
+    with open("/proc/self/maps") as maps:
+        torch_cpu = next((l.split()[5] for l in maps if l.split()[-1].endswith("libtorch_cpu.so")
+                          or "libtorch_cpu.so." in l.split()[-1]), None)
+    if not torch_cpu:
+        return "unknown (libtorch_cpu not mapped)"
+    addr = ctypes.cast(ctypes.CDLL(torch_cpu).sgemm_, ctypes.c_void_p).value
+    info = DlInfo()
+    libdl = ctypes.CDLL(None)
+    if not libdl.dladdr(ctypes.c_void_p(addr), ctypes.byref(info)):
+        return "unknown"
+    return os.path.realpath(info.fname.decode())
 
 
 def rms_norm(x, g):
@@ -73,14 +114,14 @@ def bench(width, depth, batch, d_in, classes, teacher_width, min_seconds, max_st
 
     for i in range(2):  # warm-up: allocator, first-touch
         step(i + 1, 1000)
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         step(steps + 1, 1000)
         steps += 1
         elapsed = time.perf_counter() - start
         if (elapsed >= min_seconds and steps >= 3) or steps >= max_steps:
             break
-    return steps, elapsed
+    return steps, elapsed, time.process_time() - cpu_start
 
 
 def main():
@@ -97,10 +138,16 @@ def main():
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    torch.ones(64, 64) @ torch.ones(64, 64)  # loads the BLAS
+    blas = blas_in_use()
     for w in [int(v) for v in a.widths.split(",")]:
-        steps, seconds = bench(w, a.depth, a.batch, a.d_in, a.classes, a.teacher_width, a.min_seconds, a.max_steps)
+        steps, seconds, cpu = bench(w, a.depth, a.batch, a.d_in, a.classes, a.teacher_width, a.min_seconds,
+                                    a.max_steps)
+        # steps_per_s: per CPU second of the process (other jobs on the machine do not count);
+        # wall_steps_per_s: per wall-clock second.
         print(json.dumps({"width": w, "threads": torch.get_num_threads(), "steps": steps, "seconds": seconds,
-                          "steps_per_s": steps / seconds, "torch": torch.__version__}), flush=True)
+                          "cpu_seconds": cpu, "steps_per_s": steps / cpu, "wall_steps_per_s": steps / seconds,
+                          "torch": torch.__version__, "blas": blas}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #pragma once
 // The real proxy trainer (kind = mlp): a small pre-norm residual MLP trained with AdamW on an
-// online synthetic classification task, in Eigen, single-threaded, float32.
+// online synthetic classification task, in Eigen with its GEMMs on OpenBLAS, float32, one GEMM
+// thread per trial unless `threads` asks for more.
 //
 // Model (width w, depth L, FFN width f = round(ffn_mult * w)):
 //   h_0     = input_mult' * W_in x                                  (d_in -> w, no bias)
@@ -60,8 +61,8 @@
 // Determinism: init and data are seeded from the trial id (seeding = trial) or from the sweep
 // seed and repeat index only (seeding = shared: common random numbers across the grid, so
 // points of a cell differ only by their hyperparameters). Same trial, same binary, same CPU:
-// bit-identical result. Eigen's GEMM blocking depends on the CPU's cache sizes, so two
-// different CPU models may differ in the last bits.
+// bit-identical result. OpenBLAS's kernels and blocking depend on the CPU model and on the
+// thread count, so another CPU model or another `threads` may differ in the last bits.
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -112,6 +113,10 @@ struct MlpSettings {
   double diverge_factor = 3;
   MlpSeeding seeding = MlpSeeding::Trial;
   MlpFitLoss fit_loss = MlpFitLoss::Heldout;
+  // GEMM threads of one trial; 0: auto (mlp_auto_threads()). Not part of the trial id, like the
+  // CPU model: another thread count can change the last bits (OpenBLAS blocks the sums of a
+  // threaded GEMM differently), a given count is deterministic.
+  std::int64_t threads = 1;
 
   // Missing keys keep their defaults; throws InputError naming the key on a bad value.
   static MlpSettings from_options(const std::map<std::string, std::string>& options);
@@ -160,6 +165,9 @@ std::string applied_hyperparameters_json(const Trial& trial, const MlpSettings& 
 struct MlpRunStats {
   std::int64_t steps = 0;
   double setup_seconds = 0, train_seconds = 0, eval_seconds = 0;
+  // Parts of train_seconds: the fresh batch (inputs, teacher, labels) and the AdamW update; the
+  // rest is forward, loss and backward.
+  double data_seconds = 0, update_seconds = 0;
   double flops_per_step = 0;  // student forward + backward GEMM FLOPs
 };
 
@@ -188,6 +196,15 @@ class MlpBackend : public Backend {
   std::atomic<bool> cancelled_{false};
   MlpRunStats stats_;
 };
+
+// threads = auto: the cores this process may run on (its CPU affinity) divided by the hpsweep
+// workers sharing this host, at least 1. Workers per host: Open MPI's (or Slurm's) local task
+// count, less one on the master's host (the master sleeps while trials run); 1 without MPI.
+int mlp_auto_threads();
+
+// The GEMM library and the kernels it runs on this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...;
+// kernels: SkylakeX".
+std::string mlp_gemm_library();
 
 // `sweep_seed`: the job's [sweep] seed (seeds the task; trial ids already include it).
 std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options,

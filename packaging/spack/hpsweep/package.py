@@ -23,6 +23,8 @@ class Hpsweep(CMakePackage):
     depends_on("mpi")
     depends_on("hdf5~mpi")
     depends_on("eigen@3.3:")
+    depends_on("openblas")  # the mlp trainer's GEMMs (found with pkg-config)
+    depends_on("pkgconfig", type="build")
     depends_on("boost@1.74:+program_options")
     depends_on("intel-tbb")
     depends_on("zlib-api")

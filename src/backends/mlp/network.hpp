@@ -2,12 +2,14 @@
 // Internal to the mlp backend: random numbers and the network (forward and backward), as
 // templates over the scalar type (float for training, double for MlpProbe).
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backends/mlp/blas.hpp"
 #include "backends/mlp/settings.hpp"
 
 namespace hpsweep::mlp_detail {
@@ -216,52 +218,58 @@ struct Net {
           (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
   }
 
+  // a[l] = act(u), da[l] = act'(u) over f x n, in chunks that stay in L1 between the passes
+  // (the columns are contiguous: outer stride f).
   void activation(Index l, Index n) {
-    auto U = u.leftCols(n).array();
-    auto A = a[l].leftCols(n).array();
-    auto D = da[l].leftCols(n).array();
-    if (act == MlpActivation::Relu) {
-      A = U.max(S(0));
-      D = (U > S(0)).template cast<S>();
-      return;
+    constexpr Index kChunk = 2048;
+    const Index size = f * n;
+    for (Index start = 0; start < size; start += kChunk) {
+      const Index m = std::min(kChunk, size - start);
+      const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> U(u.data() + start, m);
+      Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>> A(a[l].data() + start, m), D(da[l].data() + start, m);
+      if (act == MlpActivation::Relu) {
+        A = U.max(S(0));
+        D = (U > S(0)).template cast<S>();
+        continue;
+      }
+      const S c0 = static_cast<S>(kGeluC0), c1 = static_cast<S>(kGeluC1);
+      D = (c0 * (U + c1 * U.cube())).tanh();  // D holds tanh(.) for a moment
+      A = S(0.5) * U * (S(1) + D);
+      D = S(0.5) * (S(1) + D) + (S(0.5) * c0) * U * (S(1) - D.square()) * (S(1) + (S(3) * c1) * U.square());
     }
-    const S c0 = static_cast<S>(kGeluC0), c1 = static_cast<S>(kGeluC1);
-    D = (c0 * (U + c1 * U.cube())).tanh();  // D holds tanh(.) for a moment
-    A = S(0.5) * U * (S(1) + D);
-    D = S(0.5) * (S(1) + D) + (S(0.5) * c0) * U * (S(1) - D.square()) * (S(1) + (S(3) * c1) * U.square());
   }
 
-  // Fills logits.leftCols(n) for inputs x (d_in x >= n).
+  // Fills logits.leftCols(n) for inputs x (d_in x >= n). GEMMs: product() (OpenBLAS).
   template <class X>
   void forward(const X& x, Index n) {
-    xs[0].leftCols(n).noalias() = in_mult * (w_in * x.leftCols(n));
+    product(in_mult, w_in, false, x.leftCols(n), false, S(0), xs[0].leftCols(n));
     for (Index l = 0; l < L; ++l) {
       norm_forward(xs[l], g[l], rinv[l], xn[l], n);
-      u.leftCols(n).noalias() = w1_mult * (w1[l] * xn[l].leftCols(n));
+      product(w1_mult, w1[l], false, xn[l].leftCols(n), false, S(0), u.leftCols(n));
       activation(l, n);
       xs[l + 1].leftCols(n) = xs[l].leftCols(n);
-      xs[l + 1].leftCols(n).noalias() += (res * w2_mult) * (w2[l] * a[l].leftCols(n));
+      product(res * w2_mult, w2[l], false, a[l].leftCols(n), false, S(1), xs[l + 1].leftCols(n));
     }
     norm_forward(xs[L], g_f, rinv[L], xn[L], n);
-    logits.leftCols(n).noalias() = out_mult * (w_out * xn[L].leftCols(n));
+    product(out_mult, w_out, false, xn[L].leftCols(n), false, S(0), logits.leftCols(n));
   }
 
   // Gradients of every tensor given dlogits (classes x n) = dLoss/dlogits.
   template <class X, class D>
   void backward(const X& x, const D& dlogits, Index n) {
-    d_w_out.noalias() = out_mult * (dlogits.leftCols(n) * xn[L].leftCols(n).transpose());
-    dxn.leftCols(n).noalias() = out_mult * (w_out.transpose() * dlogits.leftCols(n));
+    product(out_mult, dlogits.leftCols(n), false, xn[L].leftCols(n), true, S(0), d_w_out);
+    product(out_mult, w_out, true, dlogits.leftCols(n), false, S(0), dxn.leftCols(n));
     norm_backward(dxn, xs[L], rinv[L], g_f, d_g_f, dx, n, false);
     const S c2 = res * w2_mult;
     for (Index l = L - 1; l >= 0; --l) {
-      d_w2[l].noalias() = c2 * (dx.leftCols(n) * a[l].leftCols(n).transpose());
-      du.leftCols(n).noalias() = c2 * (w2[l].transpose() * dx.leftCols(n));
+      product(c2, dx.leftCols(n), false, a[l].leftCols(n), true, S(0), d_w2[l]);
+      product(c2, w2[l], true, dx.leftCols(n), false, S(0), du.leftCols(n));
       du.leftCols(n).array() *= da[l].leftCols(n).array();
-      d_w1[l].noalias() = w1_mult * (du.leftCols(n) * xn[l].leftCols(n).transpose());
-      dxn.leftCols(n).noalias() = w1_mult * (w1[l].transpose() * du.leftCols(n));
+      product(w1_mult, du.leftCols(n), false, xn[l].leftCols(n), true, S(0), d_w1[l]);
+      product(w1_mult, w1[l], true, du.leftCols(n), false, S(0), dxn.leftCols(n));
       norm_backward(dxn, xs[l], rinv[l], g[l], d_g[l], dx, n, true);
     }
-    d_w_in.noalias() = in_mult * (dx.leftCols(n) * x.leftCols(n).transpose());
+    product(in_mult, dx.leftCols(n), false, x.leftCols(n), true, S(0), d_w_in);
   }
 };
 

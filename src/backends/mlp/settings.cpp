@@ -143,6 +143,10 @@ MlpSettings MlpSettings::from_options(const std::map<std::string, std::string>& 
       parse_word(o, "seeding", "trial", {"trial", "shared"}) == "trial" ? MlpSeeding::Trial : MlpSeeding::Shared;
   s.fit_loss =
       parse_word(o, "fit_loss", "heldout", {"heldout", "curve"}) == "heldout" ? MlpFitLoss::Heldout : MlpFitLoss::Curve;
+  if (auto it = o.find("threads"); it != o.end() && to_lower(trim(it->second)) == "auto")
+    s.threads = 0;
+  else
+    s.threads = whole(o, "threads", s.threads, 1, 1024);
 
   // The parametrization, weight-decay rule and depth alpha must be a combination transfer() has
   // rules for (e.g. depth_alpha is a μP rule): ask it once at the base shape.
