@@ -53,8 +53,22 @@ struct AsymmetricBowl {
   bool x_asymmetric = false, y_asymmetric = false, x_cubic = false;
   double value(double x, double y) const;
 };
-// Needs 3+ distinct lr and B values around the minimum; false, with the reason, otherwise.
+// Needs 3+ distinct lr and B values around the minimum; false, with the reason, otherwise. With
+// a single batch size the bowl is a curve in ln lr alone (no batch terms; se_y0 is NaN).
 bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out, std::string& reason);
+
+// The `asym` rule for one set of points (one weight decay): the bowl's vertex with its standard
+// errors or, when no bowl can be fitted (the reason in `why`), the argmin with the grid spacing
+// around it as its error. The scaling-law fit (per cell) and the transfer fit (per width, on a
+// loss-vs-lr curve) both locate their optima with it.
+struct BowlOptimum {
+  bool fitted = false;
+  AsymmetricBowl bowl;              // when fitted
+  double x0 = 0, y0 = 0, loss = 0;  // ln lr*, ln B*, loss at the optimum
+  double se_x0 = std::numeric_limits<double>::quiet_NaN(), se_y0 = std::numeric_limits<double>::quiet_NaN();
+  std::string why;
+};
+BowlOptimum asym_optimum(const std::vector<CellPoint>& pts);
 
 struct Quadratic;  // fitted bowl, see cells.cpp
 
