@@ -472,6 +472,7 @@ bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out,
     }
     const Candidate& chosen = models[best_model];
     m = chosen.model, p = chosen.p, b = chosen.b, rss = chosen.rss;
+    b.x_asymmetric = true;  // sampled on both sides; one curvature here is the models' choice
     b.x0 = x, b.y0 = m.with_y ? y : b.y0;
     sx = std::sqrt(vx), sy = m.with_y ? std::sqrt(vy) : chosen.sy;
   }
