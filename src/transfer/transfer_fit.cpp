@@ -7,10 +7,6 @@
 #include <map>
 #include <set>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <boost/math/distributions/students_t.hpp>
-
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/stored_job.hpp"
@@ -32,17 +28,14 @@ struct Runs {
   std::map<std::tuple<double, std::int64_t, double>, std::vector<double>> losses;
 };
 
-double mean_finite(const std::vector<double>& v, const std::vector<std::size_t>* pick, std::size_t* ok) {
+double mean_finite(const std::vector<double>& v, std::size_t* ok) {
   double s = 0;
   std::size_t n = 0;
-  const std::size_t m = pick ? pick->size() : v.size();
-  for (std::size_t i = 0; i < m; ++i) {
-    const double x = v[pick ? (*pick)[i] : i];
+  for (double x : v)
     if (std::isfinite(x)) s += x, ++n;
-  }
-  if (ok) *ok = n;
-  // A setting that diverged for any drawn seed is not a candidate optimum.
-  return n == m && n > 0 ? s / static_cast<double>(n) : kInf;
+  *ok = n;
+  // A setting that diverged for any seed is not a candidate optimum.
+  return n == v.size() && n > 0 ? s / static_cast<double>(n) : kInf;
 }
 
 // Optimum of a 1-D curve in ln x by the scaling-law fit's `asym` rule (reducer/cells.hpp): the
@@ -70,22 +63,20 @@ CurveOptimum curve_optimum(const std::vector<CurvePoint>& c) {
   return o;
 }
 
-// The 1-D curves of one width for a seed resample (`pick` per setting; nullptr: all seeds).
+// The 1-D curves of one width (means over seeds) through its best setting.
 struct Slices {
   std::vector<CurvePoint> lr, wd;
   double best_lr = 0, best_wd = 0, best_loss = kInf;
   std::int64_t best_batch = 0;
 };
 
-Slices slices(const Runs& runs,
-              const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
+Slices slices(const Runs& runs) {
   Slices s;
   std::map<std::tuple<double, std::int64_t, double>, CurvePoint> points;  // x filled in below
   for (const auto& [key, v] : runs.losses) {
-    const auto* pick = picks ? &picks->at(key) : nullptr;
     std::size_t ok = 0;
-    const double m = mean_finite(v, pick, &ok);
-    const std::size_t seeds = pick ? pick->size() : v.size();
+    const double m = mean_finite(v, &ok);
+    const std::size_t seeds = v.size();
     points[key] = CurvePoint{0, m, seeds, seeds - ok};
     if (m < s.best_loss)
       s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
@@ -263,7 +254,7 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
     std::vector<CurveOptimum> lr_star, wd_star;
     std::set<double> tokens;
     for (const auto& [w, runs] : in.by_width) {
-      const Slices s = slices(runs, nullptr);
+      const Slices s = slices(runs);
       WidthOptimum o;
       o.width = w;
       o.params = runs.params;
