@@ -231,7 +231,7 @@ struct BowlData {
 
 // Parameter vector: x0, [y0], c, qx_lo, [qx_hi], [qy_lo, [qy_hi], r], [kx_hi] (bracketed:
 // asymmetric axes only; the batch terms when B varies; the cubic term above the optimum in
-// ln lr when the data choose it). Without the batch axis the bowl is a curve in ln lr alone.
+// ln lr in the models that have it). Without the batch axis the bowl is a curve in ln lr alone.
 struct BowlModel {
   bool ax = true, ay = true, cx = false, with_y = true;
   double y_fixed = 0;  // ln B of every point when the batch axis is absent
