@@ -7,10 +7,6 @@
 #include <map>
 #include <set>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <boost/math/distributions/students_t.hpp>
-
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/spec/job.hpp"
 #include "hpsweep/store/stored_job.hpp"
@@ -32,54 +28,55 @@ struct Runs {
   std::map<std::tuple<double, std::int64_t, double>, std::vector<double>> losses;
 };
 
-double mean_finite(const std::vector<double>& v, const std::vector<std::size_t>* pick, std::size_t* ok) {
+double mean_finite(const std::vector<double>& v, std::size_t* ok) {
   double s = 0;
   std::size_t n = 0;
-  const std::size_t m = pick ? pick->size() : v.size();
-  for (std::size_t i = 0; i < m; ++i) {
-    const double x = v[pick ? (*pick)[i] : i];
+  for (double x : v)
     if (std::isfinite(x)) s += x, ++n;
-  }
-  if (ok) *ok = n;
-  // A setting that diverged for any drawn seed is not a candidate optimum.
-  return n == m && n > 0 ? s / static_cast<double>(n) : kInf;
+  *ok = n;
+  // A setting that diverged for any seed is not a candidate optimum.
+  return n == v.size() && n > 0 ? s / static_cast<double>(n) : kInf;
 }
 
-// Optimum of a 1-D curve in ln x: the argmin, refined by the vertex of a parabola through it
-// and its neighbours (kept within them), since the swept points are a factor apart.
-double curve_optimum(const std::vector<CurvePoint>& c, bool* edge) {
+// Optimum of a 1-D curve in ln x by the scaling-law fit's `asym` rule (reducer/cells.hpp): the
+// vertex of an asymmetric bowl in ln x with its standard error, or the argmin with the grid
+// spacing around it as its error. Diverged points (inf) are left out of the bowl.
+struct CurveOptimum {
+  double x = std::numeric_limits<double>::quiet_NaN();
+  double se_log = std::numeric_limits<double>::quiet_NaN();
+  bool edge = false;
+};
+CurveOptimum curve_optimum(const std::vector<CurvePoint>& c) {
+  CurveOptimum o;
   std::size_t i = 0;
   for (std::size_t k = 1; k < c.size(); ++k)
     if (c[k].loss < c[i].loss) i = k;
-  if (edge) *edge = c.size() > 1 && (i == 0 || i + 1 == c.size());
-  if (!std::isfinite(c[i].loss)) return std::numeric_limits<double>::quiet_NaN();
-  if (i == 0 || i + 1 == c.size() || !std::isfinite(c[i - 1].loss) || !std::isfinite(c[i + 1].loss)) return c[i].x;
-  const double x0 = std::log(c[i - 1].x), x1 = std::log(c[i].x), x2 = std::log(c[i + 1].x);
-  const double y0 = c[i - 1].loss, y1 = c[i].loss, y2 = c[i + 1].loss;
-  const double d01 = (y1 - y0) / (x1 - x0), d12 = (y2 - y1) / (x2 - x1);
-  const double a = (d12 - d01) / (x2 - x0);
-  if (!(a > 0)) return c[i].x;
-  // Vertex of y = y0 + d01 (x - x0) + a (x - x0)(x - x1).
-  const double vertex = 0.5 * (x0 + x1) - d01 / (2 * a);
-  return std::exp(std::clamp(vertex, x0, x2));
+  o.edge = c.size() > 1 && (i == 0 || i + 1 == c.size());
+  if (c.empty() || !std::isfinite(c[i].loss)) return o;
+  std::vector<CellPoint> pts;
+  TrialId id = 0;
+  for (const auto& p : c)
+    if (std::isfinite(p.loss)) pts.push_back(CellPoint{++id, p.x, 1.0, 0, p.loss, 1});
+  const BowlOptimum b = asym_optimum(pts);
+  o.x = std::exp(b.x0);
+  o.se_log = b.se_x0;
+  return o;
 }
 
-// The 1-D curves of one width for a seed resample (`pick` per setting; nullptr: all seeds).
+// The 1-D curves of one width (means over seeds) through its best setting.
 struct Slices {
   std::vector<CurvePoint> lr, wd;
   double best_lr = 0, best_wd = 0, best_loss = kInf;
   std::int64_t best_batch = 0;
 };
 
-Slices slices(const Runs& runs,
-              const std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>>* picks) {
+Slices slices(const Runs& runs) {
   Slices s;
   std::map<std::tuple<double, std::int64_t, double>, CurvePoint> points;  // x filled in below
   for (const auto& [key, v] : runs.losses) {
-    const auto* pick = picks ? &picks->at(key) : nullptr;
     std::size_t ok = 0;
-    const double m = mean_finite(v, pick, &ok);
-    const std::size_t seeds = pick ? pick->size() : v.size();
+    const double m = mean_finite(v, &ok);
+    const std::size_t seeds = v.size();
     points[key] = CurvePoint{0, m, seeds, seeds - ok};
     if (m < s.best_loss)
       s.best_loss = m, s.best_lr = std::get<0>(key), s.best_batch = std::get<1>(key), s.best_wd = std::get<2>(key);
@@ -181,61 +178,33 @@ std::vector<GroupInput> group_trials(const SweepLog& log, const JobSpec* job, st
   return out;
 }
 
+// y*(w) = c * w^kappa by the scaling-law fit's weighted least squares (reducer/laws.hpp): each
+// width's optimum weighted by 1/(se^2 + tau^2), covariance scaled by the weighted residuals and
+// Student-t quantiles with widths - 2 degrees of freedom. A bootstrap over 2-3 seeds covers the
+// true exponent far less often than 95% (it sees at most 10 distinct resamples and ignores the
+// noise between seeds that the bowl's residuals measure).
 std::optional<PowerLaw> width_law(const std::string& name, const std::vector<double>& widths,
-                                  const std::vector<double>& y, const std::vector<std::vector<double>>& boot_y,
-                                  std::string* method) {
+                                  const std::vector<CurveOptimum>& optima, std::string* method) {
   std::vector<LawPoint> pts;
   for (std::size_t i = 0; i < widths.size(); ++i)
-    if (std::isfinite(y[i]) && y[i] > 0) pts.push_back(LawPoint{widths[i], 1, y[i], 0, 0, 0, i});
+    if (std::isfinite(optima[i].x) && optima[i].x > 0) {
+      LawPoint p{widths[i], 1, optima[i].x, 0, 0, 0, i};
+      p.lr_se_log = optima[i].se_log;
+      pts.push_back(p);
+    }
   if (pts.size() < 2) return std::nullopt;
   auto features = [](double w, double) {
     Eigen::VectorXd f(2);
     f << 1.0, std::log(w);
     return f;
   };
-  BootstrapOptions none;
-  none.resamples = 0;
-  PowerLaw law = fit_power_law(
-      name, name + "* = c * w^kappa", {"c", "kappa"}, pts, [](const LawPoint& p) { return p.lr; }, features, none);
-  law.coefs.clear();
-  if (!boot_y.empty()) {
-    // Re-fit the law on each seed resample's optima.
-    for (const auto& yb : boot_y) {
-      std::vector<LawPoint> pb;
-      for (std::size_t i = 0; i < widths.size(); ++i)
-        if (std::isfinite(yb[i]) && yb[i] > 0) pb.push_back(LawPoint{widths[i], 1, yb[i], 0, 0, 0, i});
-      if (pb.size() < 2) continue;
-      Eigen::MatrixXd X(pb.size(), 2);
-      Eigen::VectorXd Y(pb.size());
-      for (std::size_t i = 0; i < pb.size(); ++i) {
-        X.row(static_cast<Eigen::Index>(i)) = features(pb[i].N, 0).transpose();
-        Y(static_cast<Eigen::Index>(i)) = std::log(pb[i].lr);
-      }
-      law.boot.push_back(X.colPivHouseholderQr().solve(Y));
-    }
-    std::vector<double> s0, s1;
-    for (const auto& b : law.boot) s0.push_back(b(0)), s1.push_back(b(1));
-    law.coefs.push_back(summarize_log(law.beta(0), s0));
-    law.coefs.push_back(summarize(law.beta(1), s1));
-    *method = "bootstrap over seeds";
-  } else {
-    // No seeds to resample: the OLS interval with Student-t quantiles (n - 2 degrees of freedom);
-    // two widths determine the line exactly and give no interval at all.
-    const std::size_t dof = pts.size() - 2;
-    const double t =
-        dof > 0
-            ? boost::math::quantile(boost::math::complement(boost::math::students_t(static_cast<double>(dof)), 0.025))
-            : std::numeric_limits<double>::quiet_NaN();
-    for (int c = 0; c < 2; ++c) {
-      const double b = law.beta(c),
-                   se = c < static_cast<int>(law.ols_se.size()) ? law.ols_se[static_cast<std::size_t>(c)] : 0;
-      Interval iv{b, b, b, b - t * se, b + t * se};
-      if (c == 0) iv = Interval{std::exp(b), std::exp(b), std::exp(b), std::exp(b - t * se), std::exp(b + t * se)};
-      law.coefs.push_back(iv);
-    }
-    *method = dof > 0 ? "OLS with Student-t quantiles (no seed bootstrap: it needs repeats >= 2 and --resamples > 0)"
-                      : "none: two widths fit the line exactly";
-  }
+  PowerLaw law = fit_weighted_law(
+      name, name + "* = c * w^kappa", {"c", "kappa"}, pts, [](const LawPoint& p) { return p.lr; },
+      [](const LawPoint& p) { return p.lr_se_log; }, features);
+  *method = pts.size() > 2 ? "weighted least squares over the widths' optima (their bowl standard errors), "
+                             "Student-t quantiles with " +
+                                 std::to_string(pts.size() - 2) + " degrees of freedom"
+                           : "none: two widths fit the line exactly";
   return law;
 }
 
@@ -269,7 +238,6 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
     }
   }
   rep.target_width = target_width;
-  const int resamples = std::max(0, options.bootstrap.resamples);
 
   for (const auto& in : inputs) {
     TransferGroup g;
@@ -282,12 +250,11 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
     else if (g.parametrization == "sp")
       g.theory_kappa = -1, g.has_theory = true;
 
-    std::vector<double> widths, lr_star, wd_star;
-    std::size_t max_seeds = 0;
-    std::vector<const Runs*> runs_of;
+    std::vector<double> widths;
+    std::vector<CurveOptimum> lr_star, wd_star;
     std::set<double> tokens;
     for (const auto& [w, runs] : in.by_width) {
-      const Slices s = slices(runs, nullptr);
+      const Slices s = slices(runs);
       WidthOptimum o;
       o.width = w;
       o.params = runs.params;
@@ -301,67 +268,27 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
         g.widths.push_back(o);
         continue;
       }
-      o.lr = curve_optimum(s.lr, &o.lr_edge);
+      const CurveOptimum lr = curve_optimum(s.lr);
+      o.lr = lr.x;
+      o.lr_edge = lr.edge;
+      // The width's optimum with its 95% interval from the bowl's standard error.
+      o.lr_boot = t_interval(std::log(lr.x), lr.se_log, HUGE_VAL, true);
       o.loss = s.best_loss;
-      o.wd = s.wd.empty() ? s.best_wd : curve_optimum(s.wd, nullptr);
+      const CurveOptimum wd = s.wd.empty() ? CurveOptimum{} : curve_optimum(s.wd);
+      o.wd = s.wd.empty() ? s.best_wd : wd.x;
       if (o.lr_edge) o.note = "optimum at the edge of the swept learning rates: extend the grid";
-      for (const auto& [k, v] : runs.losses) max_seeds = std::max(max_seeds, v.size());
       widths.push_back(w);
-      lr_star.push_back(o.lr);
-      wd_star.push_back(s.wd.empty() ? std::numeric_limits<double>::quiet_NaN() : o.wd);
-      runs_of.push_back(&runs);
+      lr_star.push_back(lr);
+      wd_star.push_back(wd);
       g.widths.push_back(o);
     }
     if (tokens.size() > 1)
       rep.warnings.push_back(transfer_group_name(g) +
                              " has a different token budget at each width: kappa mixes width "
                              "and data effects");
-
-    // Seed bootstrap: per resample and width, one draw of seed indices applied to every setting
-    // (seeds are the unit: under shared seeding a seed's runs are paired across learning rates);
-    // deterministic by (resample, width), whatever the thread count.
-    std::vector<std::vector<double>> boot_lr, boot_wd;
-    if (max_seeds >= 2 && resamples > 0) {
-      boot_lr.assign(static_cast<std::size_t>(resamples), std::vector<double>(widths.size()));
-      boot_wd = boot_lr;
-      tbb::parallel_for(tbb::blocked_range<int>(0, resamples), [&](const tbb::blocked_range<int>& range) {
-        for (int b = range.begin(); b < range.end(); ++b)
-          for (std::size_t i = 0; i < widths.size(); ++i) {
-            std::map<std::tuple<double, std::int64_t, double>, std::vector<std::size_t>> picks;
-            std::size_t seeds = 0;
-            for (const auto& [key, v] : runs_of[i]->losses) seeds = std::max(seeds, v.size());
-            const std::uint64_t width_seed =
-                options.bootstrap.seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
-            const auto draw = bootstrap_indices(seeds, width_seed, b);
-            std::uint64_t k = 0;
-            for (const auto& [key, v] : runs_of[i]->losses) {
-              ++k;  // a setting with fewer seeds (some failed) gets its own draw
-              picks[key] =
-                  v.size() == seeds ? draw : bootstrap_indices(v.size(), width_seed + k * 0x94D049BB133111EBull, b);
-            }
-            const Slices s = slices(*runs_of[i], &picks);
-            const auto bi = static_cast<std::size_t>(b);
-            boot_lr[bi][i] = s.lr.size() >= 3 && std::isfinite(s.best_loss) ? curve_optimum(s.lr, nullptr)
-                                                                            : std::numeric_limits<double>::quiet_NaN();
-            boot_wd[bi][i] = s.wd.size() >= 3 && std::isfinite(s.best_loss) ? curve_optimum(s.wd, nullptr)
-                                                                            : std::numeric_limits<double>::quiet_NaN();
-          }
-      });
-      for (std::size_t i = 0, j = 0; i < g.widths.size(); ++i) {
-        if (!std::isfinite(g.widths[i].lr)) continue;
-        std::vector<double> s;
-        for (const auto& row : boot_lr)
-          if (std::isfinite(row[j])) s.push_back(std::log(row[j]));
-        g.widths[i].lr_boot = summarize_log(std::log(g.widths[i].lr), s);
-        ++j;
-      }
-    } else {
-      for (auto& o : g.widths)
-        if (std::isfinite(o.lr)) o.lr_boot = Interval{o.lr, o.lr, o.lr, o.lr, o.lr};
-    }
-    g.lr_law = width_law("lr", widths, lr_star, boot_lr, &g.interval_method);
+    g.lr_law = width_law("lr", widths, lr_star, &g.interval_method);
     std::string wd_method;
-    g.wd_law = width_law("wd", widths, wd_star, boot_wd, &wd_method);
+    g.wd_law = width_law("wd", widths, wd_star, &wd_method);
     if (!g.lr_law) {
       rep.warnings.push_back(transfer_group_name(g) + ": fewer than 2 widths with an optimum, no exponent");
     } else if (g.has_theory && std::isfinite(g.lr_law->coefs[1].lo)) {
@@ -425,9 +352,8 @@ TransferReport fit_transfer(const SweepLog& all, const FitOptions& options) {
 std::string format_transfer_fit(const TransferReport& r) {
   std::string out;
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "transfer fit: %zu group(s); eta*(w) = c * w^kappa per parametrization, %d resamples\n",
-                r.groups.size(), r.options.bootstrap.resamples);
+  std::snprintf(buf, sizeof buf, "transfer fit: %zu group(s); eta*(w) = c * w^kappa per parametrization\n",
+                r.groups.size());
   out += buf;
   for (const auto& g : r.groups) {
     out += "\n" + transfer_group_name(g) + " (" + g.parametrization + "); widths from " + g.width_source + "\n";
@@ -447,11 +373,12 @@ std::string format_transfer_fit(const TransferReport& r) {
       out += buf;
       if (!g.verdict.empty()) out += "  " + g.verdict + "\n";
       if (r.target_width > 0) {
-        const Interval p = g.lr_law->boot.empty() ? Interval{} : g.lr_law->predict_interval(r.target_width, 1);
+        const bool has_interval = g.lr_law->dof > 0;
+        const Interval p = has_interval ? g.lr_law->predict_interval(r.target_width, 1) : Interval{};
         std::snprintf(buf, sizeof buf, "  at the target width %s: lr* = %s", format_short(r.target_width).c_str(),
                       format_short(g.lr_law->predict(r.target_width, 1)).c_str());
         out += buf;
-        if (!g.lr_law->boot.empty()) out += " [" + format_short(p.lo) + ", " + format_short(p.hi) + "]";
+        if (has_interval) out += " [" + format_short(p.lo) + ", " + format_short(p.hi) + "]";
         out += "\n";
       }
     }

@@ -47,7 +47,7 @@ for truth in ("symmetric", "asymmetric", "cubic"):
             c = quantity(report, truth, noise, name)["coverage"]
             expect(0.85 <= c <= 1.0, f"{truth} {noise}: coverage {c} of {name}")
     q = quantity(report, truth, 0.0015, PRED)
-    expect(abs(q["bias"]) <= 0.05 and q["rmse"] <= 0.12, f"{truth}: bias {q['bias']}, RMSE {q['rmse']} at 0.15%")
+    expect(abs(q["bias"]) <= 0.03 and q["rmse"] <= 0.08, f"{truth}: bias {q['bias']}, RMSE {q['rmse']} at 0.15%")
 expect(seconds < 60, f"calibrate took {seconds:.1f} s")
 
 # Deterministic: the same study twice gives the same figures.

@@ -326,6 +326,36 @@ TEST(AsymmetricBowl, StaysCloseOnACubicPenaltyAndFlagsTheAsymmetry) {
   EXPECT_NE(o.flags[0].find("asymmetric in lr"), std::string::npos);
 }
 
+TEST(AsymmetricBowl, OnACurveOfOneBatchSizeFindsTheVertexInLnLrAlone) {
+  // The transfer fit's loss-vs-lr curves: one batch size, so the bowl has no batch terms.
+  for (double cubic : {0.0, 1.0}) {
+    const Cell c = lopsided_cell(2.2e-3, 1.9e5, cubic > 0 ? 1.0 : 2.0, cubic);
+    std::vector<CellPoint> curve;
+    for (const auto& p : c.points)
+      if (p.batch_tokens == c.points[3].batch_tokens) curve.push_back(p);
+    ASSERT_EQ(curve.size(), 15u);
+    AsymmetricBowl b;
+    std::string why;
+    ASSERT_TRUE(fit_asymmetric_bowl(curve, b, why)) << why;
+    EXPECT_NEAR(b.x0, std::log(2.2e-3), 1e-4) << "cubic " << cubic;
+    EXPECT_EQ(b.y0, std::log(curve[0].batch_tokens));
+    EXPECT_TRUE(std::isnan(b.se_y0));
+    EXPECT_TRUE(std::isfinite(b.se_x0));
+    const BowlOptimum o = asym_optimum(curve);
+    EXPECT_TRUE(o.fitted);
+    EXPECT_EQ(o.x0, b.x0);
+  }
+  // Too few learning rates for a bowl: the argmin, known to the grid spacing.
+  const Cell c = lopsided_cell(2.2e-3, 1.9e5, 2.0, 0);
+  std::vector<CellPoint> three;
+  for (const auto& p : c.points)
+    if (p.batch_tokens == c.points[3].batch_tokens && std::fabs(std::log(p.lr / 2.2e-3)) < 0.5) three.push_back(p);
+  ASSERT_EQ(three.size(), 3u);
+  const BowlOptimum o = asym_optimum(three);
+  EXPECT_FALSE(o.fitted);
+  EXPECT_NEAR(o.se_x0, std::log(160.0) / 14, 1e-12);
+}
+
 TEST(WeightedLaw, WithEqualErrorsIsOrdinaryLeastSquaresWithTIntervals) {
   std::vector<LawPoint> pts;
   for (int i = 0; i < 12; ++i) {
@@ -450,19 +480,23 @@ TEST(Fit, ARegressorThatBarelyVariesIsDroppedWithTheReasonAndTheLossLawIsNotDete
 TEST(Calibration, DefaultFitIsUnbiasedWithNominalCoverageOnSymmetricAndLopsidedTruths) {
   const CalibrationReport r = small_study("asym", {"symmetric", "asymmetric", "cubic"}, {0.0015, 0.005}, 60);
   ASSERT_EQ(r.conditions.size(), 6u);
+  double mean_coverage = 0;
   for (const auto& c : r.conditions) {
     SCOPED_TRACE(c.truth + " noise " + std::to_string(c.noise));
     EXPECT_EQ(c.failed, 0u);
     const auto& lr = stat(c, "ln lr* at target (prediction)");
-    // At 0.5% noise the cubic landscape still leaves a bias of about +0.1 (see README).
-    EXPECT_LE(std::fabs(lr.bias), c.noise < 0.002 ? 0.04 : 0.15);
-    if (c.noise < 0.002) EXPECT_LE(lr.rmse, 0.12);
+    // At 0.5% noise the cubic landscape still leaves a bias of about +0.05 (see README).
+    EXPECT_LE(std::fabs(lr.bias), c.noise < 0.002 ? 0.03 : 0.08);
+    if (c.noise < 0.002) EXPECT_LE(lr.rmse, 0.08);
     for (const char* q :
          {"lr_n_exp", "lr_d_exp", "batch_d_exp", "ln lr* at target (prediction)", "ln B* at target (prediction)"}) {
       EXPECT_GE(stat(c, q).coverage, 0.85) << q;  // 95% nominal; 60 replicates: sd of the rate ~3%
-      EXPECT_LE(stat(c, q).coverage, 1.0) << q;
+      mean_coverage += stat(c, q).coverage / 30;
     }
   }
+  // Over the 30 figures (1,800 intervals): intervals too wide would show here as well.
+  EXPECT_GE(mean_coverage, 0.93);
+  EXPECT_LE(mean_coverage, 0.975);
 }
 
 TEST(Calibration, ExposesTheBiasOfTheSymmetricBowlOnALopsidedTruth) {

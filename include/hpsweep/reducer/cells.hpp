@@ -43,18 +43,36 @@ Selection parse_selection(const std::string& text);
 // with its own curvature below and above the optimum along each axis, so a learning rate that
 // costs more above the optimum than below does not pull the vertex. Fitted by Levenberg-
 // Marquardt over a window around the minimum whose extent is set per axis and side by the
-// fitted curvature (a fixed rise of the loss), never by the noisy losses themselves.
+// fitted curvature (a fixed rise of the loss), never by the noisy losses themselves. Along ln lr
+// three models (two curvatures; two and a cubic term above; one and a cubic term above) are
+// fitted on that window and x0 is their vertices averaged with Akaike weights; se_x0 includes
+// the spread between them. The other parameters are those of the model with the most weight.
 struct AsymmetricBowl {
   double x0 = 0, y0 = 0, c = 0, qx_lo = 0, qx_hi = 0, qy_lo = 0, qy_hi = 0, r = 0;
   double kx_lo = 0, kx_hi = 0;  // cubic term k u^3 in ln lr (above the optimum, when the data need it)
   double se_x0 = std::numeric_limits<double>::quiet_NaN(), se_y0 = std::numeric_limits<double>::quiet_NaN();
   std::size_t points = 0;
-  // false: the window has too few values on one side of the optimum; one curvature on that axis.
+  // false: the window has too few values on one side of the optimum; one curvature on that axis
+  // (x_asymmetric true with qx_lo == qx_hi: the one-curvature-and-cubic model had the most weight).
   bool x_asymmetric = false, y_asymmetric = false, x_cubic = false;
   double value(double x, double y) const;
 };
-// Needs 3+ distinct lr and B values around the minimum; false, with the reason, otherwise.
+// Needs 3+ distinct lr and B values around the minimum; false, with the reason, otherwise. With
+// a single batch size the bowl is a curve in ln lr alone (no batch terms; se_y0 is NaN).
 bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out, std::string& reason);
+
+// The `asym` rule for one set of points (one weight decay): the bowl's vertex with its standard
+// errors or, when no bowl can be fitted (the reason in `why`), the argmin with the grid spacing
+// around it as its error. The scaling-law fit (per cell) and the transfer fit (per width, on a
+// loss-vs-lr curve) both locate their optima with it.
+struct BowlOptimum {
+  bool fitted = false;
+  AsymmetricBowl bowl;              // when fitted
+  double x0 = 0, y0 = 0, loss = 0;  // ln lr*, ln B*, loss at the optimum
+  double se_x0 = std::numeric_limits<double>::quiet_NaN(), se_y0 = std::numeric_limits<double>::quiet_NaN();
+  std::string why;
+};
+BowlOptimum asym_optimum(const std::vector<CellPoint>& pts);
 
 struct Quadratic;  // fitted bowl, see cells.cpp
 

@@ -1,8 +1,9 @@
 #pragma once
 // `hpsweep fit --transfer`: on a sweep over widths, the measured transfer exponents. Per
 // parametrization (one [variants] row each, or the whole sweep), the optimal learning rate of
-// every width is located on its loss-vs-lr curve and eta*(w) = c * w^kappa is fitted, with a
-// bootstrap over seeds; likewise lambda*(w) when weight decay was swept. Theory for Adam's
+// every width is located on its loss-vs-lr curve (mean over seeds) by the `asym` bowl of the
+// scaling-law fit, and eta*(w) = c * w^kappa is fitted by its weighted least squares with
+// Student-t intervals; likewise lambda*(w) when weight decay was swept. Theory for Adam's
 // hidden-matrix LR: kappa ~ 0 under muP and u-muP, ~ -1 under SP (mup.md).
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@ struct CurvePoint {
 struct WidthOptimum {
   double width = 0, params = 0, tokens = 0;
   double lr = 0, wd = 0, loss = 0;   // the optimum (lr: parabola vertex in ln lr near the argmin)
-  Interval lr_boot;                  // over seed resamples (estimate = lr)
+  Interval lr_boot;                  // 95% interval from the bowl's standard error (estimate = lr)
   bool lr_edge = false;              // argmin at the smallest or largest swept lr
   std::vector<CurvePoint> lr_curve;  // at the best (batch, wd)
   std::vector<CurvePoint> wd_curve;  // at the best (lr, batch), when wd was swept
@@ -39,7 +40,7 @@ struct TransferGroup {
   std::string width_source;     // how widths were obtained
   std::vector<WidthOptimum> widths;
   std::optional<PowerLaw> lr_law, wd_law;  // coefs: c, kappa
-  std::string interval_method;             // "bootstrap over seeds" or "OLS (one seed)"
+  std::string interval_method;             // how the kappa interval was obtained
   double theory_kappa = 0;
   bool has_theory = false;
   std::string verdict;                     // how the measured kappa compares with theory
