@@ -525,9 +525,10 @@ TEST(TransferFormat, TableShowsBaseAndTargetSideBySideForEveryGroupAndTheNotes) 
 namespace {
 // A width sweep whose loss is a parabola in ln lr around lr*(w) = c w^kappa, with seed noise,
 // and DIVERGED runs far above the optimum.
-SweepLog synthetic_width_sweep(const std::map<std::string, std::pair<double, double>>& laws, int seeds, double noise) {
+SweepLog synthetic_width_sweep(const std::map<std::string, std::pair<double, double>>& laws, int seeds, double noise,
+                               std::uint64_t rng_seed = 3) {
   SweepLog log;
-  std::mt19937_64 rng(3);
+  std::mt19937_64 rng(rng_seed);
   std::normal_distribution<double> gauss(0, noise);
   for (const auto& [variant, law] : laws)
     for (double w : {64.0, 128.0, 256.0, 512.0}) {
@@ -553,7 +554,7 @@ SweepLog synthetic_width_sweep(const std::map<std::string, std::pair<double, dou
 }
 }  // namespace
 
-TEST(TransferFit, MeasuredKappaSeparatesSpFromMupAndCoversTheTrueExponents) {
+TEST(TransferFit, MeasuredKappaSeparatesSpFromMupNearTheTrueExponents) {
   const SweepLog log = synthetic_width_sweep({{"sp", {0.5, -1.0}}, {"mup", {3e-3, 0.0}}}, 3, 0.002);
   FitOptions o;
   o.bootstrap.resamples = 300;
@@ -582,6 +583,30 @@ TEST(TransferFit, MeasuredKappaSeparatesSpFromMupAndCoversTheTrueExponents) {
     one_thread = transfer_fit_json(fit_transfer(log, o));
   }
   EXPECT_EQ(one_thread, transfer_fit_json(r));
+}
+
+// Coverage is a property of many sweeps, not of one: across 20 noisy width sweeps, each
+// variant's 95% kappa interval must contain its true exponent about as often as it claims.
+TEST(TransferFit, KappaIntervalsCoverTheTrueExponentsOfSpAndMupAcrossNoisySweeps) {
+  FitOptions o;
+  o.bootstrap.resamples = 200;
+  int covered_sp = 0, covered_mup = 0;
+  const int sweeps = 20;
+  for (int rep = 0; rep < sweeps; ++rep) {
+    const SweepLog log = synthetic_width_sweep({{"sp", {0.5, -1.0}}, {"mup", {3e-3, 0.0}}}, 3, 0.002,
+                                               1000 + static_cast<std::uint64_t>(rep));
+    const TransferReport r = fit_transfer(log, o);
+    for (const auto& g : r.groups) {
+      ASSERT_TRUE(g.lr_law);
+      const Interval& k = g.lr_law->coefs[1];
+      const double truth = g.variant == "sp" ? -1.0 : 0.0;
+      const bool covered = k.lo <= truth && truth <= k.hi;
+      (g.variant == "sp" ? covered_sp : covered_mup) += covered ? 1 : 0;
+    }
+  }
+  std::printf("kappa 95%% intervals covering the truth in %d sweeps: SP %d, muP %d\n", sweeps, covered_sp, covered_mup);
+  EXPECT_GE(covered_sp, 16) << "SP";
+  EXPECT_GE(covered_mup, 16) << "muP";
 }
 
 TEST(TransferFit, OneSeedFallsBackToTheOlsIntervalAndSaysSo) {
