@@ -12,6 +12,8 @@
 # Before the mutants, each covering regex runs once on the unmutated tree (the baseline): a
 # mutant is only killed by a test that passes without it. --no-baseline skips that.
 #
+# The mutant is planted in this worktree's source: while this runs, build no other build directory
+# of the worktree (nor run the install test, whose cpack builds build/release).
 # The source tree is restored after every mutant, and on any exit (error, Ctrl-C, kill): the
 # original of the file being mutated is kept in DIR/mutant-backup/ and put back by a trap; a run
 # killed with -9 is repaired by the next start, which restores what it finds there first.
