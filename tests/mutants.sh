@@ -68,7 +68,7 @@ build_targets >"$build/mutants-build.log" 2>&1 || { tail -30 "$build/mutants-bui
 mkdir -p "$logs"
 
 run_tests() {  # regex, log file -> ctest's status
-  (cd "$build" && ctest -R "$1" --timeout "$test_timeout" --output-on-failure >"$2" 2>&1)
+  (cd "$build" && ctest -R "$1" --timeout "$test_timeout" --output-on-failure >>"$2" 2>&1)
 }
 count_tests() { (cd "$build" && ctest -N -R "$1" | sed -n 's/^Total Tests: //p'); }
 
@@ -82,7 +82,7 @@ if [ "$baseline" = 1 ]; then
     checked[$tests]=1
     n=$(count_tests "$tests")
     [ "${n:-0}" -gt 0 ] || { echo "mutants.sh: '$tests' ($id) selects no test" >&2; exit 1; }
-    run_tests "$tests" "$logs/baseline.log" ||
+    : >"$logs/baseline.log"; run_tests "$tests" "$logs/baseline.log" ||
       { tail -30 "$logs/baseline.log"; echo "mutants.sh: '$tests' fails without any mutant" >&2; exit 1; }
     echo "baseline: $n tests of '$tests' pass"
   done
