@@ -362,9 +362,11 @@ void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& 
       while (outstanding[w.rank] < depth && next < handler.count() && !stopping()) dispatch(w.rank);
   };
 
+  // After the grace period the trials still in flight are left to the caller (recorded LOST).
+  auto abandoning = [&] { return options.abandon_in_flight && options.abandon_in_flight(); };
   Message msg;
   while (in_flight > 0) {
-    if (options.abandon_in_flight && options.abandon_in_flight()) break;
+    if (abandoning()) break;
     if (!comm.receive(msg, std::chrono::milliseconds(250))) {
       handler.on_idle();
       top_up();

@@ -2,7 +2,9 @@
 ends the whole job within seconds with exit status 4 (what the sbatch requeue waits for), the
 running trials are recorded LOST and their processes are gone, and a resume runs them again.
 A second signal during the grace period does the same at once, under mpirun and with worker
-threads (no MPI).
+threads (no MPI). SIGUSR1 (what Slurm sends before a time limit) does the same under a plain
+mpirun, SIGINT with worker threads, and `--drain-before-limit` drains with no signal at all when the
+Slurm allocation's end (read with squeue, here a stand-in on PATH) comes within that many seconds.
 
 Run by hand:  HPSWEEP=build/release/hpsweep /usr/bin/python3 tests/scripts/test_mpi_drain.py
 """
@@ -73,9 +75,20 @@ def trial_processes():
     return n
 
 
-def drained_run(out, signals, mpi=True):
-    env = dict(os.environ, HPSWEEP_DRAIN_TEST=d, TRIAL_SECONDS="300")
-    run = [HPSWEEP, "run", job, "--out", out, "--grace", "0.5" if mpi else "120", "--progress", "none"]
+def fake_slurm(seconds_left):
+    """SLURM_JOB_ID and an squeue on PATH that says the allocation ends `seconds_left` from now."""
+    bin_dir = os.path.join(d, "fake-slurm-bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + seconds_left))
+    write(os.path.join(bin_dir, "squeue"), f"#!/bin/sh\necho {end}\n")
+    os.chmod(os.path.join(bin_dir, "squeue"), 0o755)
+    return {"SLURM_JOB_ID": "4242", "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+
+
+def drained_run(out, signals, mpi=True, sig=signal.SIGTERM, grace=None, extra_args=(), extra_env=None):
+    env = dict(os.environ, HPSWEEP_DRAIN_TEST=d, TRIAL_SECONDS="300", **(extra_env() if extra_env else {}))
+    grace = grace or ("0.5" if mpi else "120")
+    run = [HPSWEEP, "run", job, "--out", out, "--grace", grace, "--progress", "none", *extra_args]
     if mpi:
         cmd = [MPIEXEC, *MPIEXEC_FLAGS, "-x", "HPSWEEP_DRAIN_TEST", "-x", "TRIAL_SECONDS", "-n", "4", *run]
     else:
@@ -88,13 +101,13 @@ def drained_run(out, signals, mpi=True):
     expect(started_trials(out) == 3, "the three workers never started their trials")
     t0 = time.time()
     for _ in range(signals):
-        os.kill(master, signal.SIGTERM)
+        os.kill(master, sig)
         time.sleep(0.05)
     try:
         output, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError("the run did not exit within 60 s of SIGTERM to the master (drain hangs)")
+        raise AssertionError(f"the run did not exit within 60 s of {signal.Signals(sig).name} to the master (drain hangs)")
     took = time.time() - t0
     expect(proc.returncode == 4, f"the run exited {proc.returncode}, not 4 (interrupted):\n{output}")
     expect(took < 20, f"the job took {took:.1f} s to end after SIGTERM")
@@ -105,20 +118,34 @@ def drained_run(out, signals, mpi=True):
     # The 3 running trials and those queued behind them on the workers (prefetch) are LOST.
     expect(states.count("LOST") >= 3 and set(states) == {"LOST"}, f"expected only LOST trials, got {states}")
     expect(launches["ended"][-1].decode() == "interrupted", f"launch recorded {launches['ended'][-1]}")
-    return took
+    return took, output
 
 
-# Under mpirun: one SIGTERM (grace 0.5 s) and two. Without MPI (worker threads, grace 120 s):
-# the second signal must end the wait at once.
-for signals, mpi in ((1, True), (2, True), (2, False)):
-    out = os.path.join(d, f"s{signals}{'mpi' if mpi else 'threads'}.h5")
-    took = drained_run(out, signals, mpi)
-    print(f"{signals} SIGTERM ({'mpirun' if mpi else 'worker threads'}): exit 4 after {took:.1f} s, running trials LOST")
+# Under mpirun: one SIGTERM (grace 0.5 s), two, and one SIGUSR1. Without MPI (worker threads,
+# grace 120 s): the second signal must end the wait at once; one SIGINT (grace 0.5 s); and, with no
+# signal, the Slurm time limit 45 s after the start with --drain-before-limit 35: a drain after 10 s.
+cases = (
+    ("1 SIGTERM under mpirun", dict(signals=1, mpi=True)),
+    ("2 SIGTERM under mpirun", dict(signals=2, mpi=True)),
+    ("2 SIGTERM with worker threads", dict(signals=2, mpi=False)),
+    ("1 SIGUSR1 under mpirun", dict(signals=1, mpi=True, sig=signal.SIGUSR1)),
+    ("1 SIGINT with worker threads", dict(signals=1, mpi=False, sig=signal.SIGINT, grace="0.5")),
+    ("--drain-before-limit, no signal", dict(signals=0, mpi=False, grace="0.5", extra_args=("--drain-before-limit", "35"),
+                                             extra_env=lambda: fake_slurm(45))),
+)
+for n, (what, case) in enumerate(cases):
+    out = os.path.join(d, f"s{n}.h5")
+    took, output = drained_run(out, **case)
+    if case["signals"] == 0:
+        expect("Slurm time limit approaching" in output, f"{what}: the drain did not say why:\n{output}")
+    else:
+        expect("signal received" in output, f"{what}: the drain did not say why:\n{output}")
+    print(f"{what}: exit 4 after {took:.1f} s, running trials LOST")
     # Resume with short trials: the lost ones and the rest run, nothing is lost or repeated.
     env = dict(os.environ, TRIAL_SECONDS="0")
     hpsweep("run", job, "--out", out, "--progress", "none", ranks=3, env=env)
     trials, _, _, _ = read_trials(out)
     done = {t["id"] for t in trials if STATES[t["state"]] == "DONE"}
-    expect(len(done) == 6, f"after resume {len(done)} of 6 trials are DONE")
-    expect(sum(STATES[t["state"]] == "DONE" for t in trials) == 6, "a trial finished twice")
+    expect(len(done) == 6, f"{what}: after resume {len(done)} of 6 trials are DONE")
+    expect(sum(STATES[t["state"]] == "DONE" for t in trials) == 6, f"{what}: a trial finished twice")
 print("ok")

@@ -192,6 +192,23 @@ TEST(LossLaw, RefusesTooFewCellsWithAReason) {
   EXPECT_NE(law.note.find("at least 6 cells"), std::string::npos);
 }
 
+// Five parameters need more than five cells: five are refused for their number, the sixth makes
+// the count enough (the boundary, not just a far-off case).
+TEST(LossLaw, FiveCellsAreRefusedForTheirNumberAndSixAreEnough) {
+  const std::vector<double> truth = {std::log(1.7), std::log(400.0), 0.34, std::log(410.0), 0.28};
+  std::vector<LawPoint> cells;
+  const std::pair<double, double> nd[] = {{1e7, 1e9}, {1e8, 1e9}, {1e9, 1e10}, {1e7, 1e11}, {1e9, 1e11}, {1e8, 1e10}};
+  for (std::size_t i = 0; i < 6; ++i)
+    cells.push_back(LawPoint{nd[i].first, nd[i].second, 0, 0, 0, loss_law_value(truth, nd[i].first, nd[i].second), i});
+  const std::vector<LawPoint> five(cells.begin(), cells.begin() + 5);
+  const LossLaw refused = fit_loss_law(five, BootstrapOptions{10, 1, false});
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.note.find("at least 6 cells"), std::string::npos) << refused.note;
+  EXPECT_NE(refused.note.find("have 5 cells"), std::string::npos) << refused.note;
+  const LossLaw six = fit_loss_law(cells, BootstrapOptions{10, 1, false});
+  EXPECT_EQ(six.note.find("at least 6 cells"), std::string::npos) << six.note;
+}
+
 TEST(FitGroundTruth, SurrogateExponentsFallInsideTheirIntervalsAtAboutTheNominalRate) {
   // 30 independent noisy sweeps of a surrogate whose exponents are known; 95% intervals from
   // resampling whole cells should contain the truth in most of them.

@@ -555,7 +555,7 @@ SweepLog synthetic_width_sweep(const std::map<std::string, std::pair<double, dou
 }
 }  // namespace
 
-TEST(TransferFit, MeasuredKappaSeparatesSpFromMupAndCoversTheTrueExponents) {
+TEST(TransferFit, MeasuredKappaSeparatesSpFromMupNearTheTrueExponents) {
   const SweepLog log = synthetic_width_sweep({{"sp", {0.5, -1.0}}, {"mup", {3e-3, 0.0}}}, 3, 0.002);
   FitOptions o;
   o.bootstrap.resamples = 300;
@@ -618,6 +618,18 @@ TEST(TransferFit, KappaIntervalsCoverTheTrueExponentsAtTheNominalRateWithThreeSe
       EXPECT_LT(std::fabs(bias[v]), 0.01);
     }
   }
+}
+
+// Optima far above every swept LR: each width's best is its largest LR, which must be flagged (an
+// argmin at the top of the grid says "extend upwards", not "here is the optimum").
+TEST(TransferFit, ABestLearningRateAtTheTopOfAWidthsGridIsFlaggedAsAnEdge) {
+  const SweepLog log = synthetic_width_sweep({{"sp", {50.0, -1.0}}}, 2, 0.001);
+  FitOptions o;
+  o.bootstrap.resamples = 20;
+  const TransferReport r = fit_transfer(log, o);
+  ASSERT_EQ(r.groups.size(), 1u);
+  ASSERT_EQ(r.groups[0].widths.size(), 4u);
+  for (const auto& w : r.groups[0].widths) EXPECT_TRUE(w.lr_edge) << "width " << w.width << ", best lr " << w.lr;
 }
 
 TEST(TransferFit, OneSeedStillGetsAStudentTIntervalFromTheBowlErrors) {
