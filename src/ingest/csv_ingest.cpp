@@ -97,6 +97,10 @@ TrialId ingested_trial_id(const TrialPoint& p, double loss) {
 CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions& o) {
   std::ifstream in(path);
   if (!in) throw InputError("cannot read '" + path + "'");
+  return read_results_csv(in, path, o);
+}
+
+CsvIngestResult read_results_csv(std::istream& in, const std::string& path, const CsvIngestOptions& o) {
   for (const auto& f : kRequired)
     if (!o.columns.count(f)) throw InputError("--map: no column given for required field '" + f + "'");
   std::string line;
@@ -105,7 +109,8 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
   if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark (Excel writes one)
   const auto header = split_csv_line(line);
   std::map<std::string, std::size_t> index;
-  for (const auto& [field, column] : o.columns) {
+  for (const auto& [field, mapped] : o.columns) {
+    const std::string& column = mapped;  // a lambda cannot capture a structured binding in clang 14 (the fuzz build)
     auto it = std::find_if(header.begin(), header.end(), [&](const std::string& h) { return trim(h) == column; });
     if (it == header.end()) {
       std::vector<std::string> names;

@@ -133,6 +133,7 @@ class FlatLineScanner {
 };
 
 std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& where) {
+  static const std::vector<std::string> kStepAndLoss = {"step", "loss"};
   std::vector<Point> curve;
   JsonScratch scratch;
   for (const Line& l : split_lines(text)) {
@@ -151,10 +152,10 @@ std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& 
       append_point(curve, p, where);
       continue;
     }
-    pt::ptree tree;
+    JsonNode tree;
     std::string why;
     std::size_t json_line = 0;
-    if (!parse_json(l.text, tree, why, json_line, scratch)) {
+    if (!parse_json(l.text, tree, why, json_line, scratch, &kStepAndLoss)) {
       if (!l.terminated) break;  // the partial last line of a file still being written
       fail(where, l.number, why);
     }
