@@ -14,6 +14,8 @@
 namespace hpsweep {
 
 namespace {
+// Whole numbers (batch, seq_len, steps) stay exactly representable, so that their casts are defined.
+constexpr double kMaxWhole = 9007199254740992.0;  // 2^53
 const std::vector<std::string> kRequired = {"lr", "batch", "loss", "params", "tokens"};
 const std::vector<std::string> kOptional = {"final_loss", "wd", "seq_len", "steps"};
 
@@ -168,6 +170,11 @@ CsvIngestResult read_results_csv(std::istream& in, const std::string& path, cons
         ok = false;
         break;
       }
+      if ((whole || field == "batch") && x > kMaxWhole) {
+        bad("'" + o.columns.at(field) + "' must be at most 2^53, got " + trim(cells[col]));
+        ok = false;
+        break;
+      }
       v[field] = x;
     }
     if (!ok) continue;
@@ -187,6 +194,12 @@ CsvIngestResult read_results_csv(std::istream& in, const std::string& path, cons
     if (std::fabs(batch - static_cast<double>(p.batch)) > 1e-9 * batch) {
       bad("batch of " + format_double(v["batch"]) + " tokens is not a whole number of " + std::to_string(p.seq_len) +
           "-token sequences");
+      continue;
+    }
+    // Without a steps column, steps = ceil(D / batch tokens), which must stay a whole number too.
+    const double derived_steps = std::ceil(p.tokens / p.batch_tokens());
+    if (!v.count("steps") && !(derived_steps <= kMaxWhole)) {
+      bad("tokens / (batch * seq_len) = " + format_short(derived_steps) + " steps is out of range");
       continue;
     }
     p.wd = v.count("wd") ? v["wd"] : o.wd;

@@ -5,7 +5,8 @@
 #
 # Then the parsers alone: MB/s of the TensorBoard, JSON-lines and W&B wandb-history.jsonl
 # parsers on one large run in memory (tests/bench/log_parser_bench.cpp, built here with g++ -O2;
-# files written by tests/scripts/ingest_fixtures.py). PARSER_ONLY=1 skips the directory table.
+# files written by tests/scripts/ingest_fixtures.py). PARSER_ONLY=1 skips the directory table;
+# JSON_CHOICE=1 adds the JSON parsers that were candidates (tests/bench/json_choice_bench.cpp).
 #
 #   tests/bench/ingest_bench.sh [HPSWEEP_BINARY]     (default build/release/hpsweep of this checkout)
 set -euo pipefail
@@ -43,6 +44,17 @@ PY
   "$TMP/log_parser_bench" jsonl "$TMP/big/jsonl/metrics.jsonl" "$TMP/big/jsonl/config.json" "${BENCH_SECONDS:-3}"
   "$TMP/log_parser_bench" wandb-history "$TMP/big/wandb/wandb-history.jsonl" "$TMP/big/wandb/config.yaml" \
     "${BENCH_SECONDS:-3}"
+  if [ "${JSON_CHOICE:-0}" = 1 ]; then  # the candidates for the JSON parser, on the same files
+    # shellcheck source=../../cmake/deps.sh
+    source "$ROOT/cmake/deps.sh"
+    hpsweep_ensure_packages nlohmann-json3-dev libsimdjson-dev
+    g++ -std=c++20 -O2 -DNDEBUG "$HERE/json_choice_bench.cpp" -lsimdjson -o "$TMP/json_choice_bench"
+    for f in "$TMP/big/jsonl/metrics.jsonl" "$TMP/big/wandb/wandb-history.jsonl"; do
+      echo
+      echo "JSON parsers on $(basename "$f"):"
+      "$TMP/json_choice_bench" "$f" "${BENCH_SECONDS:-3}"
+    done
+  fi
   echo
 }
 export BENCH_HERE="$HERE"

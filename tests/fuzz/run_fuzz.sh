@@ -97,7 +97,6 @@ SOURCES=(
   src/util/json_value.cpp
   src/util/serialize.cpp
   src/util/stop_signals.cpp
-  src/util/build_info.cpp
 )
 LIBS=(-lyaml-cpp -lsimdjson -lz -lboost_program_options)
 
@@ -133,10 +132,8 @@ echo "== building $BIN with $CXX"
 SEEDS="$WORK/seeds-$TARGET"
 rm -rf "$SEEDS"
 mkdir -p "$SEEDS"
-n=0
-add() {  # reads one seed input on stdin
-  cat >"$SEEDS/seed-$n"
-  n=$((n + 1))
+add() {  # reads one seed input on stdin (also at the end of a pipe, so no counter)
+  cat >"$(mktemp "$SEEDS/seed-XXXXXX")"
 }
 EX="$ROOT/examples/ingest"
 if [ "$FAMILY" = log ]; then
@@ -203,6 +200,8 @@ for f in "$WORK/artifacts-$TARGET"/crash-* "$WORK/artifacts-$TARGET"/leak-* "$WO
   found=$((found + 1))
 done
 runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -n1 || true)
+# Interrupted before its final statistics: the last progress line's count.
+[ -n "$runs" ] || runs=$(grep -Eo '^#[0-9]+' "$LOG" | tr -d '#' | tail -n1 || true)
 printf '%s\t%s\t%s\t%s\tstatus=%s found=%s\t%s\n' "$(date -u '+%Y-%m-%d %H:%M')" "$TARGET" "${runs:-?}" "$seconds" \
   "$status" "$found" "$*" >>"$WORK/summary.tsv"
 echo "== $TARGET: fuzzer exit status $status, ${runs:-?} executions in ${seconds}s, $found new regression input(s)"
