@@ -285,6 +285,8 @@ class JobParser {
     for (double v : b) {
       const double r = std::round(v);
       if (r < 1) fail(*batch, "batch sizes are whole numbers of sequences >= 1, got " + format_short(v));
+      if (r > 9007199254740992.0)  // 2^53: beyond it the cast to int64 is undefined (found by fuzzing)
+        fail(*batch, "batch sizes must be at most 2^53 sequences, got " + format_short(v));
       job.batch.push_back(static_cast<std::int64_t>(r));
     }
     std::vector<std::int64_t> sorted = job.batch;

@@ -113,7 +113,9 @@ int main(int argc, char** argv) {
       for (auto field : obj) {
         std::string_view key;
         if (field.unescaped_key().get(key)) break;
-        sink += static_cast<double>(field.value().raw_json_token().size());
+        std::string_view raw;
+        if (field.value().raw_json_token().get(raw)) break;
+        sink += static_cast<double>(raw.size());
       }
     }
   });
