@@ -19,7 +19,7 @@ namespace {
 // The fast path for the common line, a flat object of plain keys and scalar values such as
 // {"step": 100, "loss": 3.21, "lr": 0.0005}: a strict scanner that accepts only valid JSON (and
 // Python's bare NaN / Infinity) and gives up (returns false) on anything else — nesting, escapes,
-// non-ASCII, repeated step/loss keys, syntax errors — which the PropertyTree path then reads or
+// non-ASCII, repeated step/loss keys, syntax errors — which the full parser (simdjson) then reads or
 // reports exactly as before. step_text / loss_text: the raw value tokens (strings unquoted).
 class FlatLineScanner {
  public:
@@ -119,7 +119,7 @@ class FlatLineScanner {
     }
     for (const char* w : {"true", "false", "null", "NaN", "Infinity"})
       if (s_.substr(i_, std::strlen(w)) == w) return word(w, out);
-    return false;  // objects, arrays, other spellings: the PropertyTree path decides
+    return false;  // objects, arrays, other spellings: the full parser decides
   }
   bool word(std::string_view w, std::string_view& out) {
     out = s_.substr(i_, w.size());
@@ -145,7 +145,7 @@ std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& 
       p.line = l.number;
       if (!parse_whole(fast_step, p.step))
         fail(where, l.number, "\"step\" must be a whole number from 0 to 2^53, got " + shown(fast_step));
-      if (to_lower(fast_loss) == "null")  // as the PropertyTree path reads "null" and "NULL"
+      if (to_lower(fast_loss) == "null")  // as the full parser path reads "null" and "NULL"
         p.loss = kNaN;
       else if (!parse_double(fast_loss, p.loss))
         fail(where, l.number, "\"loss\" is not a number: " + shown(fast_loss));

@@ -726,8 +726,8 @@ TEST_F(LogIngestDir, SameRunIngestedTwiceGetsTheSameIdFromAnyPath) {
   EXPECT_NE(a.record.source, b.record.source);
 }
 
-TEST(LogIngest, JsonLinesFastPathReadsEveryLineAsThePropertyTreePathDoes) {
-  // A nested value sends a line to the PropertyTree path; without it the fast scanner reads it.
+TEST(LogIngest, JsonLinesFastPathReadsEveryLineAsTheFullParserDoes) {
+  // A nested value sends a line to the full parser (simdjson); without it the fast scanner reads it.
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"100", "3.25"},     {"100.0", "3.25"},    {"1e2", "-0.5e-3"}, {"\"100\"", "\"3.25\""}, {"100", "NaN"},
       {"100", "Infinity"}, {"100", "-Infinity"}, {"100", "null"},    {"100", "\"NULL\""},     {"100", "\"nan\""},
@@ -744,7 +744,7 @@ TEST(LogIngest, JsonLinesFastPathReadsEveryLineAsThePropertyTreePathDoes) {
       EXPECT_EQ(fast.record.trial.id, slow.record.trial.id) << line;
     }
   }
-  // Lines only the PropertyTree path accepts or rejects still read as before.
+  // Lines only the full parser accepts or rejects still read as before.
   EXPECT_FALSE(jsonl_run("{\"step\": 1, \"loss\": 2,}\n").ok);
   EXPECT_FALSE(jsonl_run("{\"step\": 1, \"loss\": 2} x\n").ok);
   EXPECT_TRUE(jsonl_run("{\"st\\u0065p\": 1, \"loss\": 2}\n").ok)
