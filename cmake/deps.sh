@@ -31,7 +31,7 @@ hpsweep_ensure_packages() {
 
 # Build tools and libraries (every one found by CMake's find_package), plus hdf5-tools for h5dump.
 HPSWEEP_BUILD_PACKAGES=(cmake g++ make libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
-  libboost-program-options-dev libtbb-dev zlib1g-dev libyaml-cpp-dev libopenblas-dev pkg-config)
+  libboost-program-options-dev libtbb-dev zlib1g-dev libyaml-cpp-dev libopenblas-dev pkg-config libsimdjson-dev)
 # At run time: gnuplot renders the figures of `hpsweep report` (without it the report still
 # writes every script and data file and says the figures were not rendered).
 HPSWEEP_RUNTIME_PACKAGES=(gnuplot-nox)

@@ -14,6 +14,8 @@
 namespace hpsweep {
 
 namespace {
+// Whole numbers (batch, seq_len, steps) stay exactly representable, so that their casts are defined.
+constexpr double kMaxWhole = 9007199254740992.0;  // 2^53
 const std::vector<std::string> kRequired = {"lr", "batch", "loss", "params", "tokens"};
 const std::vector<std::string> kOptional = {"final_loss", "wd", "seq_len", "steps"};
 
@@ -97,6 +99,10 @@ TrialId ingested_trial_id(const TrialPoint& p, double loss) {
 CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions& o) {
   std::ifstream in(path);
   if (!in) throw InputError("cannot read '" + path + "'");
+  return read_results_csv(in, path, o);
+}
+
+CsvIngestResult read_results_csv(std::istream& in, const std::string& path, const CsvIngestOptions& o) {
   for (const auto& f : kRequired)
     if (!o.columns.count(f)) throw InputError("--map: no column given for required field '" + f + "'");
   std::string line;
@@ -105,7 +111,8 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
   if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark (Excel writes one)
   const auto header = split_csv_line(line);
   std::map<std::string, std::size_t> index;
-  for (const auto& [field, column] : o.columns) {
+  for (const auto& [field, mapped] : o.columns) {
+    const std::string& column = mapped;  // a lambda cannot capture a structured binding in clang 14 (the fuzz build)
     auto it = std::find_if(header.begin(), header.end(), [&](const std::string& h) { return trim(h) == column; });
     if (it == header.end()) {
       std::vector<std::string> names;
@@ -163,6 +170,11 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
         ok = false;
         break;
       }
+      if ((whole || field == "batch") && x > kMaxWhole) {
+        bad("'" + o.columns.at(field) + "' must be at most 2^53, got " + trim(cells[col]));
+        ok = false;
+        break;
+      }
       v[field] = x;
     }
     if (!ok) continue;
@@ -182,6 +194,12 @@ CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions
     if (std::fabs(batch - static_cast<double>(p.batch)) > 1e-9 * batch) {
       bad("batch of " + format_double(v["batch"]) + " tokens is not a whole number of " + std::to_string(p.seq_len) +
           "-token sequences");
+      continue;
+    }
+    // Without a steps column, steps = ceil(D / batch tokens), which must stay a whole number too.
+    const double derived_steps = std::ceil(p.tokens / p.batch_tokens());
+    if (!v.count("steps") && !(derived_steps <= kMaxWhole)) {
+      bad("tokens / (batch * seq_len) = " + format_short(derived_steps) + " steps is out of range");
       continue;
     }
     p.wd = v.count("wd") ? v["wd"] : o.wd;

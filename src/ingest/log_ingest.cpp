@@ -6,11 +6,6 @@
 #include "ingest/log_ingest_common.hpp"
 
 #include <algorithm>
-#ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
-#define BOOST_BIND_GLOBAL_PLACEHOLDERS  // property_tree still includes the deprecated <boost/bind.hpp>
-#endif
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -432,6 +427,9 @@ ParsedRun parse_fuzz_input(std::string_view data) {
   const char selector = data.empty() ? 'J' : data.front();
   if (!data.empty()) data.remove_prefix(1);
   const LogIngestOptions options;
+  if (selector == 'K')  // the TOML reader: the whole input is config.toml beside a fixed valid torchtitan log
+    return parse_torchtitan_run(RunFile{"fuzz/train.log", "step: 1  loss: 3.5\nstep: 2  loss: 3.25\n", ""},
+                                RunFile{"fuzz/config.toml", std::string(data), ""}, options);
   if (selector == 'T' || selector == 'L' || selector == 'F' || selector == 'H' || selector == 'C' || selector == 'W' ||
       selector == 'w') {
     // The first part may be binary (TFRecord): split the two text parts off the end.

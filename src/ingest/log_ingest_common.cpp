@@ -2,11 +2,6 @@
 #include "ingest/log_ingest_common.hpp"
 
 #include <algorithm>
-#ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
-#define BOOST_BIND_GLOBAL_PLACEHOLDERS  // property_tree still includes the deprecated <boost/bind.hpp>
-#endif
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -124,96 +119,6 @@ std::size_t line_of(std::string_view text, std::string_view needle) {
   return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
-// ---- JSON ---------------------------------------------------------------------------------
-
-namespace {
-
-constexpr int kMaxJsonDepth = 64;  // boost's JSON parser recurses per level
-
-// JSON as Python writes it: bare NaN / Infinity / -Infinity (and C's nan / inf) become strings,
-// which parse_double reads back. Refuses nesting deeper than boost's recursive parser can take.
-bool prepare_json(std::string_view in, std::string& out, std::string& why) {
-  static const char* const kWords[] = {"-Infinity", "+Infinity", "Infinity", "-NaN", "NaN",
-                                       "-nan",      "nan",       "-inf",     "+inf", "inf"};
-  out.clear();
-  out.reserve(in.size() + 8);
-  bool in_string = false, escaped = false;
-  int depth = 0;
-  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      out += c;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) {
-        why = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-        return false;
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    } else if ((c == 'N' || c == 'I' || c == 'n' || c == 'i' || c == '-' || c == '+') &&
-               (i == 0 || !word_char(in[i - 1]))) {
-      bool replaced = false;
-      for (const char* w : kWords) {
-        const std::string_view word(w);
-        if (in.substr(i, word.size()) == word && (i + word.size() == in.size() || !word_char(in[i + word.size()]))) {
-          out += '"';
-          out += word;
-          out += '"';
-          i += word.size() - 1;
-          replaced = true;
-          break;
-        }
-      }
-      if (replaced) continue;
-    }
-    out += c;
-  }
-  return true;
-}
-
-}  // namespace
-
-// Parses one JSON text; on a syntax error returns false with the reason and the line within `text`.
-bool parse_json(std::string_view text, pt::ptree& tree, std::string& why, std::size_t& line, JsonScratch& scratch) {
-  line = 0;
-  if (!prepare_json(text, scratch.prepared, why)) return false;
-  try {
-    scratch.stream.clear();
-    scratch.stream.str(scratch.prepared);
-    pt::read_json(scratch.stream, tree);
-  } catch (const pt::json_parser_error& e) {
-    why = "not valid JSON: " + e.message();
-    line = e.line();
-    return false;
-  }
-  const std::string t = trim(text);
-  if (t.empty() || t.front() != '{') {
-    why = "not a JSON object";
-    return false;
-  }
-  return true;
-}
-
-// The scalar text of tree[key], or false when absent. A key holding an object or array is
-// reported as not a number by the caller (its text is empty).
-bool json_scalar(const pt::ptree& tree, const std::string& key, std::string& out) {
-  const auto it = tree.find(key);  // direct child only: keys are not paths
-  if (it == tree.not_found()) return false;
-  out = it->second.empty() ? it->second.data() : std::string();
-  return true;
-}
-
 // ---- hyperparameters ----------------------------------------------------------------------
 
 void check_positive(double v, const std::string& what, const std::string& where, std::size_t line) {
@@ -236,7 +141,7 @@ void check_options(const LogIngestOptions& o, const std::string& where) {
 Hyper parse_config(std::string_view text, const std::string& where, const LogIngestOptions& o) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 BOM
   if (blank(text)) fail(where, 0, "empty config (expected a JSON object with lr, batch, params, tokens)");
-  pt::ptree tree;
+  JsonNode tree;
   std::string why;
   std::size_t line = 0;
   JsonScratch scratch;

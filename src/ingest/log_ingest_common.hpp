@@ -4,21 +4,15 @@
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <sstream>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
-
-#ifndef BOOST_BIND_GLOBAL_PLACEHOLDERS
-#define BOOST_BIND_GLOBAL_PLACEHOLDERS  // property_tree still includes the deprecated <boost/bind.hpp>
-#endif
-#include <boost/property_tree/ptree.hpp>
 
 #include "hpsweep/ingest/log_ingest.hpp"
 
 namespace hpsweep::log_ingest_detail {
-
-namespace pt = boost::property_tree;
 
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 inline constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -55,17 +49,41 @@ bool blank(std::string_view s);
 // 1-based line of the first occurrence of needle in text; 0 when absent.
 std::size_t line_of(std::string_view text, std::string_view needle);
 
-// ---- JSON ----
-// Reused buffers for parse_json (one per parse, so one per thread).
-struct JsonScratch {
-  std::string prepared;
-  std::istringstream stream;
+// ---- JSON (log_ingest_json.cpp, simdjson) ----
+// A parsed JSON value. Scalars keep their text: strings unescaped, numbers as written, "true",
+// "false", "null", and Python's NaN / Infinity as written. Objects and arrays have empty text.
+// children: an object's members (key = member name) in file order, or an array's items (empty
+// keys). find() returns the first member of a name.
+struct JsonNode {
+  enum class Kind : unsigned char { Scalar, Object, Array };
+  Kind kind = Kind::Scalar;
+  std::string key;
+  std::string text;
+  std::vector<JsonNode> children;
+  const JsonNode* find(std::string_view name) const;
 };
-// Parses one JSON text; on a syntax error returns false with the reason and the line within `text`.
-bool parse_json(std::string_view text, pt::ptree& tree, std::string& why, std::size_t& line, JsonScratch& scratch);
-// The scalar text of tree[key], or false when absent. A key holding an object or array is
+// The parser and its buffers, reused from one parse to the next (one per thread).
+class JsonScratch {
+ public:
+  JsonScratch();
+  ~JsonScratch();
+  JsonScratch(const JsonScratch&) = delete;
+  JsonScratch& operator=(const JsonScratch&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  friend bool parse_json(std::string_view, JsonNode&, std::string&, std::size_t&, JsonScratch&,
+                         const std::vector<std::string>*);
+};
+// Parses one JSON object. On an error returns false with the reason and its line within `text`
+// (0 for "nested deeper than 64 levels"). keep_top: when given, only these top-level members are
+// stored (the others are still checked).
+bool parse_json(std::string_view text, JsonNode& root, std::string& why, std::size_t& line, JsonScratch& scratch,
+                const std::vector<std::string>* keep_top = nullptr);
+// The scalar text of node[key], or false when absent. A key holding an object or array is
 // reported as not a number by the caller (its text is empty).
-bool json_scalar(const pt::ptree& tree, const std::string& key, std::string& out);
+bool json_scalar(const JsonNode& node, std::string_view key, std::string& out);
 
 // ---- hyperparameters ----
 struct Hyper {

@@ -52,16 +52,20 @@ void flatten_yaml_node(const YAML::Node& n, const std::string& prefix, FlatConfi
   }
 }
 
-void flatten_ptree(const pt::ptree& t, const std::string& prefix, FlatConfig& out) {
-  if (t.empty()) {
-    if (!prefix.empty()) out[prefix] = t.data();
+void flatten_json_node(const JsonNode& t, const std::string& prefix, FlatConfig& out) {
+  if (t.children.empty()) {
+    if (!prefix.empty()) out[prefix] = t.text;
     return;
   }
   // {"value": X, "desc": ...} as W&B writes it
-  if (t.count("value") == 1 && t.size() <= 2 && (t.size() == 1 || t.count("desc") == 1))
-    return flatten_ptree(t.get_child("value"), prefix, out);
+  auto count = [&](std::string_view key) {
+    return std::count_if(t.children.begin(), t.children.end(), [&](const JsonNode& c) { return c.key == key; });
+  };
+  if (count("value") == 1 && t.children.size() <= 2 && (t.children.size() == 1 || count("desc") == 1))
+    return flatten_json_node(*t.find("value"), prefix, out);
   std::size_t i = 0;
-  for (const auto& [k, child] : t) flatten_ptree(child, join_key(prefix, k.empty() ? std::to_string(i++) : k), out);
+  for (const JsonNode& child : t.children)
+    flatten_json_node(child, join_key(prefix, child.key.empty() ? std::to_string(i++) : child.key), out);
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -169,12 +173,12 @@ void flatten_yaml(std::string_view text, const std::string& where, FlatConfig& o
 
 void flatten_json(std::string_view text, const std::string& where, FlatConfig& out) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  pt::ptree tree;
+  JsonNode tree;
   std::string why;
   std::size_t line = 0;
   JsonScratch scratch;
   if (!parse_json(text, tree, why, line, scratch)) fail(where, line, why);
-  flatten_ptree(tree, "", out);
+  flatten_json_node(tree, "", out);
 }
 
 void flatten_config(const RunFile& file, FlatConfig& out) {

@@ -18,18 +18,18 @@ ParsedRun parse_hf_trainer_run(const RunFile& trainer_state, const RunFile& conf
   try {
     check_options(options, where);
     if (blank(trainer_state.text)) fail(where, 0, "empty trainer_state.json");
-    pt::ptree state;
+    JsonNode state;
     std::string why;
     std::size_t line = 0;
     JsonScratch scratch;
     if (!parse_json(trainer_state.text, state, why, line, scratch)) fail(where, line, why);
-    const auto history = state.get_child_optional("log_history");
+    const JsonNode* history = state.find("log_history");
     if (!history) fail(where, 0, "no \"log_history\"");
     const std::vector<std::string> tags = loss_tags(options);
     std::map<std::string, std::vector<Point>> curves;
     double max_lr = 0;
     std::size_t entry = 0;
-    for (const auto& [unused, item] : *history) {
+    for (const JsonNode& item : history->children) {
       ++entry;
       std::string step_text, text;
       if (json_scalar(item, "learning_rate", text)) {
@@ -52,8 +52,8 @@ ParsedRun parse_hf_trainer_run(const RunFile& trainer_state, const RunFile& conf
     }
     const std::vector<Point>& curve = pick_loss_curve(curves, options, where);
     FlatConfig c;
-    for (const auto& [key, child] : state)
-      if (child.empty() && !key.empty()) c["trainer_state." + key] = child.data();
+    for (const JsonNode& child : state.children)
+      if (child.children.empty() && !child.key.empty()) c["trainer_state." + child.key] = child.text;
     if (max_lr > 0) c["log_history.max_learning_rate"] = format_double(max_lr);
     if (!config.where.empty()) flatten_config(config, c);
     const Hyper h = hyper_from_config(c, config.where.empty() ? where : config.where, options);

@@ -19,7 +19,7 @@ namespace {
 // The fast path for the common line, a flat object of plain keys and scalar values such as
 // {"step": 100, "loss": 3.21, "lr": 0.0005}: a strict scanner that accepts only valid JSON (and
 // Python's bare NaN / Infinity) and gives up (returns false) on anything else — nesting, escapes,
-// non-ASCII, repeated step/loss keys, syntax errors — which the PropertyTree path then reads or
+// non-ASCII, repeated step/loss keys, syntax errors — which the full parser (simdjson) then reads or
 // reports exactly as before. step_text / loss_text: the raw value tokens (strings unquoted).
 class FlatLineScanner {
  public:
@@ -119,7 +119,7 @@ class FlatLineScanner {
     }
     for (const char* w : {"true", "false", "null", "NaN", "Infinity"})
       if (s_.substr(i_, std::strlen(w)) == w) return word(w, out);
-    return false;  // objects, arrays, other spellings: the PropertyTree path decides
+    return false;  // objects, arrays, other spellings: the full parser decides
   }
   bool word(std::string_view w, std::string_view& out) {
     out = s_.substr(i_, w.size());
@@ -133,6 +133,7 @@ class FlatLineScanner {
 };
 
 std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& where) {
+  static const std::vector<std::string> kStepAndLoss = {"step", "loss"};
   std::vector<Point> curve;
   JsonScratch scratch;
   for (const Line& l : split_lines(text)) {
@@ -144,17 +145,17 @@ std::vector<Point> read_jsonl_curve(const std::string& text, const std::string& 
       p.line = l.number;
       if (!parse_whole(fast_step, p.step))
         fail(where, l.number, "\"step\" must be a whole number from 0 to 2^53, got " + shown(fast_step));
-      if (to_lower(fast_loss) == "null")  // as the PropertyTree path reads "null" and "NULL"
+      if (to_lower(fast_loss) == "null")  // as the full parser path reads "null" and "NULL"
         p.loss = kNaN;
       else if (!parse_double(fast_loss, p.loss))
         fail(where, l.number, "\"loss\" is not a number: " + shown(fast_loss));
       append_point(curve, p, where);
       continue;
     }
-    pt::ptree tree;
+    JsonNode tree;
     std::string why;
     std::size_t json_line = 0;
-    if (!parse_json(l.text, tree, why, json_line, scratch)) {
+    if (!parse_json(l.text, tree, why, json_line, scratch, &kStepAndLoss)) {
       if (!l.terminated) break;  // the partial last line of a file still being written
       fail(where, l.number, why);
     }

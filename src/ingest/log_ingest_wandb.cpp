@@ -238,12 +238,14 @@ void read_wandb_file(const RunFile& file, WandbRun& run, const std::vector<std::
 // wandb-history.jsonl: one JSON object per history row, "_step" the step.
 void read_history_jsonl(const RunFile& file, WandbRun& run, const std::vector<std::string>& tags) {
   JsonScratch scratch;
+  std::vector<std::string> kept = tags;  // the members a row is read for
+  kept.push_back("_step");
   for (const Line& l : split_lines(file.text)) {
     if (blank(l.text)) continue;
-    pt::ptree tree;
+    JsonNode tree;
     std::string why, text;
     std::size_t json_line = 0;
-    if (!parse_json(l.text, tree, why, json_line, scratch)) {
+    if (!parse_json(l.text, tree, why, json_line, scratch, &kept)) {
       if (!l.terminated) break;  // still being written
       fail(file.where, l.number, why);
     }

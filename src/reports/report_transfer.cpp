@@ -8,13 +8,9 @@
 #include <set>
 #include <sstream>
 
-// Boost 1.74's JSON parser still includes the deprecated <boost/bind.hpp>; this silences its notice.
-#define BOOST_BIND_GLOBAL_PLACEHOLDERS
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
-
 #include "hpsweep/reports/report.hpp"
 #include "hpsweep/transfer/coordcheck.hpp"
+#include "hpsweep/util/json_value.hpp"
 #include "hpsweep/util/text.hpp"
 #include "reports/gnuplot.hpp"
 
@@ -159,34 +155,39 @@ ReportFigure optimum_figure(const TransferReport& r) {
 }
 
 // The coordinate check stored in /fits/coordcheck: mean |activation| after the last update vs width.
-std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::property_tree::ptree& root);
+std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const JsonValue& root);
 std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, std::string* problem) {
-  namespace pt = boost::property_tree;
-  try {
-    pt::ptree root;
-    std::istringstream in(rec.json);
-    pt::read_json(in, root);
-    return coordcheck_figures(rec, root);
-  } catch (const pt::ptree_error& e) {
-    *problem = "the stored coordinate check /fits/" + rec.name + " cannot be read: " + e.what();
+  JsonValue root;
+  std::string why;
+  if (!parse_json_value(rec.json, root, why)) {
+    *problem = "the stored coordinate check /fits/" + rec.name + " cannot be read: " + why;
     return {};
   }
+  const JsonValue* layers = root.find("layers");
+  const JsonValue* series = root.find("series");
+  if (!layers || layers->kind != JsonValue::Kind::Array || !series || series->kind != JsonValue::Kind::Array) {
+    *problem = "the stored coordinate check /fits/" + rec.name + " cannot be read: no \"layers\" and \"series\" arrays";
+    return {};
+  }
+  return coordcheck_figures(rec, root);
 }
 
-std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::property_tree::ptree& root) {
+// A stored number; null (a non-finite value) and anything else read as NaN.
+double number_or_nan(const JsonValue* v) { return v && v->kind == JsonValue::Kind::Number ? v->number : NAN; }
+
+std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const JsonValue& root) {
   std::vector<ReportFigure> out;
   std::vector<std::string> layers;
-  for (const auto& l : root.get_child("layers")) layers.push_back(l.second.get_value<std::string>());
+  for (const auto& l : root.find("layers")->items) layers.push_back(l.text);
   // parametrization -> width -> last step's values
   std::map<std::string, std::map<double, std::vector<double>>> last;
-  for (const auto& s : root.get_child("series")) {
-    const std::string p = s.second.get<std::string>("parametrization");
-    const double w = s.second.get<double>("width");
+  for (const auto& s : root.find("series")->items) {
+    const JsonValue* p = s.find("parametrization");
+    const JsonValue* steps = s.find("mean_abs");
+    if (!p || !steps || steps->items.empty()) continue;
     std::vector<double> row;
-    const auto& steps = s.second.get_child("mean_abs");
-    if (steps.empty()) continue;
-    for (const auto& v : steps.back().second) row.push_back(v.second.get_value_optional<double>().value_or(NAN));
-    last[p][w] = row;
+    for (const auto& v : steps->items.back().items) row.push_back(number_or_nan(&v));
+    last[p->text][number_or_nan(s.find("width"))] = row;
   }
   for (const auto& [param, by_width] : last) {
     ReportFigure f;
@@ -210,11 +211,13 @@ std::vector<ReportFigure> coordcheck_figures(const FitRecord& rec, const boost::
                      quote(gnuplot::series_colour(l)) + " title " + quote(layers[l]));
     }
     if (widths.empty()) continue;
-    const auto slopes = root.get_child_optional("slopes." + param);
+    const JsonValue* all_slopes = root.find("slopes");
+    const JsonValue* slopes = all_slopes ? all_slopes->find(param) : nullptr;
     std::string slope_text;
     if (slopes) {
       double mx = 0;
-      for (const auto& v : *slopes) mx = std::max(mx, std::fabs(v.second.get_value_optional<double>().value_or(0)));
+      for (const auto& v : slopes->items)
+        mx = std::max(mx, std::fabs(v.kind == JsonValue::Kind::Number ? v.number : 0.0));
       char buf[64];
       std::snprintf(buf, sizeof buf, "largest |slope| in log width: %.2f", mx);
       slope_text = buf;

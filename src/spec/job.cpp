@@ -373,6 +373,8 @@ class JobParser {
           const double x = parse_number(d, where(*shapes));
           if (x <= 0 || x != std::floor(x))
             fail(*shapes, "shape dimensions must be positive whole numbers in '" + item + "'");
+          if (x > 9007199254740992.0)  // 2^53: beyond it the cast to int64 is undefined (found by fuzzing)
+            fail(*shapes, "shape dimension " + trim(d) + " in '" + item + "' is above 2^53");
           v.push_back(static_cast<std::int64_t>(x));
         }
         s.hidden = v[0];
@@ -404,6 +406,8 @@ class JobParser {
     for (double v : b) {
       const double r = std::round(v);
       if (r < 1) fail(*batch, "batch sizes are whole numbers of sequences >= 1, got " + format_short(v));
+      if (r > 9007199254740992.0)  // 2^53: beyond it the cast to int64 is undefined (found by fuzzing)
+        fail(*batch, "batch sizes must be at most 2^53 sequences, got " + format_short(v));
       job.batch.push_back(static_cast<std::int64_t>(r));
     }
     std::vector<std::int64_t> sorted = job.batch;

@@ -3,9 +3,10 @@
 # Megatron text logs, 200 logged points each) with 1, 2 and 4 ranks. Rank 0 is the master (the
 # only writer), so 1 rank means the single-process mode with one parser thread.
 #
-# Then the parsers alone: MB/s of the TensorBoard and JSON-lines parsers on one large run in
-# memory (tests/bench/log_parser_bench.cpp, built here with g++ -O2; files written by
-# tests/scripts/ingest_fixtures.py). PARSER_ONLY=1 skips the directory table.
+# Then the parsers alone: MB/s of the TensorBoard, JSON-lines and W&B wandb-history.jsonl
+# parsers on one large run in memory (tests/bench/log_parser_bench.cpp, built here with g++ -O2;
+# files written by tests/scripts/ingest_fixtures.py). PARSER_ONLY=1 skips the directory table;
+# JSON_CHOICE=1 adds the JSON parsers that were candidates (tests/bench/json_choice_bench.cpp).
 #
 #   tests/bench/ingest_bench.sh [HPSWEEP_BINARY]     (default build/release/hpsweep of this checkout)
 set -euo pipefail
@@ -20,13 +21,13 @@ MPIRUN=(mpirun --oversubscribe)
 parser_bench() {
   local ROOT POINTS=${BENCH_POINTS:-100000}
   ROOT=$(cd "$HERE/../.." && pwd)
-  local SRCS=(src/ingest/log_ingest.cpp src/ingest/log_ingest_common.cpp src/ingest/log_ingest_jsonl.cpp
+  local SRCS=(src/ingest/log_ingest.cpp src/ingest/log_ingest_common.cpp src/ingest/log_ingest_json.cpp src/ingest/log_ingest_jsonl.cpp
     src/ingest/log_ingest_megatron.cpp src/ingest/log_ingest_config.cpp src/ingest/log_ingest_toml.cpp src/ingest/log_ingest_tensorboard.cpp
     src/ingest/log_ingest_lightning.cpp src/ingest/log_ingest_mlflow.cpp src/ingest/log_ingest_hf_trainer.cpp
     src/ingest/log_ingest_torchtitan.cpp src/ingest/log_ingest_wandb.cpp src/ingest/csv_ingest.cpp src/trials/smoothing.cpp src/util/text.cpp
     src/util/error.cpp src/trials/trial.cpp)
   g++ -std=c++20 -O2 -DNDEBUG -I"$ROOT/include" -I"$ROOT/src" "$HERE/log_parser_bench.cpp" "${SRCS[@]/#/$ROOT/}" \
-    -lyaml-cpp -lz -o "$TMP/log_parser_bench"
+    -lyaml-cpp -lsimdjson -lz -o "$TMP/log_parser_bench"
   /usr/bin/python3 - "$TMP/big" "$POINTS" <<'PY'
 import json, os, sys
 sys.path.insert(0, os.path.join(os.environ["BENCH_HERE"], "..", "scripts"))
@@ -35,11 +36,25 @@ out, n = sys.argv[1], int(sys.argv[2])
 pts = [(s, fx.loss_at(s)) for s in range(1, n + 1)]
 fx.write_tensorboard(os.path.join(out, "tb"), pts, {"lr": 1e-3, "batch_size": 64, "params": 2e7, "max_steps": n})
 fx.write_jsonl(os.path.join(out, "jsonl"), pts, {"lr": 1e-3, "batch": 64, "params": 2e7, "train_steps": n})
+fx.write_wandb_legacy(os.path.join(out, "wandb"), pts, {"lr": 1e-3, "batch_size": 64, "params": 2e7, "max_steps": n})
 PY
   echo "### Log parsers alone (\`tests/bench/log_parser_bench.cpp\`, $POINTS logged points, in memory)"
   echo
   "$TMP/log_parser_bench" tensorboard "$(ls "$TMP"/big/tb/events.out.tfevents.*)" "$TMP/big/tb/config.yaml" "${BENCH_SECONDS:-3}"
   "$TMP/log_parser_bench" jsonl "$TMP/big/jsonl/metrics.jsonl" "$TMP/big/jsonl/config.json" "${BENCH_SECONDS:-3}"
+  "$TMP/log_parser_bench" wandb-history "$TMP/big/wandb/wandb-history.jsonl" "$TMP/big/wandb/config.yaml" \
+    "${BENCH_SECONDS:-3}"
+  if [ "${JSON_CHOICE:-0}" = 1 ]; then  # the candidates for the JSON parser, on the same files
+    # shellcheck source=../../cmake/deps.sh
+    source "$ROOT/cmake/deps.sh"
+    hpsweep_ensure_packages nlohmann-json3-dev libsimdjson-dev
+    g++ -std=c++20 -O2 -DNDEBUG "$HERE/json_choice_bench.cpp" -lsimdjson -o "$TMP/json_choice_bench"
+    for f in "$TMP/big/jsonl/metrics.jsonl" "$TMP/big/wandb/wandb-history.jsonl"; do
+      echo
+      echo "JSON parsers on $(basename "$f"):"
+      "$TMP/json_choice_bench" "$f" "${BENCH_SECONDS:-3}"
+    done
+  fi
   echo
 }
 export BENCH_HERE="$HERE"

@@ -1,7 +1,9 @@
 // Throughput of the run-log parsers on one large run held in memory (no disk, no MPI): MB/s of
-// parse_tensorboard_run and parse_jsonl_run. Built and run by tests/bench/ingest_bench.sh.
+// parse_tensorboard_run, parse_jsonl_run and parse_wandb_run on wandb-history.jsonl (every row
+// through the JSON parser). Built and run by tests/bench/ingest_bench.sh.
 //
-//   log_parser_bench tensorboard EVENTS_FILE CONFIG_FILE | jsonl METRICS_FILE CONFIG_FILE   [SECONDS]
+//   log_parser_bench tensorboard EVENTS_FILE CONFIG_FILE | jsonl METRICS_FILE CONFIG_FILE |
+//                    wandb-history HISTORY_FILE CONFIG_FILE   [SECONDS]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +24,7 @@ std::string slurp(const char* path) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s tensorboard|jsonl LOG CONFIG [SECONDS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s tensorboard|jsonl|wandb-history LOG CONFIG [SECONDS]\n", argv[0]);
     return 2;
   }
   const std::string kind = argv[1];
@@ -33,6 +35,9 @@ int main(int argc, char** argv) {
     if (kind == "tensorboard")
       return hpsweep::parse_tensorboard_run({hpsweep::RunFile{argv[2], log, ""}}, hpsweep::RunFile{argv[3], config, ""},
                                             options);
+    if (kind == "wandb-history")
+      return hpsweep::parse_wandb_run(hpsweep::RunFile{argv[2], log, ""}, hpsweep::RunFile{argv[3], config, ""},
+                                      options);
     return hpsweep::parse_jsonl_run(log, argv[2], config, argv[3], options);
   };
   const hpsweep::ParsedRun first = parse();

@@ -1,30 +1,79 @@
 #!/usr/bin/env bash
-# Fuzzes the run-directory parsers (src/ingest/log_ingest*.cpp: jsonl, megatron, tensorboard,
-# lightning, mlflow, hf-trainer, torchtitan and the config readers) with libFuzzer + ASan + UBSan.
+# Fuzzes hpsweep's parsers with libFuzzer + ASan + UBSan (tests/fuzz/fuzz_targets.hpp).
 #
-#   tests/fuzz/run_fuzz.sh [SECONDS]      # default 180
+#   tests/fuzz/run_fuzz.sh [TARGET] [LIBFUZZER_OPTION...]      # default: log -max_total_time=180
+#   tests/fuzz/run_fuzz.sh log-T -runs=1000000                 # one million TensorBoard inputs
+#   tests/fuzz/run_fuzz.sh all -runs=1000000                   # every target below in turn
+#   tests/fuzz/run_fuzz.sh 180                                 # old form: log for 180 s
 #
-# Builds tests/fuzz/fuzz_log_parsers.cpp directly against the few sources the parsers need (no
-# CMake, no MPI/HDF5), seeds the corpus from examples/ingest, tests/fuzz/seeds and
-# tests/fuzz/regressions, runs for SECONDS, and copies every crash/leak/timeout/oom input into
-# tests/fuzz/regressions/, where the unit test LogIngest.FuzzRegressionsParseWithoutCrashing
-# replays it. Exits non-zero when the fuzzer found something.
-# Environment: CXX_FUZZ (default clang++-14), FUZZ_WORK (default /tmp/hpsweep-fuzz-$UID: binary,
-# working corpus, artifacts and fuzz.log), FUZZ_JOBS (parallel fuzzing processes, default 1),
-# FUZZ_SELECTORS (e.g. "TW": seed only inputs for those parsers, by parse_fuzz_input's byte 0, so
-# the run spends its executions on them).
+# Targets:
+#   log       every run-log layout, byte 0 of each input picks it (libFuzzer mutates it too)
+#   log-T     TensorBoard event files: TFRecord framing, CRC32Cs, Event protobufs (+ config.yaml)
+#   log-W     W&B offline run-*.wandb: LevelDB-log blocks, Record protobufs
+#   log-w     W&B wandb-history.jsonl (+ config.yaml)
+#   log-L     Lightning metrics.csv + hparams.yaml
+#   log-F     MLflow metrics/<key> + meta.yaml + params/
+#   log-H     Hugging Face trainer_state.json (+ config)
+#   log-C     torchtitan stdout (ANSI codes) + config.toml
+#   log-M     Megatron text logs + config.json or the run directory's name
+#   log-J     JSON lines metrics.jsonl + config.json
+#   log-K     the TOML reader (config.toml beside a fixed valid torchtitan log)
+#   csv       the CSV results ingest (byte 0: options)
+#   job       the job file (INI) parser and job validation
+#   command   the command backend's result line / metrics.json
+#   all       each of the 13 single-parser targets above (not `log`), one after the other
+# The log-X targets prepend X to every input, so every execution goes to that parser.
+#
+# Builds tests/fuzz/fuzz_main.cpp directly against the sources the parsers need (no CMake, no
+# MPI/HDF5), seeds the corpus from examples/, jobs/, data/, tests/fuzz/seeds/FAMILY and
+# tests/fuzz/regressions/FAMILY, runs, and copies every crash/leak/timeout/oom input into
+# tests/fuzz/regressions/FAMILY/ (byte 0 restored for log-X), where the unit test
+# FuzzCorpus.* replays it. Appends "date target executions seconds status" to
+# $WORK/summary.tsv. Exits non-zero when the fuzzer found something.
+# Environment: CXX_FUZZ (default clang++-14), FUZZ_WORK (default /tmp/hpsweep-fuzz-$UID: binaries,
+# corpora, artifacts, logs), FUZZ_JOBS (parallel fuzzing processes, default 1).
 set -euo pipefail
 
-DURATION=${1:-180}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=${FUZZ_WORK:-/tmp/hpsweep-fuzz-$(id -u)}
 CXX=${CXX_FUZZ:-clang++-14}
 JOBS=${FUZZ_JOBS:-1}
 
+TARGET=${1:-log}
+[ $# -gt 0 ] && shift
+if [[ "$TARGET" =~ ^[0-9]+$ ]]; then  # the old form: SECONDS
+  set -- "-max_total_time=$TARGET" "$@"
+  TARGET=log
+fi
+[ $# -eq 0 ] && set -- -max_total_time=180
+
+if [ "$TARGET" = all ]; then
+  status=0
+  for t in log-T log-W log-w log-L log-F log-H log-C log-M log-J log-K csv job command; do
+    "$0" "$t" "$@" || status=1
+  done
+  echo "== summary ($WORK/summary.tsv)"
+  tail -n 13 "$WORK/summary.tsv"
+  exit $status
+fi
+
+case "$TARGET" in
+  log) FAMILY=log FUNCTION=fuzz_log_parsers BYTE0= ;;
+  log-[TWwLFHCMJK]) FAMILY=log FUNCTION=fuzz_log_parsers BYTE0=${TARGET#log-} ;;
+  csv) FAMILY=csv FUNCTION=fuzz_csv_ingest BYTE0= ;;
+  job) FAMILY=job FUNCTION=fuzz_job_file BYTE0= ;;
+  command) FAMILY=command FUNCTION=fuzz_command_result BYTE0= ;;
+  *)
+    echo "unknown target '$TARGET' (see the top of $0)" >&2
+    exit 2
+    ;;
+esac
+
 SOURCES=(
   src/ingest/log_ingest.cpp
   src/ingest/log_ingest_common.cpp
+  src/ingest/log_ingest_json.cpp
   src/ingest/log_ingest_jsonl.cpp
   src/ingest/log_ingest_megatron.cpp
   src/ingest/log_ingest_config.cpp
@@ -36,97 +85,124 @@ SOURCES=(
   src/ingest/log_ingest_torchtitan.cpp
   src/ingest/log_ingest_wandb.cpp
   src/ingest/csv_ingest.cpp
+  src/spec/ini.cpp
+  src/spec/job.cpp
+  src/spec/backend_options.cpp
+  src/backends/command.cpp
   src/trials/smoothing.cpp
+  src/trials/trial.cpp
   src/util/text.cpp
   src/util/error.cpp
-  src/trials/trial.cpp
+  src/util/json.cpp
+  src/util/json_value.cpp
+  src/util/serialize.cpp
+  src/util/stop_signals.cpp
 )
+LIBS=(-lyaml-cpp -lsimdjson -lz -lboost_program_options)
 
-mkdir -p "$WORK/corpus" "$WORK/artifacts" "$HERE/regressions"
-rm -f "$WORK"/artifacts/*
-echo "== building $WORK/fuzz_log_parsers with $CXX"
-FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$ROOT/include" -I"$ROOT/src")
+mkdir -p "$WORK/obj" "$WORK/artifacts-$TARGET" "$HERE/regressions/$FAMILY"
+rm -f "$WORK/artifacts-$TARGET"/*
+FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+  -I"$ROOT/include" -I"$ROOT/src" -I"$HERE")
+# An object is rebuilt when its source or a header it includes (its .d file) is newer.
+stale() {  # object
+  [ -f "$1" ] && [ -f "$1.d" ] || return 0
+  local dep
+  for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$1.d"); do
+    [ "$dep" -nt "$1" ] && return 0
+  done
+  return 1
+}
 OBJS=()
-mkdir -p "$WORK/obj"
 for src in "${SOURCES[@]}"; do
   obj="$WORK/obj/$(echo "$src" | tr / _).o"
-  if ! "$CXX" "${FLAGS[@]}" -c "$ROOT/$src" -o "$obj" 2>"$obj.err"; then
-    # clang 14 lacks some C++20 (e.g. lambdas capturing structured bindings, used in
-    # csv_ingest.cpp). A helper source it cannot compile is built by g++ without instrumentation:
-    # the parsers under test are always built by clang with the sanitizers.
-    if [[ "$src" == src/ingest/log_ingest* ]]; then cat "$obj.err" >&2; exit 2; fi
-    echo "   $src: not compilable by $CXX ($(grep -m1 'error:' "$obj.err" | sed 's/.*error: //')); using g++ -O1 uninstrumented"
-    g++ -std=c++20 -g -O1 -I"$ROOT/include" -I"$ROOT/src" -c "$ROOT/$src" -o "$obj"
+  if stale "$obj"; then
+    echo "== compiling $src"
+    "$CXX" "${FLAGS[@]}" -MMD -MF "$obj.d" -c "$ROOT/$src" -o "$obj"
   fi
   OBJS+=("$obj")
 done
-# yaml-cpp (Debian's shared library) is not instrumented: the fuzzer still drives
-# every config through them, and a crash inside them still stops it.
-"$CXX" "${FLAGS[@]}" "$HERE/fuzz_log_parsers.cpp" "${OBJS[@]}" -lyaml-cpp -lz -o "$WORK/fuzz_log_parsers"
+BIN="$WORK/fuzz-$TARGET"
+DEFS=(-DHPSWEEP_FUZZ_TARGET="$FUNCTION")
+[ -n "$BYTE0" ] && DEFS+=(-DHPSWEEP_FUZZ_BYTE0="'$BYTE0'")
+echo "== building $BIN with $CXX"
+"$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "${DEFS[@]}" "$HERE/fuzz_main.cpp" "${OBJS[@]}" "${LIBS[@]}" -o "$BIN"
 
-echo "== seeding $WORK/corpus"
-SEEDS="$WORK/seeds"
+# ---- seeds: written in the target's input format ----
+SEEDS="$WORK/seeds-$TARGET"
 rm -rf "$SEEDS"
 mkdir -p "$SEEDS"
-n=0
-while IFS= read -r -d '' metrics; do
-  d=$(dirname "$metrics")
-  { printf 'J'; cat "$metrics"; printf '\0'; cat "$d/config.json" 2>/dev/null || true; printf '\0'; } >"$SEEDS/example-$n"
-  n=$((n + 1))
-done < <(find "$ROOT/examples/ingest" -name metrics.jsonl -print0)
-while IFS= read -r -d '' log; do
-  d=$(dirname "$log")
-  { printf 'M'; cat "$log"; printf '\0'; cat "$d/config.json" 2>/dev/null || true; printf '\0%s' "$(basename "$d")"; } \
-    >"$SEEDS/example-$n"
-  n=$((n + 1))
-done < <(find "$ROOT/examples/ingest" -name '*.log' -print0)
-EX="$ROOT/examples/ingest"
-seed() {  # selector, first part, config file, config name
-  { printf '%s' "$1"; cat "$2"; printf '\0'; cat "$3"; printf '\0%s' "$4"; } >"$SEEDS/example-$n"
-  n=$((n + 1))
+add() {  # reads one seed input on stdin (also at the end of a pipe, so no counter)
+  cat >"$(mktemp "$SEEDS/seed-XXXXXX")"
 }
-for d in "$EX"/tensorboard/*/; do
-  for ev in "$d"events.out.tfevents.*; do seed T "$ev" "$d/config.yaml" config.yaml; done
+EX="$ROOT/examples/ingest"
+if [ "$FAMILY" = log ]; then
+  log_seed() {  # selector, first part, config file, config name
+    { printf '%s' "$1"; cat "$2"; printf '\0'; cat "$3" 2>/dev/null || true; printf '\0%s' "$4"; } | add
+  }
+  while IFS= read -r -d '' m; do log_seed J "$m" "$(dirname "$m")/config.json" ""; done \
+    < <(find "$EX" -name metrics.jsonl -print0)
+  while IFS= read -r -d '' l; do log_seed M "$l" "$(dirname "$l")/config.json" "$(basename "$(dirname "$l")")"; done \
+    < <(find "$EX/megatron" -name '*.log' -print0)
+  for d in "$EX"/tensorboard/*/; do
+    for ev in "$d"events.out.tfevents.*; do log_seed T "$ev" "$d/config.yaml" config.yaml; done
+  done
+  log_seed L "$EX/lightning/lightning_logs/version_0/metrics.csv" "$EX/lightning/lightning_logs/version_0/hparams.yaml" ""
+  for run in "$EX"/mlflow/mlruns/*/*/; do
+    params=$(for p in "$run"params/*; do printf '%s %s\n' "$(basename "$p")" "$(cat "$p")"; done)
+    log_seed F "$run/metrics/loss" "$run/meta.yaml" "$params"
+  done
+  for st in "$EX"/hf-trainer/*/checkpoint-*/trainer_state.json; do
+    log_seed H "$st" "$(dirname "$(dirname "$st")")/config.yaml" config.yaml
+  done
+  log_seed C "$EX/torchtitan/llama_debug/train.log" "$EX/torchtitan/llama_debug/config.toml" config.toml
+  { printf 'K'; cat "$EX/torchtitan/llama_debug/config.toml"; } | add
+  for w in "$EX"/wandb/*/*/run-*.wandb; do log_seed W "$w" /dev/null ""; done
+  for h in "$EX"/wandb/*/*/wandb-history.jsonl; do log_seed w "$h" "$(dirname "$h")/config.yaml" ""; done
+elif [ "$FAMILY" = csv ]; then
+  { printf '\x0f'; awk -F, 'NR == 1 { print "lr,batch,loss,params,tokens,wd,seq_len,steps,final_loss"; next }
+      NR <= 40 { print $5 "," $6 "," $9 "," $12 "," $11 ",0.1,2048," $7 "," $8 }' "$ROOT/data/steplaw/dense_lr_bs_loss.csv"; } | add
+elif [ "$FAMILY" = job ]; then
+  for j in "$ROOT"/jobs/*.ini; do add <"$j"; done
+fi
+for f in "$HERE/seeds/$FAMILY"/* "$HERE/regressions/$FAMILY"/*; do
+  [ -f "$f" ] && add <"$f"
 done
-seed L "$EX/lightning/lightning_logs/version_0/metrics.csv" "$EX/lightning/lightning_logs/version_0/hparams.yaml" ""
-for run in "$EX"/mlflow/mlruns/*/*/; do
-  params=$(for p in "$run"params/*; do printf '%s %s\n' "$(basename "$p")" "$(cat "$p")"; done)
-  seed F "$run/metrics/loss" "$run/meta.yaml" "$params"
-done
-for st in "$EX"/hf-trainer/*/checkpoint-*/trainer_state.json; do
-  seed H "$st" "$(dirname "$(dirname "$st")")/config.yaml" config.yaml
-done
-seed C "$EX/torchtitan/llama_debug/train.log" "$EX/torchtitan/llama_debug/config.toml" config.toml
-for w in "$EX"/wandb/*/*/run-*.wandb; do seed W "$w" /dev/null ""; done
-for h in "$EX"/wandb/*/*/wandb-history.jsonl; do seed w "$h" "$(dirname "$h")/config.yaml" ""; done
-for f in "$HERE"/seeds/* "$HERE"/regressions/*; do
-  [ -f "$f" ] && cp "$f" "$SEEDS/"
-done
-if [ -n "${FUZZ_SELECTORS:-}" ]; then
+if [ -n "$BYTE0" ]; then  # keep this layout's seeds, without the byte the binary prepends
   for f in "$SEEDS"/*; do
-    case "$FUZZ_SELECTORS" in *"$(head -c1 "$f")"*) ;; *) rm -f "$f" ;; esac
+    if [ "$(head -c1 "$f")" = "$BYTE0" ]; then tail -c +2 "$f" >"$f.t" && mv "$f.t" "$f"; else rm -f "$f"; fi
   done
 fi
 echo "   $(ls "$SEEDS" | wc -l) seed inputs"
 
-echo "== fuzzing for ${DURATION}s (log: $WORK/fuzz.log)"
+CORPUS="$WORK/corpus-$TARGET"
+mkdir -p "$CORPUS"
+LOG="$WORK/fuzz-$TARGET.log"
+echo "== fuzzing $TARGET: $* (log: $LOG)"
+start=$(date +%s)
 set +e
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-  "$WORK/fuzz_log_parsers" "$WORK/corpus" "$SEEDS" \
-  -max_total_time="$DURATION" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-  -dict="$HERE/log_parsers.dict" -artifact_prefix="$WORK/artifacts/" -print_final_stats=1 \
-  $([ "$JOBS" -gt 1 ] && echo "-fork=$JOBS -ignore_crashes=1") >"$WORK/fuzz.log" 2>&1
+  "$BIN" "$CORPUS" "$SEEDS" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+  -dict="$HERE/log_parsers.dict" -artifact_prefix="$WORK/artifacts-$TARGET/" -print_final_stats=1 \
+  $([ "$JOBS" -gt 1 ] && echo "-fork=$JOBS -ignore_crashes=1") "$@" >"$LOG" 2>&1
 status=$?
 set -e
-tail -n 25 "$WORK/fuzz.log"
+seconds=$(($(date +%s) - start))
+tail -n 8 "$LOG"
 
 found=0
-for f in "$WORK"/artifacts/crash-* "$WORK"/artifacts/leak-* "$WORK"/artifacts/timeout-* "$WORK"/artifacts/oom-*; do
+for f in "$WORK/artifacts-$TARGET"/crash-* "$WORK/artifacts-$TARGET"/leak-* "$WORK/artifacts-$TARGET"/timeout-* \
+  "$WORK/artifacts-$TARGET"/oom-*; do
   [ -f "$f" ] || continue
-  cp "$f" "$HERE/regressions/"
-  echo "== kept $(basename "$f") in tests/fuzz/regressions/"
+  kept="$HERE/regressions/$FAMILY/$(basename "$f")"
+  { printf '%s' "$BYTE0"; cat "$f"; } >"$kept"
+  echo "== kept $(basename "$f") in tests/fuzz/regressions/$FAMILY/"
   found=$((found + 1))
 done
-runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$WORK/fuzz.log" | grep -Eo '[0-9]+$' | tail -n1 || true)
-echo "== fuzzer exit status $status, ${runs:-?} executions, $found new regression input(s)"
+runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -n1 || true)
+# Interrupted before its final statistics: the last progress line's count.
+[ -n "$runs" ] || runs=$(grep -Eo '^#[0-9]+' "$LOG" | tr -d '#' | tail -n1 || true)
+printf '%s\t%s\t%s\t%s\tstatus=%s found=%s\t%s\n' "$(date -u '+%Y-%m-%d %H:%M')" "$TARGET" "${runs:-?}" "$seconds" \
+  "$status" "$found" "$*" >>"$WORK/summary.tsv"
+echo "== $TARGET: fuzzer exit status $status, ${runs:-?} executions in ${seconds}s, $found new regression input(s)"
 [ "$status" -eq 0 ] && [ "$found" -eq 0 ]

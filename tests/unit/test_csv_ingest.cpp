@@ -144,3 +144,23 @@ TEST_F(CsvIngest, ARepeatedRowIsCountedOnceAsADuplicate) {
   EXPECT_EQ(r.records.size(), 1u);
   EXPECT_EQ(r.duplicates, 1u);
 }
+
+// Found by fuzzing (tests/fuzz/regressions/csv/): a step count beyond the range of int64 was cast
+// to int64 (undefined behaviour); whole numbers are now bounded by 2^53 like the run-log ingest.
+TEST_F(CsvIngest, WholeNumbersBeyondTwoToThe53AreBadRowsNotOverflows) {
+  auto o = options();
+  o.columns["steps"] = "steps";
+  const auto r = read(
+      "lr,bs,loss,N,D,steps\n0.001,32,2.5,1e7,1e9,690071992547409935536\n0.001,1e17,2.5,1e7,1e9,10\n"
+      "0.001,32,2.5,1e7,1e9,100\n",
+      o);
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0].outcome.steps, 100);
+  ASSERT_EQ(r.skipped.size(), 2u);
+  EXPECT_EQ(r.skipped[0], at(2) + "'steps' must be at most 2^53, got 690071992547409935536");
+  EXPECT_EQ(r.skipped[1], at(3) + "'bs' must be at most 2^53, got 1e17");
+  // Without a steps column, D / (batch tokens) must be a representable step count.
+  const auto d = read(kHeader + "0.001,1,2.5,1e7,1e300\n");
+  ASSERT_EQ(d.skipped.size(), 1u);
+  EXPECT_EQ(d.skipped[0].rfind(at(2) + "tokens / (batch * seq_len) = ", 0), 0u) << d.skipped[0];
+}

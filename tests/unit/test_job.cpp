@@ -80,6 +80,17 @@ TEST(JobFile, ShapesGiveStepLawParameterCounts) {
   EXPECT_DOUBLE_EQ(j.params[1], 8.0 * (4.0 * 512 * 512 + 3.0 * 512 * 1365));
 }
 
+// Found by fuzzing (tests/fuzz/regressions/job/): a 115-digit hidden size and a batch of 2.2e38 were
+// cast to int64.
+TEST(JobFileErrors, AShapeDimensionOrBatchAboveTwoToThe53IsRefusedNotOverflowed) {
+  const std::string e = error_of(with("params = 1e7, 2e7", "shapes = " + std::string(60, '6') + "x2, 128x2"));
+  EXPECT_NE(e.find("jobs/t.ini:"), std::string::npos) << e;
+  EXPECT_NE(e.find("is above 2^53"), std::string::npos) << e;
+  const std::string b = error_of(with("batch = 32, 64", "batch = 32, 2.2e38"));
+  EXPECT_NE(b.find("jobs/t.ini:"), std::string::npos) << b;
+  EXPECT_NE(b.find("batch sizes must be at most 2^53 sequences, got "), std::string::npos) << b;
+}
+
 TEST(JobFile, TokensPerParamScaleWithModelSize) {
   const JobSpec j = parse_job(with("tokens = 1e9", "tokens_per_param = 20"), "t.ini");
   EXPECT_EQ(j.token_budgets_for(1e7), (std::vector<double>{2e8}));

@@ -3,6 +3,7 @@
 // Each row becomes a trial record (DONE, or DIVERGED by the rule below) whose id is a content
 // hash of its coordinates and loss: importing the same file twice adds nothing.
 #include <cstdint>
+#include <istream>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct CsvIngestResult {
 
 // Throws InputError for an unreadable file, a missing mapped column, or (strict) a bad row.
 CsvIngestResult read_results_csv(const std::string& path, const CsvIngestOptions& options);
+// The same from a stream; `path` names it in messages.
+CsvIngestResult read_results_csv(std::istream& in, const std::string& path, const CsvIngestOptions& options);
 
 // Splits one CSV record (RFC 4180 quoting; a quoted field may hold newlines).
 std::vector<std::string> split_csv_line(const std::string& line);

@@ -105,10 +105,11 @@ std::vector<std::string> find_run_directories(const std::string& root, LogLayout
 
 // ---- Fuzzing support, shared by tests/fuzz/fuzz_log_parsers.cpp and the unit tests ----------
 // Input layout: byte 0 selects the parser ('T' tensorboard, 'L' lightning, 'F' mlflow, 'H'
-// hf-trainer, 'C' torchtitan, 'W' wandb (.wandb file), 'w' wandb (wandb-history.jsonl); any other byte: even jsonl, odd
-// megatron, so 'J' and 'M' read well), the rest is split at NUL bytes into [metrics or log text] \0 [config text] \0
-// [run name]. Missing parts are empty. Uses the default LogIngestOptions. The new layouts read part 2 as the config's
-// file name (its extension picks JSON/YAML/TOML; mlflow: "key value" param lines).
+// hf-trainer, 'C' torchtitan, 'W' wandb (.wandb file), 'w' wandb (wandb-history.jsonl), 'K' the TOML reader (the whole
+// rest is a torchtitan config.toml beside a fixed valid log); any other byte: even jsonl, odd megatron, so 'J' and 'M'
+// read well), the rest is split at NUL bytes into [metrics or log text] \0 [config text] \0 [run name]. Missing parts
+// are empty. Uses the default LogIngestOptions. The new layouts read part 2 as the config's file name (its extension
+// picks JSON/YAML/TOML; mlflow: "key value" param lines).
 ParsedRun parse_fuzz_input(std::string_view data);
 std::string make_fuzz_input(LogLayout layout, std::string_view log_text, std::string_view config_text,
                             std::string_view run_name);

@@ -1,6 +1,6 @@
 #pragma once
-// A small JSON reader that keeps value types (Boost's property_tree turns everything into
-// strings, so `"diverged": "yes"` and `true` look alike). It accepts JSON as Python writes it:
+// A small JSON reader that keeps value types (a reader that turns everything into strings makes
+// `"diverged": "yes"` and `true` look alike). It accepts JSON as Python writes it:
 // bare NaN, Infinity and -Infinity are numbers, and a number beyond double range (1e400) reads
 // as an infinity rather than failing.
 #include <map>

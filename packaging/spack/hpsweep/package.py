@@ -28,6 +28,8 @@ class Hpsweep(CMakePackage):
     depends_on("boost@1.74:+program_options")
     depends_on("intel-tbb")
     depends_on("zlib-api")
+    depends_on("yaml-cpp")
+    depends_on("simdjson")
     depends_on("googletest", when="+tests", type=("build", "test"))
 
     def cmake_args(self):
