@@ -401,6 +401,8 @@ TrialOutcome CommandBackend::run_placed(const Trial& trial, const Placement& pla
   const std::string marker = "HPSWEEP_TRIAL_DIR=" + dir;
 
   const pid_t worker = getpid();
+  // Counted before the fork: a trial may signal the worker before the parent runs again.
+  const std::uint64_t stop_signals_before = stop_signals_seen();
   const pid_t pid = fork();
   if (pid < 0) throw_system_error("cannot fork for trial", id);
   if (pid == 0) {
@@ -423,7 +425,6 @@ TrialOutcome CommandBackend::run_placed(const Trial& trial, const Placement& pla
     _exit(127);
   }
   setpgid(pid, pid);
-  const std::uint64_t stop_signals_before = stop_signals_seen();
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
   bool timed_out = false, escalated = false;

@@ -515,7 +515,10 @@ TEST_F(SweepStoreTest, RetryFailedRerunsTimedOutTrialsTooButNotDivergedOrDoneOne
     s.finish("completed");
   }
   std::set<TrialId> plain, retried;
-  for (const auto& t : open(job).to_run()) plain.insert(t.id);
+  {
+    const SweepStore plain_store = open(job);  // to_run() refers into the store: keep it alive
+    for (const auto& t : plain_store.to_run()) plain.insert(t.id);
+  }
   StoreOptions o;
   o.retry_failed = true;
   SweepStore again = open(job, o);
