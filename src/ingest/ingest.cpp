@@ -141,7 +141,6 @@ class DirectoryBatches : public TaskHandler {
     return w.take();
   }
   void on_result(int, std::string payload) override {
-    std::vector<TrialRecord> fresh;
     for (auto& run : decode_runs(payload)) {
       s_.bytes += run.bytes;
       if (!run.ok) {
@@ -162,10 +161,11 @@ class DirectoryBatches : public TaskHandler {
       }
       if (run.record.outcome.state == TrialState::Diverged) ++s_.diverged;
       run.record.start_time = start_time_;
-      fresh.push_back(std::move(run.record));
+      // One record each, not a compressed batch: run logs carry curves, which deflate poorly
+      // and would cost the master (the only writer) more time than the bytes they save.
+      store_.record_result(std::move(run.record));
       ++s_.imported;
     }
-    store_.record_results(std::move(fresh));
   }
   void on_idle() override { store_.checkpoint(); }
 

@@ -18,7 +18,7 @@ enum class JournalRecordType : std::uint8_t {
   Dispatch = 5,     // DispatchRecord
   Result = 6,       // TrialRecord
   Fit = 7,          // FitRecord
-  // u32 count | u32 raw size | deflate(count TrialRecords back to back). Written by ingest and by
+  // u32 count | u32 raw size | deflate(count TrialRecords back to back). Written by CSV ingest and by
   // rebuilds, where results come in thousands and repeat most of their bytes (schema 4).
   ResultBatch = 8,
 };

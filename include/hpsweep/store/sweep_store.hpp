@@ -43,7 +43,7 @@ class SweepStore {
   void record_dispatch(TrialId id, int rank);
   // Sets the attempt and launch fields and appends the record.
   void record_result(TrialRecord r);
-  // The same for many results at once (an ingest): journaled as compressed batches.
+  // The same for many results at once (a CSV ingest): journaled as compressed batches.
   void record_results(std::vector<TrialRecord> records);
   void record_fit(FitRecord f);
   // Trials dispatched by this launch without a result become LOST now (a drained launch).
