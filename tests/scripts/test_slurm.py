@@ -8,7 +8,6 @@ Skipped (exit 77, with the reason) when this machine cannot run Slurm: not root 
 import collections
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,43 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from e2e import HPSWEEP, SOURCE_DIR, expect, hpsweep, read_trials, tempdir, write  # noqa: E402
 
-if os.geteuid() != 0:
-    print("SKIPPED: the Slurm tests need root (they start slurmctld, slurmd and munged)")
-    sys.exit(77)
-for tool in ("slurmctld", "slurmd", "munged", "sbatch"):
-    if not shutil.which(tool):
-        print(f"SKIPPED: {tool} not found (apt-get install slurm-wlm munge; tests/run.sh does this as root)")
-        sys.exit(77)
-
-CLUSTER = os.path.join(SOURCE_DIR, "slurm", "local-cluster.sh")
-started_here = subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0
-if started_here:
-    subprocess.run(["bash", CLUSTER, "start"], check=True)
-
-
-def sh(*cmd, check=True):
-    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))}: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p.stdout
-
-
-def job_state(jid):
-    out = sh("scontrol", "show", "job", jid, check=False)
-    for tok in out.split():
-        if tok.startswith("JobState="):
-            return tok.split("=", 1)[1]
-    return "GONE"
-
-
-def wait_state(jid, states, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        s = job_state(jid)
-        if s in states:
-            return s
-        time.sleep(0.5)
-    raise AssertionError(f"job {jid} did not reach {states} in {timeout} s (state {job_state(jid)})")
+from slurm_e2e import CLUSTER, STARTED_HERE, sh, wait_state  # noqa: E402  (skips or starts Slurm)
 
 
 def records(out):
@@ -173,6 +136,6 @@ try:
         expect(after[tid] == rec, f"{tid} finished before the kill but changed or ran again")
     print(f"hard kill: ok ({len(finished_at_kill)} finished before SIGKILL, none lost or rerun)")
 finally:
-    if started_here:
+    if STARTED_HERE:
         subprocess.run(["bash", CLUSTER, "stop"])
 print("ok: srun, preemption with requeue, hard kill with resubmission")
