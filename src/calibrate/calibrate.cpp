@@ -3,6 +3,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -178,6 +179,53 @@ GroundTruth truth_by_name(const std::string& name) {
   return t;
 }
 
+GroundTruth fitted_truth(const FitReport& fit, bool symmetric) {
+  if (!fit.lr_law || !fit.batch_law)
+    throw InputError("calibrate: the sweep's fit has no lr or batch law to simulate from");
+  GroundTruth t;
+  t.name = symmetric ? "fitted-symmetric" : "fitted";
+  SurrogateParams& p = t.params;
+  p.wd_curvature = 0;
+  auto coef = [](const PowerLaw& law, const std::string& name) -> std::optional<double> {
+    for (std::size_t k = 0; k < law.coef_names.size(); ++k)
+      if (law.coef_names[k] == name) return law.beta(static_cast<Eigen::Index>(k));
+    return std::nullopt;
+  };
+  for (const auto& name : fit.batch_law->coef_names)
+    if (name != "batch_coef" && name != "batch_d_exp")
+      throw InputError("calibrate: the fitted truth has no " + name + " term (fit without --batch-n-term)");
+  p.lr_coef = std::exp(coef(*fit.lr_law, "lr_coef").value_or(0));
+  p.lr_n_exp = coef(*fit.lr_law, "lr_n_exp").value_or(0);  // a dropped term is no dependence
+  p.lr_d_exp = coef(*fit.lr_law, "lr_d_exp").value_or(0);
+  p.batch_coef = std::exp(coef(*fit.batch_law, "batch_coef").value_or(0));  // tokens, as the surrogate
+  p.batch_d_exp = coef(*fit.batch_law, "batch_d_exp").value_or(0);
+  if (fit.loss_law.ok) {  // the level only scales the relative penalties and noise
+    const auto& th = fit.loss_law.theta;
+    p.E = std::exp(th[0]), p.A = std::exp(th[1]), p.alpha = th[2], p.B = std::exp(th[3]), p.beta = th[4];
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> lr_c, b_c, noise;
+  for (const auto& o : fit.optima) {
+    if (std::isfinite(o.lr_curvature) && o.lr_curvature > 0) lr_c.push_back(o.lr_curvature);
+    if (std::isfinite(o.batch_curvature) && o.batch_curvature > 0) b_c.push_back(o.batch_curvature);
+    if (std::isfinite(o.noise)) noise.push_back(o.noise);
+  }
+  if (lr_c.empty() || b_c.empty() || noise.empty())
+    throw InputError("calibrate: no cell of the sweep has a fitted bowl (fitted truths need the asym selection)");
+  p.lr_curvature = median(lr_c), p.batch_curvature = median(b_c);
+  t.measured_noise = median(noise);
+  p.lr_high_asymmetry = 0;
+  if (!symmetric)
+    if (const auto shape = pooled_lr_shape(fit.optima)) {
+      p.lr_high_asymmetry = std::max(0.0, shape->upper_ratio) - 1;
+      t.lr_high_cubic = std::max(0.0, shape->upper_cubic);
+    }
+  return t;
+}
+
 CalibrationReport calibrate(const CalibrationDesign& design, const CalibrationOptions& options) {
   if (design.points.empty()) throw InputError("calibrate: the design has no trial points");
   if (options.replicates < 2) throw InputError("calibrate: --replicates must be at least 2");
@@ -192,7 +240,8 @@ CalibrationReport calibrate(const CalibrationDesign& design, const CalibrationOp
   const double N = design.target_params, D = design.target_tokens;
   std::uint64_t condition_index = 0;
   for (const auto& truth0 : options.truths)
-    for (double noise : options.noises) {
+    for (double noise : truth0.measured_noise && !options.noises_given ? std::vector<double>{*truth0.measured_noise}
+                                                                       : options.noises) {
       GroundTruth truth = truth0;
       truth.params.noise = noise;
       const auto qs = quantities(truth, N, D);

@@ -271,7 +271,7 @@ void store_result(const std::string& path, FitRecord record, bool quiet, const c
 // A coverage study of `fit` on the design of a job or sweep file (calibrate/calibrate.hpp).
 int cmd_calibrate(CommandLine& cl) {
   const std::vector<std::string>& args = cl.args;
-  std::string path, truths = "symmetric,asymmetric,cubic", noises = "0.1%,0.15%,0.3%,0.5%";
+  std::string path, truths, noises = "0.1%,0.15%,0.3%,0.5%";
   bool json = false;
   CalibrationOptions c;
   FitArgs fit;
@@ -279,8 +279,11 @@ int cmd_calibrate(CommandLine& cl) {
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(), "job file (.ini) or sweep file");
   fit.add_to(d);
   d.add_options()("replicates", po::value(&c.replicates)->default_value(100), "simulated sweeps per condition")(
-      "truth", po::value(&truths)->default_value(truths), "ground truths: symmetric, asymmetric, cubic")(
-      "noise", po::value(&noises)->default_value(noises), "relative noise levels of the final loss")(
+      "truth", po::value(&truths),
+      "ground truths: symmetric, asymmetric, cubic; for a sweep file also fitted, fitted-symmetric (the landscape "
+      "fitted to it, at its measured noise). Default: all that apply")(
+      "noise", po::value(&noises)->default_value(noises),
+      "relative noise levels of the final loss (fitted truths: their measured noise unless given)")(
       "json", po::bool_switch(&json), "machine-readable output");
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -290,8 +293,29 @@ int cmd_calibrate(CommandLine& cl) {
   if (std::none_of(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--resamples", 0) == 0; }))
     c.fit.bootstrap.resamples = 200;
   c.seed = c.fit.bootstrap.seed;
+  c.noises_given =
+      std::any_of(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--noise", 0) == 0; });
+  const bool ini = path.size() > 4 && path.substr(path.size() - 4) == ".ini";
+  std::optional<SweepLog> sweep;
+  if (!ini) sweep = load_sweep(path);
+  if (truths.empty())
+    truths = ini ? "symmetric,asymmetric,cubic" : "symmetric,asymmetric,cubic,fitted,fitted-symmetric";
+  std::optional<FitReport> fitted;
   c.truths.clear();
-  for (const auto& t : split(truths, ',')) c.truths.push_back(truth_by_name(trim(t)));
+  for (auto t : split(truths, ',')) {
+    t = trim(t);
+    if (t != "fitted" && t != "fitted-symmetric") {
+      c.truths.push_back(truth_by_name(t));
+      continue;
+    }
+    if (!sweep) throw InputError("--truth " + t + ": needs a sweep file (a job file has no results to fit)");
+    if (!fitted) {
+      FitOptions fo = c.fit;
+      fo.holdout_largest = false;
+      fitted = fit_sweep(*sweep, fo);
+    }
+    c.truths.push_back(fitted_truth(*fitted, t == "fitted-symmetric"));
+  }
   c.noises.clear();
   for (std::string n : split(noises, ',')) {
     n = trim(n);
@@ -301,9 +325,7 @@ int cmd_calibrate(CommandLine& cl) {
     if (!(v >= 0)) throw InputError("--noise must be non-negative");
     c.noises.push_back(percent ? v / 100 : v);
   }
-  const bool ini = path.size() > 4 && path.substr(path.size() - 4) == ".ini";
-  const CalibrationDesign design =
-      ini ? design_from_job(load_valid_job(path), path) : design_from_sweep(load_sweep(path), path);
+  const CalibrationDesign design = ini ? design_from_job(load_valid_job(path), path) : design_from_sweep(*sweep, path);
   CalibrationDesign targeted = design;
   if (c.fit.target_params > 0) targeted.target_params = c.fit.target_params;
   if (c.fit.target_tokens > 0) targeted.target_tokens = c.fit.target_tokens;

@@ -208,20 +208,6 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   return s;
 }
 
-std::vector<CellOptimum> optimise_cells(const std::vector<Cell>& cells, const Selection& sel,
-                                        std::vector<std::string>* skipped) {
-  std::vector<CellOptimum> out;
-  for (const auto& c : cells) {
-    CellOptimum o;
-    std::string why;
-    if (select_optimum(c, sel, o, why))
-      out.push_back(std::move(o));
-    else if (skipped)
-      skipped->push_back("N=" + format_short(c.params) + " D=" + format_short(c.tokens) + ": " + why);
-  }
-  return out;
-}
-
 double ci_width(const Interval& i) { return i.hi - i.lo; }
 
 }  // namespace
@@ -292,7 +278,7 @@ FitReport fit_cells(const std::vector<Cell>& cells, const FitOptions& o, double 
   r.target_tokens = target_tokens;
   r.seq_len = seq_len;
   for (const auto& c : cells) r.trials_used += c.points.size();
-  r.optima = optimise_cells(cells, o.selection, &r.skipped_cells);
+  r.optima = select_optima(cells, o.selection, &r.skipped_cells);
   if (r.optima.size() < 2)
     throw Error("cannot fit: " + std::to_string(r.optima.size()) + " usable (N, D) cells (need at least 2)");
 

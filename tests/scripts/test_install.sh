@@ -38,7 +38,9 @@ out=$(bash -c '
   cd '"$tmp"'
   '"$MPIEXEC $MPIEXEC_FLAGS"' -n 3 hpsweep run "$HPSWEEP_SHARE/jobs/example.ini" --out sweep.h5 >run.log 2>&1 || { cat run.log; exit 1; }
   tail -1 run.log
-  cmake -S '"$SOURCE_DIR"'/tests/install/consumer -B consumer >/dev/null
+  # The consumer is built with the flags of the build under test (a sanitizer build needs its runtime).
+  cmake -S '"$SOURCE_DIR"'/tests/install/consumer -B consumer -DCMAKE_CXX_FLAGS="$CONSUMER_CXX_FLAGS" \
+    -DCMAKE_EXE_LINKER_FLAGS="$CONSUMER_LINKER_FLAGS" >/dev/null
   cmake --build consumer >/dev/null
   ./consumer/fit_from_sweep sweep.h5 7e9 1.4e12
   echo "pkg-config: $(pkg-config --cflags --libs hpsweep)"

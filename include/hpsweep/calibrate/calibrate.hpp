@@ -4,6 +4,7 @@
 // truths with known laws, each is fitted with the chosen options, and the bias, RMSE and
 // coverage of the 95% intervals are measured for the coefficients and for the target.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,16 +35,24 @@ struct GroundTruth {
   std::string name;
   SurrogateParams params;  // laws, curvatures, lr_high_asymmetry; noise is set per condition
   double lr_high_cubic = 0;
+  // A truth fitted to a sweep carries the noise measured there: its one condition unless noise
+  // levels are given explicitly (CalibrationOptions::noises_given).
+  std::optional<double> measured_noise;
   double expected_loss(double n, double d, double lr, double batch_tokens) const;
 };
 // symmetric, asymmetric (2:1 curvature above/below), cubic (c x^2 + c x^3 above the optimum).
 std::vector<GroundTruth> standard_truths();
 GroundTruth truth_by_name(const std::string& name);  // Throws InputError
+// The landscape fitted to a sweep: its lr and batch laws, its loss law when determined, the cells'
+// median curvatures and residual noise, and the lr shape the cells share ("fitted") or a
+// symmetric one ("fitted-symmetric"). Throws InputError when the fit has no lr or batch law.
+GroundTruth fitted_truth(const FitReport& fit, bool symmetric);
 
 struct CalibrationOptions {
   FitOptions fit;  // loss law and hold-out are switched off for the study
   int replicates = 100;
   std::vector<double> noises = {0.001, 0.0015, 0.003, 0.005};
+  bool noises_given = false;  // also for truths with a measured noise
   std::vector<GroundTruth> truths = standard_truths();
   std::uint64_t seed = 0;
 };
