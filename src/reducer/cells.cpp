@@ -363,6 +363,7 @@ LrModelAverage average_lr_models(const std::vector<LrModelFit>& fits, const doub
     a.x0 += w[i] * fits[i].x0, a.y0 += w[i] * fits[i].y0;
     a.shape.upper_ratio += w[i] * fits[i].shape.upper_ratio;
     a.shape.upper_cubic += w[i] * fits[i].shape.upper_cubic;
+    if (fits[i].family != 0) a.cubic_weight += w[i];
   }
   double vx = 0, vy = 0;
   for (std::size_t i = 0; i < fits.size(); ++i) {
@@ -795,6 +796,13 @@ std::vector<CellOptimum> select_optima(const std::vector<Cell>& cells, const Sel
       if (std::isfinite(o.batch_sd_log)) o.batch_tokens = std::exp(a.y0), o.batch_sd_log = a.se_y0;
       o.lr_shape = a.shape;
       for (auto& p : o.selected) p.lr = o.lr, p.batch_tokens = o.batch_tokens;
+      // The cell's asymmetry flags follow the models as weighted across the cells.
+      std::erase_if(o.flags, [](const std::string& f) { return f.rfind("asymmetric in lr", 0) == 0; });
+      o.lr_asymmetry = a.shape.upper_ratio;
+      if (o.lr_asymmetry > 1.5 || o.lr_asymmetry < 1 / 1.5)
+        o.flags.push_back("asymmetric in lr: curvature above/below the optimum " + format_short(o.lr_asymmetry, 2));
+      if (a.cubic_weight > 0.5)
+        o.flags.push_back("asymmetric in lr: the landscape needs a cubic term above the optimum (most Akaike weight)");
     }
   }
   const std::optional<LrShape> shape = pooled_lr_shape(out);

@@ -71,6 +71,7 @@ constexpr int kLrModelFamilies = 3;
 struct LrModelAverage {
   double x0 = 0, y0 = 0, se_x0 = 0, se_y0 = 0;
   LrShape shape;
+  double cubic_weight = 0;  // of the models with a cubic term
 };
 LrModelAverage average_lr_models(const std::vector<LrModelFit>& fits, const double* family_weight = nullptr);
 
