@@ -212,19 +212,19 @@ constexpr double kWindowRise = 0.06;
 constexpr int kValuesPerSide = 3;
 
 // Window bound below and above `centre` on one axis: where a rise of kWindowRise * level is
-// reached with curvature q_lo / q_hi, widened to hold kValuesPerSide grid values each side.
+// reached with curvature q_lo / q_hi, widened to hold `per_side` grid values each side.
 std::pair<double, double> axis_window(const std::vector<double>& values, double centre, double q_lo, double q_hi,
-                                      double level) {
+                                      double level, std::size_t per_side) {
   double lo = centre - (q_lo > 0 ? std::sqrt(kWindowRise * level / q_lo) : 1e9);
   double hi = centre + (q_hi > 0 ? std::sqrt(kWindowRise * level / q_hi) : 1e9);
   std::vector<double> below, above;
   for (double v : values) (v < centre ? below : above).push_back(v);
   std::sort(below.rbegin(), below.rend());
   std::sort(above.begin(), above.end());
-  if (below.size() >= kValuesPerSide) lo = std::min(lo, below[kValuesPerSide - 1] - 1e-9);
-  if (!below.empty() && below.size() < kValuesPerSide) lo = std::min(lo, below.back() - 1e-9);
-  if (above.size() >= kValuesPerSide) hi = std::max(hi, above[kValuesPerSide - 1] + 1e-9);
-  if (!above.empty() && above.size() < kValuesPerSide) hi = std::max(hi, above.back() + 1e-9);
+  if (below.size() >= per_side) lo = std::min(lo, below[per_side - 1] - 1e-9);
+  if (!below.empty() && below.size() < per_side) lo = std::min(lo, below.back() - 1e-9);
+  if (above.size() >= per_side) hi = std::max(hi, above[per_side - 1] + 1e-9);
+  if (!above.empty() && above.size() < per_side) hi = std::max(hi, above.back() + 1e-9);
   return {lo, hi};
 }
 
@@ -419,22 +419,29 @@ bool fit_asymmetric_bowl(const std::vector<CellPoint>& pts, AsymmetricBowl& out,
   double rss = 0;
   // Two passes: the window of the second is set by the first pass's vertex and curvatures.
   for (int pass = 0; pass < 2; ++pass) {
-    const auto [xlo, xhi] = axis_window(xs, b.x0, b.qx_lo, b.qx_hi, b.c);
-    const auto [ylo, yhi] =
-        with_y ? axis_window(ys, b.y0, b.qy_lo, b.qy_hi, b.c) : std::pair<double, double>{ys.front(), ys.front()};
-    d = BowlData{};
-    std::set<double> below_x, above_x, below_y, above_y;
-    for (const auto& pt : pts) {
-      const double x = std::log(pt.lr), y = std::log(pt.batch_tokens);
-      if (x < xlo || x > xhi || y < ylo || y > yhi) continue;
-      d.x.push_back(x), d.y.push_back(y), d.loss.push_back(pt.loss);
-      (x < b.x0 ? below_x : above_x).insert(x);
-      (y < b.y0 ? below_y : above_y).insert(y);
+    // A window too narrow for the model's parameters (a steep curve in ln lr alone, say) takes the
+    // next grid values on each side until it holds enough points or the whole cell.
+    for (std::size_t per_side = kValuesPerSide;; ++per_side) {
+      const auto [xlo, xhi] = axis_window(xs, b.x0, b.qx_lo, b.qx_hi, b.c, per_side);
+      const auto [ylo, yhi] = with_y ? axis_window(ys, b.y0, b.qy_lo, b.qy_hi, b.c, per_side)
+                                     : std::pair<double, double>{ys.front(), ys.front()};
+      d = BowlData{};
+      std::set<double> below_x, above_x, below_y, above_y;
+      for (const auto& pt : pts) {
+        const double x = std::log(pt.lr), y = std::log(pt.batch_tokens);
+        if (x < xlo || x > xhi || y < ylo || y > yhi) continue;
+        d.x.push_back(x), d.y.push_back(y), d.loss.push_back(pt.loss);
+        (x < b.x0 ? below_x : above_x).insert(x);
+        (y < b.y0 ? below_y : above_y).insert(y);
+      }
+      // Two curvatures on an axis need two values on each side of the optimum.
+      m.ax = below_x.size() >= 2 && above_x.size() >= 2;
+      m.ay = with_y && below_y.size() >= 2 && above_y.size() >= 2;
+      m.shape = m.ax ? nullptr : borrowed;
+      if (d.x.size() >= static_cast<std::size_t>(m.size() + 3) || d.x.size() == pts.size() ||
+          per_side > std::max(xs.size(), ys.size()))
+        break;
     }
-    // Two curvatures on an axis need two values on each side of the optimum.
-    m.ax = below_x.size() >= 2 && above_x.size() >= 2;
-    m.ay = with_y && below_y.size() >= 2 && above_y.size() >= 2;
-    m.shape = m.ax ? nullptr : borrowed;
     if (d.x.size() < static_cast<std::size_t>(m.size() + 3)) {
       reason = "too few points around the minimum (" + std::to_string(d.x.size()) + ")";
       return false;

@@ -269,7 +269,11 @@ PowerLaw fit_weighted_law(const std::string& name, const std::string& formula, s
   if (law.dof > 0 && qr.rank() == k) {
     // Knapp-Hartung: scale by the weighted residuals, so errors that are right only up to a
     // factor still give intervals of the right width.
-    law.cov = (q / law.dof) * XtWX.inverse();
+    // Cells lying exactly on the law (identical argmin optima, say) would give an interval of
+    // zero width: then the cells' own errors set it. (Always taking the larger of the two
+    // over-covered: 96-100% in `hpsweep calibrate`.)
+    const double scale = q / law.dof;
+    law.cov = (scale > 1e-6 ? scale : 1.0) * XtWX.inverse();
   } else {
     law.cov = Eigen::MatrixXd::Constant(k, k, nan);
   }
