@@ -73,13 +73,14 @@ std::map<std::tuple<std::string, double, double>, std::vector<TrialXY>> unusable
   return out;
 }
 
+// `optimum`: the cell's optimum as the fit chose it (select_optima over the cells of its variant),
+// or null when the cell has none.
 ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<TrialXY>& unusable,
-                         const Selection& selection) {
+                         const Selection& selection, const CellOptimum* optimum) {
   ReportFigure f;
   f.name = cell_stem(index, cell.params, cell.tokens);
-  CellOptimum opt;
-  std::string why;
-  const bool has_opt = select_optimum(cell, selection, opt, why);
+  const bool has_opt = optimum != nullptr;
+  const CellOptimum opt = optimum ? *optimum : CellOptimum{};
 
   std::set<double> wds;
   for (const auto& p : cell.points) wds.insert(p.wd);
@@ -206,6 +207,9 @@ ReportFigure cell_figure(std::size_t index, const Cell& cell, const std::vector<
     if (!opt.note.empty()) c += "; " + opt.note;
     for (const auto& e : opt.edges) c += ". Grid edge: " + e;
   } else {
+    CellOptimum none;
+    std::string why;
+    select_optimum(cell, selection, none, why);  // the reason select_optima skipped the cell
     c += ". No optimum: " + why;
   }
   c += ".";
@@ -443,11 +447,19 @@ ReportSection cells_section(const ReportInput& in) {
     return s;
   }
   const auto unusable = unusable_runs(in.log);
+  // The optima the fit uses: chosen over all cells of a variant at once (the asym rule shares the
+  // landscape's shape between cells).
+  std::map<std::string, std::vector<Cell>> by_variant;
+  for (const auto& c : in.cells) by_variant[c.variant].push_back(c);
+  std::map<std::tuple<std::string, double, double>, CellOptimum> optima;
+  for (const auto& [variant, cells] : by_variant)
+    for (auto& o : select_optima(cells, in.options.fit.selection)) optima[{variant, o.params, o.tokens}] = o;
   for (std::size_t i = 0; i < in.cells.size(); ++i) {
     const Cell& c = in.cells[i];
     auto it = unusable.find({c.variant, c.params, c.tokens});
-    s.figures.push_back(
-        cell_figure(i, c, it == unusable.end() ? std::vector<TrialXY>{} : it->second, in.options.fit.selection));
+    auto opt = optima.find({c.variant, c.params, c.tokens});
+    s.figures.push_back(cell_figure(i, c, it == unusable.end() ? std::vector<TrialXY>{} : it->second,
+                                    in.options.fit.selection, opt == optima.end() ? nullptr : &opt->second));
   }
   s.html =
       "<p>Smoothed final loss over learning rate and batch size, one map per cell (one panel per weight decay when "
