@@ -113,6 +113,7 @@ print()
 print(open(os.path.join(out, "machine.txt")).read().rstrip())
 print(f"\nsingle-core FP32 peak ({h['peak_isa']} probe): {peak:.1f} GFLOP/s")
 print(f"GEMM library: {h['gemm_library']}")
+print(f"elementwise kernels (activation, AdamW): {h.get('elementwise_isa', '-')}")
 print(f"1024^3 SGEMM: trainer's GEMM {h['sgemm_1024_gflops']:.1f} GFLOP/s ({pct(h['sgemm_1024_gflops'])} of peak)"
       + (f"; on OpenBLAS's AVX2 (Haswell) kernels {avx2[0]['sgemm_1024_gflops']:.1f} ({pct(avx2[0]['sgemm_1024_gflops'])})" if avx2 else "")
       + f"; Eigen {h['eigen_gemm_1024_gflops']:.1f} ({pct(h['eigen_gemm_1024_gflops'])}, {h['eigen_simd']})")

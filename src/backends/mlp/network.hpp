@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backends/mlp/blas.hpp"
+#include "backends/mlp/kernels.hpp"
 #include "backends/mlp/settings.hpp"
 
 namespace hpsweep::mlp_detail {
@@ -97,7 +99,7 @@ struct Net {
   Mat w_in, w_out, g_f;        // g_f: w x 1
   std::vector<Mat> w1, w2, g;  // g[l]: w x 1
   Mat d_w_in, d_w_out, d_g_f;
-  std::vector<Mat> d_w1, d_w2, d_g;
+  std::vector<Mat> d_w1, d_w2, d_g;  // d_w1, d_w2: one per block, or one for all (shared_grads)
   std::vector<Tensor> tensors;
 
   std::vector<Mat> xs;     // L+1 residual stream states, w x n
@@ -109,7 +111,12 @@ struct Net {
   Mat dx, dxn, du, xhat;   // backward scratch
   Row dot;
 
-  Net(const MlpSettings& s, const MlpShape& shape, Index cols) : sh(shape), act(s.activation) {
+  // shared_grads: one gradient buffer for the W1 of every block and one for the W2, for training
+  // that updates each tensor inside the backward pass (backward's done()): a gradient is used up
+  // before the next block's overwrites it, and the buffer stays in cache instead of a fresh one
+  // per block going out to memory. Clipping (all gradients at once) and the probe keep one each.
+  Net(const MlpSettings& s, const MlpShape& shape, Index cols, bool shared_grads = false)
+      : sh(shape), act(s.activation) {
     w = shape.width;
     f = shape.ffn;
     L = shape.depth;
@@ -129,13 +136,11 @@ struct Net {
     sized(w1, L, f, w);
     sized(w2, L, w, f);
     sized(g, L, w, 1);
-    sized(d_w1, L, f, w);
-    sized(d_w2, L, w, f);
+    sized(d_w1, shared_grads ? 1 : L, f, w);
+    sized(d_w2, shared_grads ? 1 : L, w, f);
     sized(d_g, L, w, 1);
     for (Index l = 0; l < L; ++l) {
       g[l].setOnes();
-      d_w1[l].setZero();
-      d_w2[l].setZero();
       d_g[l].setZero();
     }
 
@@ -143,8 +148,8 @@ struct Net {
     for (Index l = 0; l < L; ++l) {
       const std::string b = "block" + std::to_string(l);
       tensors.push_back({b + ".norm", kNorm, &g[l], &d_g[l]});
-      tensors.push_back({b + ".w1", kW1, &w1[l], &d_w1[l]});
-      tensors.push_back({b + ".w2", kW2, &w2[l], &d_w2[l]});
+      tensors.push_back({b + ".w1", kW1, &w1[l], &grad_w1(l)});
+      tensors.push_back({b + ".w2", kW2, &w2[l], &grad_w2(l)});
     }
     tensors.push_back({"final_norm", kFinalNorm, &g_f, &d_g_f});
     tensors.push_back({"output", kOutput, &w_out, &d_w_out});
@@ -158,8 +163,11 @@ struct Net {
   template <class M>
   static void sized(std::vector<M>& v, Index count, Index rows, Index cols) {
     v.resize(static_cast<std::size_t>(count));
-    for (auto& m : v) m.resize(rows, cols);
+    for (auto& m : v) m.setZero(rows, cols);
   }
+
+  Mat& grad_w1(Index l) { return d_w1[d_w1.size() == 1 ? 0 : static_cast<std::size_t>(l)]; }
+  Mat& grad_w2(Index l) { return d_w2[d_w2.size() == 1 ? 0 : static_cast<std::size_t>(l)]; }
 
   void set_max_cols(Index cols) {
     max_cols = cols;
@@ -218,9 +226,14 @@ struct Net {
           (d.array() - xh.array().rowwise() * dot.head(n).array()).rowwise() * r.head(n).array();
   }
 
-  // a[l] = act(u), da[l] = act'(u) over f x n, in chunks that stay in L1 between the passes
-  // (the columns are contiguous: outer stride f).
+  // a[l] = act(u), da[l] = act'(u) over f x n (contiguous: the columns have outer stride f).
+  // Float: the kernels of kernels.hpp, at the CPU's vector width. Double (the probe): Eigen, in
+  // chunks that stay in L1 between the passes.
   void activation(Index l, Index n) {
+    if constexpr (std::is_same_v<S, float>) {
+      (act == MlpActivation::Relu ? relu : gelu_tanh)(u.data(), a[l].data(), da[l].data(), f * n);
+      return;
+    }
     constexpr Index kChunk = 2048;
     const Index size = f * n;
     for (Index start = 0; start < size; start += kChunk) {
@@ -254,22 +267,42 @@ struct Net {
     product(out_mult, w_out, false, xn[L].leftCols(n), false, S(0), logits.leftCols(n));
   }
 
-  // Gradients of every tensor given dlogits (classes x n) = dLoss/dlogits.
-  template <class X, class D>
-  void backward(const X& x, const D& dlogits, Index n) {
+  // Positions in `tensors` (the order of the constructor).
+  static Index input_tensor() { return 0; }
+  static Index norm_tensor(Index l) { return 1 + 3 * l; }
+  static Index w1_tensor(Index l) { return 2 + 3 * l; }
+  static Index w2_tensor(Index l) { return 3 + 3 * l; }
+  Index final_norm_tensor() const { return 1 + 3 * L; }
+  Index output_tensor() const { return 2 + 3 * L; }
+
+  // Gradients of every tensor given dlogits (classes x n) = dLoss/dlogits. done(k) is called as
+  // soon as tensor k's gradient is final and the pass no longer reads its value: the optimizer
+  // can update it there, while the gradient and the weights are still in cache.
+  template <class X, class D, class Done>
+  void backward(const X& x, const D& dlogits, Index n, Done&& done) {
     product(out_mult, dlogits.leftCols(n), false, xn[L].leftCols(n), true, S(0), d_w_out);
     product(out_mult, w_out, true, dlogits.leftCols(n), false, S(0), dxn.leftCols(n));
+    done(output_tensor());
     norm_backward(dxn, xs[L], rinv[L], g_f, d_g_f, dx, n, false);
+    done(final_norm_tensor());
     const S c2 = res * w2_mult;
     for (Index l = L - 1; l >= 0; --l) {
-      product(c2, dx.leftCols(n), false, a[l].leftCols(n), true, S(0), d_w2[l]);
+      product(c2, dx.leftCols(n), false, a[l].leftCols(n), true, S(0), grad_w2(l));
       product(c2, w2[l], true, dx.leftCols(n), false, S(0), du.leftCols(n));
+      done(w2_tensor(l));
       du.leftCols(n).array() *= da[l].leftCols(n).array();
-      product(w1_mult, du.leftCols(n), false, xn[l].leftCols(n), true, S(0), d_w1[l]);
+      product(w1_mult, du.leftCols(n), false, xn[l].leftCols(n), true, S(0), grad_w1(l));
       product(w1_mult, w1[l], true, du.leftCols(n), false, S(0), dxn.leftCols(n));
+      done(w1_tensor(l));
       norm_backward(dxn, xs[l], rinv[l], g[l], d_g[l], dx, n, true);
+      done(norm_tensor(l));
     }
     product(in_mult, dx.leftCols(n), false, x.leftCols(n), true, S(0), d_w_in);
+    done(input_tensor());
+  }
+  template <class X, class D>
+  void backward(const X& x, const D& dlogits, Index n) {
+    backward(x, dlogits, n, [](Index) {});
   }
 };
 
