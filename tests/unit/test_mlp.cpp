@@ -543,7 +543,7 @@ TEST(MlpParametrization, AppliedJsonRecordsScheduleWeightDecayModeAndEveryGroup)
 // the gradient checks run the double probe, which does not use them).
 // ---------------------------------------------------------------------------------------------
 
-TEST(MlpKernels, GeluAndItsDerivativeMatchTheTanhFormulaInDoublePrecision) {
+TEST(MlpKernels, GeluAndItsDerivativeMatchTheTanhFormulaInDoublePrecisionReluAndTheProductExactly) {
   std::vector<float> u, a, da;
   for (int i = -4000; i <= 4000; ++i) u.push_back(static_cast<float>(i) * 0.0025f);  // [-10, 10]
   for (float x : {1e-5f, -3e-4f, 30.0f, -30.0f}) u.push_back(x);
@@ -567,6 +567,9 @@ TEST(MlpKernels, GeluAndItsDerivativeMatchTheTanhFormulaInDoublePrecision) {
     EXPECT_EQ(r[i], u[i] > 0 ? u[i] : 0.0f);
     EXPECT_EQ(dr[i], u[i] > 0 ? 1.0f : 0.0f);
   }
+  std::vector<float> product = u;  // du *= act'(u), as the backward pass does
+  mlp_detail::multiply(product.data(), da.data(), static_cast<std::ptrdiff_t>(u.size()));
+  for (std::size_t i = 0; i < u.size(); ++i) EXPECT_EQ(product[i], u[i] * da[i]);
 }
 
 TEST(MlpKernels, AdamWStepMatchesTheUpdateInDoublePrecisionOnEveryElement) {

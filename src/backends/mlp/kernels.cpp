@@ -75,6 +75,11 @@ void relu(const float* __restrict u, float* __restrict a, float* __restrict da, 
   }
 }
 
+HPSWEEP_CLONES
+void multiply(float* __restrict x, const float* __restrict y, std::ptrdiff_t size) {
+  for (std::ptrdiff_t i = 0; i < size; ++i) x[i] *= y[i];
+}
+
 std::string elementwise_isa() {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __builtin_cpu_init();

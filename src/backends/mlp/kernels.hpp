@@ -23,6 +23,9 @@ void gelu_tanh(const float* u, float* a, float* da, std::ptrdiff_t size);
 // a = max(u, 0) and da = (u > 0), elementwise.
 void relu(const float* u, float* a, float* da, std::ptrdiff_t size);
 
+// x *= y, elementwise (the backward pass through the activation: du *= act'(u)).
+void multiply(float* x, const float* y, std::ptrdiff_t size);
+
 // The instruction set the clones above run on this CPU: "AVX-512", "AVX2+FMA" or "SSE2".
 std::string elementwise_isa();
 

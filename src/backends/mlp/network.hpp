@@ -290,7 +290,10 @@ struct Net {
       product(c2, dx.leftCols(n), false, a[l].leftCols(n), true, S(0), grad_w2(l));
       product(c2, w2[l], true, dx.leftCols(n), false, S(0), du.leftCols(n));
       done(w2_tensor(l));
-      du.leftCols(n).array() *= da[l].leftCols(n).array();
+      if constexpr (std::is_same_v<S, float>)
+        multiply(du.data(), da[l].data(), f * n);  // contiguous: outer stride f
+      else
+        du.leftCols(n).array() *= da[l].leftCols(n).array();
       product(w1_mult, du.leftCols(n), false, xn[l].leftCols(n), true, S(0), grad_w1(l));
       product(w1_mult, w1[l], true, du.leftCols(n), false, S(0), dxn.leftCols(n));
       done(w1_tensor(l));
