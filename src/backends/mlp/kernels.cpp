@@ -3,7 +3,11 @@
 // errno and the AdamW loop is not vectorised.
 #include "backends/mlp/kernels.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 
 #include "hpsweep/backends/mlp.hpp"
 
@@ -78,6 +82,26 @@ void relu(const float* __restrict u, float* __restrict a, float* __restrict da, 
 HPSWEEP_CLONES
 void multiply(float* __restrict x, const float* __restrict y, std::ptrdiff_t size) {
   for (std::ptrdiff_t i = 0; i < size; ++i) x[i] *= y[i];
+}
+
+void prefer_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::size_t kLarge = std::size_t{2} << 20;  // one huge page
+  static const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  if (bytes < kLarge || page == 0) return;
+  // Whole pages inside the buffer only: malloc's bookkeeping next to it stays untouched.
+  const auto start = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) / page * page;
+  if (end <= start) return;
+  void* range = reinterpret_cast<void*>(start);
+  // Memory malloc hands out again may be backed by 4 KiB pages already: drop them, so that the
+  // first write faults in huge ones. Failures only cost speed.
+  (void)madvise(range, end - start, MADV_DONTNEED);
+  (void)madvise(range, end - start, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 std::string elementwise_isa() {

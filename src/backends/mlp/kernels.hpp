@@ -26,6 +26,11 @@ void relu(const float* u, float* a, float* da, std::ptrdiff_t size);
 // x *= y, elementwise (the backward pass through the activation: du *= act'(u)).
 void multiply(float* x, const float* y, std::ptrdiff_t size);
 
+// Asks Linux to back [p, p + bytes) with transparent huge pages, and drops what the range holds:
+// call it before the buffer is written (the network's Buffers do). Only for 2 MiB or more; a
+// no-op where THP is off ("never") and on other systems.
+void prefer_huge_pages(void* p, std::size_t bytes);
+
 // The instruction set the clones above run on this CPU: "AVX-512", "AVX2+FMA" or "SSE2".
 std::string elementwise_isa();
 

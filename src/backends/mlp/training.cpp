@@ -162,7 +162,7 @@ std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::strin
 namespace {
 
 struct AdamState {
-  MatF m, v;
+  Net<float>::View m, v;
 };
 
 // Mean expected cross-entropy of logits z against teacher probabilities q over n columns, given
@@ -216,6 +216,7 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
 
   // Everything the step loop touches is allocated here, once.
   std::unique_ptr<Net<float>> net_ptr;
+  Buffer<float> adam_memory;
   std::vector<AdamState> adam;
   MatF x, th, tz, q, p;
   RowF m, lse;
@@ -223,8 +224,18 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
     // Without clipping each tensor is updated inside the backward pass: blocks share their
     // gradient buffers.
     net_ptr = std::make_unique<Net<float>>(s_, sh, cols, s_.grad_clip <= 0);
-    for (const auto& t : net_ptr->tensors)
-      adam.push_back({MatF::Zero(t.value->rows(), t.value->cols()), MatF::Zero(t.value->rows(), t.value->cols())});
+    // Moments of every tensor in one buffer (zeroed), as the network's own.
+    auto carve = [&](Buffer<float>& b) {
+      adam.clear();
+      for (const auto& t : net_ptr->tensors) {
+        auto m = b.take(t.value->rows(), t.value->cols());
+        adam.push_back({m, b.take(t.value->rows(), t.value->cols())});
+      }
+    };
+    Buffer<float> count;
+    carve(count);
+    adam_memory = Buffer<float>(count.used());
+    carve(adam_memory);
     x.resize(D, B);
     th.resize(TW, B);
     tz.resize(C, B);
