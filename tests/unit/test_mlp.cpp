@@ -177,6 +177,23 @@ TEST(MlpTraining, AutoThreadsSplitTheCoresBetweenTheTrialsThatCanRunAtOnce) {
   EXPECT_EQ(mlp_auto_threads(), std::max(1, cores / 2));
 }
 
+TEST(MlpTraining, UpdatingInsideTheBackwardPassEqualsUpdatingAfterItAsClippingDoes) {
+  // grad_clip > 0 takes the other path: every gradient first (one buffer per block), then the
+  // update; without clipping each tensor is updated inside the backward pass (shared buffers).
+  // A clip no gradient reaches changes nothing, so both paths must agree bit for bit.
+  Options never = kSmall, tight = kSmall;
+  never["grad_clip"] = "1e30";
+  tight["grad_clip"] = "1e-3";
+  const Trial t = trial(4e-3, 32, 60);
+  const TrialOutcome inside = MlpBackend(MlpSettings::from_options(kSmall), 5).run(t);
+  const TrialOutcome after = MlpBackend(MlpSettings::from_options(never), 5).run(t);
+  const TrialOutcome clipped = MlpBackend(MlpSettings::from_options(tight), 5).run(t);
+  ASSERT_EQ(inside.state, TrialState::Done);
+  EXPECT_EQ(inside.curve.loss, after.curve.loss);
+  EXPECT_EQ(inside.final_loss, after.final_loss);
+  EXPECT_NE(inside.final_loss, clipped.final_loss);
+}
+
 TEST(MlpTraining, SharedSeedingGivesEveryTrialOfARepeatTheSameInitAndData) {
   Options o = kSmall;
   o["seeding"] = "shared";
