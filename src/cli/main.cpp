@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "hpsweep/backends/backend.hpp"
+#include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/calibrate/calibrate.hpp"
 #include "hpsweep/ingest/ingest.hpp"
 #include "hpsweep/ingest/lookup_table.hpp"
@@ -618,6 +619,9 @@ int cmd_plan(CommandLine& cl) {
 
 int cmd_version(CommandLine&) {
   std::fputs(build_info().c_str(), stdout);
+  // What the mlp trainer runs on this CPU: both are picked at load time, not by the build flags.
+  std::printf("mlp GEMM: %s\n", mlp_gemm_library().c_str());
+  std::printf("mlp elementwise kernels: %s\n", mlp_elementwise_isa().c_str());
   return kExitOk;
 }
 

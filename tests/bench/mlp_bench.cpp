@@ -215,10 +215,11 @@ int main(int argc, char** argv) {
   const Peak peak = peak_fp32();
   const double blas = square_gflops(1024, false);
   std::printf(
-      "{\"peak_isa\": \"%s\", \"peak_gflops\": %.2f, \"gemm_library\": \"%s\", \"sgemm_1024_gflops\": %.2f, "
+      "{\"peak_isa\": \"%s\", \"peak_gflops\": %.2f, \"gemm_library\": \"%s\", \"elementwise_isa\": \"%s\", "
+      "\"sgemm_1024_gflops\": %.2f, "
       "\"eigen_gemm_1024_gflops\": %.2f, \"eigen_simd\": \"%s\"}\n",
-      peak.isa.c_str(), peak.gflops, mlp_gemm_library().c_str(), blas, gemm_only ? 0.0 : square_gflops(1024, true),
-      Eigen::SimdInstructionSetsInUse());
+      peak.isa.c_str(), peak.gflops, mlp_gemm_library().c_str(), mlp_elementwise_isa().c_str(), blas,
+      gemm_only ? 0.0 : square_gflops(1024, true), Eigen::SimdInstructionSetsInUse());
   std::fflush(stdout);
   if (gemm_only) return 0;
   for (long w : widths) {

@@ -19,7 +19,8 @@
 #   tests/bench/mlp_bench.sh
 #   MARCH=native WIDTHS=64,128 TORCH=0 tests/bench/mlp_bench.sh
 # Environment: MARCH, BUILD (a configured build tree), WIDTHS, BATCH, DEPTH, MIN_SECONDS (per
-# point), PY (/usr/bin/python3), TORCH=0 to skip PyTorch, TORCH_BLAS_DIR, REF_BLAS_DIR, REF_WIDTHS, OUT
+# point), PY (/usr/bin/python3), TORCH=0 to skip PyTorch, TORCH_BLAS_DIR, REF_BLAS_DIR, REF_WIDTHS,
+# GEMM_PEERS=1 (the GEMM shapes on OpenBLAS and BLIS, tests/bench/gemm_shapes_bench.cpp), OUT
 # (folder for the driver and the raw JSON lines).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -70,6 +71,25 @@ echo "hpsweep mlp ..." >&2
 # For the record: the 1024^3 SGEMM on OpenBLAS's AVX2 kernels (what a CPU without AVX-512 gets).
 OPENBLAS_CORETYPE=Haswell "$OUT/mlp_bench" --gemm-only | tee "$OUT/hpsweep_avx2_kernels.jsonl" >&2
 
+# GEMM_PEERS=1: the trainer's GEMM shapes on OpenBLAS and, when installed (libblis-dev), on BLIS:
+# as it picks its kernels here, and with BLIS_ARCH_TYPE forcing its AVX-512 (skx) sub-configuration.
+: >"$OUT/gemm_shapes.jsonl"
+if [ "${GEMM_PEERS:-0}" = 1 ]; then
+  echo "GEMM shapes: OpenBLAS$([ -e /usr/include/x86_64-linux-gnu/blis.h ] && echo ", BLIS") ..." >&2
+  # shellcheck disable=SC2046 # pkg-config prints several words on purpose
+  g++ -std=c++20 -O2 "$ROOT/tests/bench/gemm_shapes_bench.cpp" $(pkg-config --libs openblas) -o "$OUT/gemm_shapes_openblas"
+  OPENBLAS_NUM_THREADS=1 "$OUT/gemm_shapes_openblas" OpenBLAS ${WIDTHS//,/ } | tee -a "$OUT/gemm_shapes.jsonl" >&2
+  if [ -e /usr/include/x86_64-linux-gnu/blis.h ]; then
+    g++ -std=c++20 -O2 "$ROOT/tests/bench/gemm_shapes_bench.cpp" -lblis -o "$OUT/gemm_shapes_blis"
+    config=$(BLIS_ARCH_DEBUG=1 BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$OUT/gemm_shapes_blis" x 64 2>&1 >/dev/null |
+      sed -n "s/.*sub-configuration '\\(.*\\)'.*/\\1/p")
+    BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$OUT/gemm_shapes_blis" "BLIS ($config, its choice)" ${WIDTHS//,/ } |
+      tee -a "$OUT/gemm_shapes.jsonl" >&2
+    BLIS_ARCH_TYPE=skx BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$OUT/gemm_shapes_blis" "BLIS (BLIS_ARCH_TYPE=skx)" \
+      ${WIDTHS//,/ } | tee -a "$OUT/gemm_shapes.jsonl" >&2
+  fi
+fi
+
 for f in torch_openblas torch_reference; do : >"$OUT/$f.jsonl"; done
 if [ "$TORCH" = 1 ]; then
   if ! "$PY" -c "import torch" 2>/dev/null; then
@@ -113,6 +133,7 @@ print()
 print(open(os.path.join(out, "machine.txt")).read().rstrip())
 print(f"\nsingle-core FP32 peak ({h['peak_isa']} probe): {peak:.1f} GFLOP/s")
 print(f"GEMM library: {h['gemm_library']}")
+print(f"elementwise kernels (activation, AdamW): {h.get('elementwise_isa', '-')}")
 print(f"1024^3 SGEMM: trainer's GEMM {h['sgemm_1024_gflops']:.1f} GFLOP/s ({pct(h['sgemm_1024_gflops'])} of peak)"
       + (f"; on OpenBLAS's AVX2 (Haswell) kernels {avx2[0]['sgemm_1024_gflops']:.1f} ({pct(avx2[0]['sgemm_1024_gflops'])})" if avx2 else "")
       + f"; Eigen {h['eigen_gemm_1024_gflops']:.1f} ({pct(h['eigen_gemm_1024_gflops'])}, {h['eigen_simd']})")
@@ -139,4 +160,16 @@ for w, r in sorted(hp.items()):
         row += [sig(tr.get(w, {}).get("steps_per_s"))]
     row += [sig(r["wall_steps_per_s"])] + ([sig(tb.get(w, {}).get("wall_steps_per_s"))] if tb else [])
     print("| " + " | ".join(row) + " |")
+shapes = [json.loads(l) for l in open(os.path.join(out, "gemm_shapes.jsonl")) if l.strip()]
+if shapes:
+    print("\nThe trainer's GEMM shapes, one thread, GFLOP/s (% of peak); block mix: the six products of a block")
+    libs = list(dict.fromkeys(r["library"] for r in shapes))
+    print("\n| width | product | op | m x n x k | " + " | ".join(libs) + " |")
+    print("|---:|---|---|---|" + "---:|" * len(libs))
+    for key in dict.fromkeys((r["width"], r["product"]) for r in shapes):
+        rows = {r["library"]: r for r in shapes if (r["width"], r["product"]) == key}
+        r0 = next(iter(rows.values()))
+        mnk = f"{r0['m']} x {r0['n']} x {r0['k']}" if "m" in r0 else ""
+        cells = [f"{rows[l]['gflops']:.0f} ({pct(rows[l]['gflops'])})" if l in rows else "-" for l in libs]
+        print(f"| {key[0]} | {key[1]} | {r0.get('op', '')} | {mnk} | " + " | ".join(cells) + " |")
 EOF

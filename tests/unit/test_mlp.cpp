@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <set>
 
+#include "backends/mlp/kernels.hpp"
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/parametrization/rules.hpp"
 #include "hpsweep/spec/job.hpp"
@@ -150,6 +153,45 @@ TEST(MlpTraining, WithTwoGemmThreadsTheSameTrialIsStillBitIdenticalAndAgreesWith
   EXPECT_NEAR(x.final_loss, z.final_loss, 1e-5 * x.final_loss);
   EXPECT_THROW(MlpSettings::from_options({{"threads", "0"}}), InputError);
   EXPECT_THROW(MlpSettings::from_options({{"threads", "many"}}), InputError);
+}
+
+TEST(MlpTraining, AutoThreadsSplitTheCoresBetweenTheTrialsThatCanRunAtOnce) {
+  if (std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") || std::getenv("SLURM_STEP_TASKS_PER_NODE"))
+    GTEST_SKIP() << "run under a launcher: workers per host come from its environment";
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cores = CPU_COUNT(&set);
+  // Two workers in this process (two backends), as `hpsweep run --workers 2`.
+  MlpBackend a(MlpSettings::from_options(kSmall), 5), b(MlpSettings::from_options(kSmall), 5);
+  EXPECT_EQ(mlp_auto_threads(), std::max(1, cores / 2));
+  EXPECT_EQ(mlp_auto_threads(5), std::max(1, cores / 2));  // more trials left than workers
+  EXPECT_EQ(mlp_auto_threads(1), cores);                   // the last trial gets every core
+  // What `hpsweep run` knows in this process: trials left, counted down as trials end here.
+  mlp_set_trials_left(2);
+  EXPECT_EQ(mlp_auto_threads(), std::max(1, cores / 2));
+  const TrialOutcome done = a.run(trial(4e-3, 32, 4));
+  ASSERT_EQ(done.state, TrialState::Done);
+  EXPECT_EQ(mlp_auto_threads(), cores);
+  EXPECT_EQ(mlp_auto_threads(7), cores);  // the smaller bound wins
+  mlp_set_trials_left(0);
+  EXPECT_EQ(mlp_auto_threads(), std::max(1, cores / 2));
+}
+
+TEST(MlpTraining, UpdatingInsideTheBackwardPassEqualsUpdatingAfterItAsClippingDoes) {
+  // grad_clip > 0 takes the other path: every gradient first (one buffer per block), then the
+  // update; without clipping each tensor is updated inside the backward pass (shared buffers).
+  // A clip no gradient reaches changes nothing, so both paths must agree bit for bit.
+  Options never = kSmall, tight = kSmall;
+  never["grad_clip"] = "1e30";
+  tight["grad_clip"] = "1e-3";
+  const Trial t = trial(4e-3, 32, 60);
+  const TrialOutcome inside = MlpBackend(MlpSettings::from_options(kSmall), 5).run(t);
+  const TrialOutcome after = MlpBackend(MlpSettings::from_options(never), 5).run(t);
+  const TrialOutcome clipped = MlpBackend(MlpSettings::from_options(tight), 5).run(t);
+  ASSERT_EQ(inside.state, TrialState::Done);
+  EXPECT_EQ(inside.curve.loss, after.curve.loss);
+  EXPECT_EQ(inside.final_loss, after.final_loss);
+  EXPECT_NE(inside.final_loss, clipped.final_loss);
 }
 
 TEST(MlpTraining, SharedSeedingGivesEveryTrialOfARepeatTheSameInitAndData) {
@@ -512,6 +554,69 @@ TEST(MlpParametrization, AppliedJsonRecordsScheduleWeightDecayModeAndEveryGroup)
 // ---------------------------------------------------------------------------------------------
 // Schedule, shape, options.
 // ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// The float trainer's elementwise kernels (one clone per instruction set, picked at load time;
+// the gradient checks run the double probe, which does not use them).
+// ---------------------------------------------------------------------------------------------
+
+TEST(MlpKernels, GeluAndItsDerivativeMatchTheTanhFormulaInDoublePrecisionReluAndTheProductExactly) {
+  std::vector<float> u, a, da;
+  for (int i = -4000; i <= 4000; ++i) u.push_back(static_cast<float>(i) * 0.0025f);  // [-10, 10]
+  for (float x : {1e-5f, -3e-4f, 30.0f, -30.0f}) u.push_back(x);
+  a.resize(u.size());
+  da.resize(u.size());
+  mlp_detail::gelu_tanh(u.data(), a.data(), da.data(), static_cast<std::ptrdiff_t>(u.size()));
+  const double c0 = std::sqrt(2 / M_PI), c1 = 0.044715;
+  double worst_a = 0, worst_da = 0;
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const double x = u[i], t = std::tanh(c0 * (x + c1 * x * x * x));
+    const double ref_a = 0.5 * x * (1 + t);
+    const double ref_da = 0.5 * (1 + t) + 0.5 * c0 * x * (1 - t * t) * (1 + 3 * c1 * x * x);
+    worst_a = std::max(worst_a, std::abs(a[i] - ref_a) / std::max(1.0, std::abs(ref_a)));
+    worst_da = std::max(worst_da, std::abs(da[i] - ref_da));
+  }
+  EXPECT_LT(worst_a, 2e-6) << "on " << mlp_detail::elementwise_isa();
+  EXPECT_LT(worst_da, 1e-5) << "on " << mlp_detail::elementwise_isa();  // 1 - t^2 cancels near |t| = 1
+  std::vector<float> r(u.size()), dr(u.size());
+  mlp_detail::relu(u.data(), r.data(), dr.data(), static_cast<std::ptrdiff_t>(u.size()));
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    EXPECT_EQ(r[i], u[i] > 0 ? u[i] : 0.0f);
+    EXPECT_EQ(dr[i], u[i] > 0 ? 1.0f : 0.0f);
+  }
+  std::vector<float> product = u;  // du *= act'(u), as the backward pass does
+  mlp_detail::multiply(product.data(), da.data(), static_cast<std::ptrdiff_t>(u.size()));
+  for (std::size_t i = 0; i < u.size(); ++i) EXPECT_EQ(product[i], u[i] * da[i]);
+}
+
+TEST(MlpKernels, AdamWStepMatchesTheUpdateInDoublePrecisionOnEveryElement) {
+  // 1003 values: the vector loop and its scalar remainder both run.
+  const std::ptrdiff_t n = 1003;
+  std::vector<float> p(n), g(n), m(n), v(n);
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    p[i] = std::sin(0.1f * static_cast<float>(i));
+    g[i] = 0.01f * std::cos(0.37f * static_cast<float>(i));
+    m[i] = 0.001f * static_cast<float>(i % 7);
+    v[i] = 1e-6f * static_cast<float>(i % 5);
+  }
+  const std::vector<float> p0 = p, m0 = m, v0 = v;
+  mlp_detail::AdamStep s{0.5f, 0.01f, 0.9f, 0.1f, 0.95f, 0.05f, 0.999f, 1e-3f, 1.7f, 1e-8f};
+  mlp_detail::adam_update(s, p.data(), g.data(), m.data(), v.data(), n);
+  const double clip = s.clip, l2 = s.l2, b1 = s.b1, b2 = s.b2, keep = s.keep, lr = s.step_size, c = s.inv_sqrt_bc2;
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    const double gi = clip * g[i] + l2 * p0[i];
+    const double mi = b1 * m0[i] + (1 - b1) * gi, vi = b2 * v0[i] + (1 - b2) * gi * gi;
+    const double step = lr * mi / (std::sqrt(vi) * c + 1e-8), pi = keep * p0[i] - step;
+    // Float rounding, a few ulps of each term (the sums may cancel), carried through.
+    const double e_g = 1e-6 * (clip * std::abs(g[i]) + l2 * std::abs(p0[i]));
+    const double e_m = 1e-6 * b1 * std::abs(m0[i]) + (1 - b1) * e_g;
+    const double e_v = 1e-6 * vi + (1 - b2) * 2 * std::abs(gi) * e_g;
+    const double e_p = 1e-6 * std::abs(p0[i]) + std::abs(step) * (1e-6 + e_m / std::abs(mi) + e_v / vi);
+    ASSERT_NEAR(m[i], mi, e_m + 1e-30) << i;
+    ASSERT_NEAR(v[i], vi, e_v + 1e-30) << i;
+    ASSERT_NEAR(p[i], pi, e_p + 1e-30) << i;
+  }
+}
 
 TEST(MlpSchedule, WarmupThenCosineWsdOrLinearCooldownToTheFinalFraction) {
   MlpSettings s;  // warmup 5%, final 10%

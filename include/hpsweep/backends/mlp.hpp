@@ -173,9 +173,12 @@ struct MlpRunStats {
 
 class MlpBackend : public Backend {
  public:
-  MlpBackend(MlpSettings settings, std::uint64_t sweep_seed);
+  // `grid_trials`: the trials of the job's grid, the most that can be left (threads = auto).
+  MlpBackend(MlpSettings settings, std::uint64_t sweep_seed, std::int64_t grid_trials = 0);
   ~MlpBackend() override;
   TrialOutcome run(const Trial& trial) override;
+  // threads = auto takes the CPUs the scheduler gave the trial ([resources] cpus), when given.
+  TrialOutcome run_placed(const Trial& trial, const Placement& placement) override;
   void cancel() override { cancelled_ = true; }
 
   const MlpSettings& settings() const { return s_; }
@@ -189,26 +192,40 @@ class MlpBackend : public Backend {
   struct Task;
 
  private:
-  TrialOutcome train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps);
+  TrialOutcome train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps,
+                     int placed_cpus = 0);
   MlpSettings s_;
   std::uint64_t sweep_seed_;
+  std::int64_t grid_trials_ = 0;
   std::unique_ptr<Task> task_;
   std::atomic<bool> cancelled_{false};
   MlpRunStats stats_;
 };
 
-// threads = auto: the cores this process may run on (its CPU affinity) divided by the hpsweep
-// workers sharing this host, at least 1. Workers per host: Open MPI's (or Slurm's) local task
-// count, less one on the master's host (the master sleeps while trials run); 1 without MPI.
-int mlp_auto_threads();
+// threads = auto: the cores this process may run on (its CPU affinity) divided by the trials
+// that can run at once on this host, at least 1 thread. Those are the hpsweep workers sharing the
+// host (Open MPI's or Slurm's local task count, less one on the master's host, whose master
+// sleeps while trials run; the worker threads of `hpsweep run` without MPI), or fewer when fewer
+// trials are left: `trials_left` (0: unknown). The trials running at once never hold more GEMM
+// threads than there are cores.
+int mlp_auto_threads(std::int64_t trials_left = 0);
+// The sweep's trials not yet finished, for threads = auto in this process: `hpsweep run` sets the
+// trials it has to run, and each mlp trial that ends in this process counts one down. Worker
+// processes of an MPI run do not see it; they use the size of the job's grid (the most trials
+// that can be left). 0: unknown.
+void mlp_set_trials_left(std::int64_t trials);
 
 // The GEMM library and the kernels it runs on this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...;
 // kernels: SkylakeX".
 std::string mlp_gemm_library();
+// The instruction set the trainer's elementwise kernels (activation, AdamW) run on this CPU:
+// "AVX-512", "AVX2+FMA" or "SSE2" (one build carries all three).
+std::string mlp_elementwise_isa();
 
 // `sweep_seed`: the job's [sweep] seed (seeds the task; trial ids already include it).
+// `grid_trials`: the trials of the job's grid, for threads = auto (0: unknown).
 std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options,
-                                          std::uint64_t sweep_seed = 0);
+                                          std::uint64_t sweep_seed = 0, std::int64_t grid_trials = 0);
 
 // Double-precision access to the network, for gradient checks and coordinate checks.
 class MlpProbe {

@@ -93,6 +93,8 @@ namespace {
 
 // MlpBackend objects alive in this process: one per worker thread (`hpsweep run --workers`).
 std::atomic<int> live_backends{0};
+// The sweep's trials not yet finished, as this process knows them (0: unknown).
+std::atomic<std::int64_t> trials_left_here{0};
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -102,9 +104,21 @@ int env_int(const char* name, int fallback) {
   return *end == 0 && x >= 0 && x < (1 << 20) ? static_cast<int>(x) : fallback;
 }
 
+// Counts a trial that ends in this process off trials_left_here (never below 1: the count is a
+// bound, and 0 would read as unknown).
+struct TrialEndCount {
+  ~TrialEndCount() {
+    std::int64_t left = trials_left_here.load();
+    while (left > 1 && !trials_left_here.compare_exchange_weak(left, left - 1)) {
+    }
+  }
+};
+
 }  // namespace
 
-int mlp_auto_threads() {
+void mlp_set_trials_left(std::int64_t trials) { trials_left_here = std::max<std::int64_t>(0, trials); }
+
+int mlp_auto_threads(std::int64_t trials_left) {
   int cores = 0;
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) cores = CPU_COUNT(&set);
@@ -118,18 +132,27 @@ int mlp_auto_threads() {
     const bool master_here = rank >= 0 && rank == local_rank;
     workers = std::max(1, local - (master_here && local > 1 ? 1 : 0));
   }
-  return std::max(1, cores / workers);
+  // Trials running at once on this host: at most one per worker, and at most the trials left.
+  std::int64_t at_once = workers;
+  const std::int64_t here = trials_left_here.load();
+  for (std::int64_t bound : {trials_left, here})
+    if (bound > 0) at_once = std::min(at_once, bound);
+  return std::max(1, static_cast<int>(cores / std::max<std::int64_t>(1, at_once)));
 }
 
-MlpBackend::MlpBackend(MlpSettings settings, std::uint64_t sweep_seed)
-    : s_(settings), sweep_seed_(sweep_seed), task_(std::make_unique<Task>(settings, sweep_seed)) {
+MlpBackend::MlpBackend(MlpSettings settings, std::uint64_t sweep_seed, std::int64_t grid_trials)
+    : s_(settings),
+      sweep_seed_(sweep_seed),
+      grid_trials_(grid_trials),
+      task_(std::make_unique<Task>(settings, sweep_seed)) {
   ++live_backends;
 }
 MlpBackend::~MlpBackend() { --live_backends; }
 double MlpBackend::task_floor() const { return task_->floor; }
 
-std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options, std::uint64_t sweep_seed) {
-  return std::make_unique<MlpBackend>(MlpSettings::from_options(options), sweep_seed);
+std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options, std::uint64_t sweep_seed,
+                                          std::int64_t grid_trials) {
+  return std::make_unique<MlpBackend>(MlpSettings::from_options(options), sweep_seed, grid_trials);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,26 +162,8 @@ std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::strin
 namespace {
 
 struct AdamState {
-  MatF m, v;
+  Net<float>::View m, v;
 };
-
-// One AdamW step of one tensor, in chunks that stay in L1 so that p, g, m and v cross memory
-// once (the update is bound by memory at large widths; one Eigen expression per array made four
-// passes). Vectorised by Eigen (a plain loop is not: std::sqrt may set errno).
-struct AdamStep {
-  float clip, l2, b1, one_minus_b1, b2, one_minus_b2, keep, step_size, inv_sqrt_bc2, eps;
-};
-void adam_update(const AdamStep& a, float* p, const float* g, float* m, float* v, Index size) {
-  constexpr Index kChunk = 1024;  // 4 arrays x 4 KiB
-  for (Index start = 0; start < size; start += kChunk) {
-    const Index n = std::min(kChunk, size - start);
-    Eigen::Map<Eigen::ArrayXf> P(p + start, n), M(m + start, n), V(v + start, n);
-    const Eigen::Map<const Eigen::ArrayXf> G(g + start, n);
-    M = a.b1 * M + a.one_minus_b1 * (G * a.clip + a.l2 * P);
-    V = a.b2 * V + a.one_minus_b2 * (G * a.clip + a.l2 * P).square();
-    P = P * a.keep - (a.step_size * M) / (V.sqrt() * a.inv_sqrt_bc2 + a.eps);
-  }
-}
 
 // Mean expected cross-entropy of logits z against teacher probabilities q over n columns, given
 // lse (log-sum-exp of z per column).
@@ -172,7 +177,15 @@ double soft_cross_entropy(const Z& z, const Q& q, const R& lse, Index n) {
 
 }  // namespace
 
-TrialOutcome MlpBackend::run(const Trial& trial) { return train(trial, nullptr, 0); }
+TrialOutcome MlpBackend::run(const Trial& trial) {
+  const TrialEndCount count;
+  return train(trial, nullptr, 0);
+}
+
+TrialOutcome MlpBackend::run_placed(const Trial& trial, const Placement& placement) {
+  const TrialEndCount count;
+  return train(trial, nullptr, 0, placement.cpus);
+}
 
 std::vector<std::vector<double>> MlpBackend::activation_trace(const Trial& trial, std::int64_t steps) {
   std::vector<std::vector<double>> trace;
@@ -180,7 +193,8 @@ std::vector<std::vector<double>> MlpBackend::activation_trace(const Trial& trial
   return trace;
 }
 
-TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps) {
+TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<double>>* trace, std::int64_t trace_steps,
+                               int placed_cpus) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const TrialPoint& pt = trial.point;
@@ -196,17 +210,32 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
                                  ? trial.id
                                  : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
   NormalSource init_rng(mix(base, 1)), data_rng(mix(base, 2));
-  set_gemm_threads(s_.threads > 0 ? static_cast<int>(s_.threads) : mlp_auto_threads());
+  set_gemm_threads(s_.threads > 0    ? static_cast<int>(s_.threads)
+                   : placed_cpus > 0 ? placed_cpus
+                                     : mlp_auto_threads(grid_trials_));
 
   // Everything the step loop touches is allocated here, once.
   std::unique_ptr<Net<float>> net_ptr;
+  Buffer<float> adam_memory;
   std::vector<AdamState> adam;
   MatF x, th, tz, q, p;
   RowF m, lse;
   try {
-    net_ptr = std::make_unique<Net<float>>(s_, sh, cols);
-    for (const auto& t : net_ptr->tensors)
-      adam.push_back({MatF::Zero(t.value->rows(), t.value->cols()), MatF::Zero(t.value->rows(), t.value->cols())});
+    // Without clipping each tensor is updated inside the backward pass: blocks share their
+    // gradient buffers.
+    net_ptr = std::make_unique<Net<float>>(s_, sh, cols, s_.grad_clip <= 0);
+    // Moments of every tensor in one buffer (zeroed), as the network's own.
+    auto carve = [&](Buffer<float>& b) {
+      adam.clear();
+      for (const auto& t : net_ptr->tensors) {
+        auto m = b.take(t.value->rows(), t.value->cols());
+        adam.push_back({m, b.take(t.value->rows(), t.value->cols())});
+      }
+    };
+    Buffer<float> count;
+    carve(count);
+    adam_memory = Buffer<float>(count.used());
+    carve(adam_memory);
     x.resize(D, B);
     th.resize(TW, B);
     tz.resize(C, B);
@@ -310,23 +339,18 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
     // dLoss/dlogits of the sampled labels' mean cross-entropy.
     for (Index j = 0; j < B; ++j) p(labels[static_cast<std::size_t>(j)], j) -= 1.0f;
     p.leftCols(B) *= 1.0f / static_cast<float>(B);
-    net.backward(x, p, B);
 
-    // AdamW.
-    const auto update_start = clock::now();
+    // AdamW. Without clipping every tensor is updated inside the backward pass, as soon as its
+    // gradient is final (the same arithmetic, in another order of tensors); clipping needs the
+    // norm of the whole gradient first.
     const double sched = mlp_lr_factor(s_, step, steps);
-    double clip_scale = 1;
-    if (s_.grad_clip > 0) {
-      double sq = 0;
-      for (const auto& t : net.tensors) sq += static_cast<double>(t.grad->squaredNorm());
-      const double norm = std::sqrt(sq);
-      if (norm > s_.grad_clip) clip_scale = s_.grad_clip / (norm + 1e-12);
-    }
     b1_pow *= b1;
     b2_pow *= b2;
     const double bc1 = 1 - b1_pow, bc2 = 1 - b2_pow;
-    for (std::size_t k = 0; k < net.tensors.size(); ++k) {
-      const auto& t = net.tensors[k];
+    double clip_scale = 1;
+    auto update = [&](Index k) {
+      const auto update_start = clock::now();
+      const auto& t = net.tensors[static_cast<std::size_t>(k)];
       const AppliedGroup& grp = table.g[t.group];
       const double lr_t = grp.lr * sched;
       double decay = 0;
@@ -345,9 +369,22 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
       a.step_size = static_cast<float>(lr_t / bc1);
       a.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
       a.eps = static_cast<float>(grp.eps);
-      adam_update(a, t.value->data(), t.grad->data(), adam[k].m.data(), adam[k].v.data(), t.value->size());
+      auto& state = adam[static_cast<std::size_t>(k)];
+      adam_update(a, t.value->data(), t.grad->data(), state.m.data(), state.v.data(), t.value->size());
+      update_seconds += std::chrono::duration<double>(clock::now() - update_start).count();
+    };
+    if (s_.grad_clip > 0) {
+      net.backward(x, p, B);
+      const auto clip_start = clock::now();
+      double sq = 0;
+      for (const auto& t : net.tensors) sq += static_cast<double>(t.grad->squaredNorm());
+      const double norm = std::sqrt(sq);
+      if (norm > s_.grad_clip) clip_scale = s_.grad_clip / (norm + 1e-12);
+      update_seconds += std::chrono::duration<double>(clock::now() - clip_start).count();
+      for (std::size_t k = 0; k < net.tensors.size(); ++k) update(static_cast<Index>(k));
+    } else {
+      net.backward(x, p, B, update);
     }
-    update_seconds += std::chrono::duration<double>(clock::now() - update_start).count();
   }
   const auto t2 = clock::now();
 
