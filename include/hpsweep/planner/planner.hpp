@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -69,11 +70,26 @@ class Planner {
   const std::vector<Trial>& grid() const { return grid_; }
 
   // A terminal result (DONE, DIVERGED, FAILED, TIMEOUT, UNAVAILABLE) of a grid trial; the latest
-  // one of an id counts. Records of ids outside the grid are ignored.
-  void add_result(const TrialRecord& record);
+  // one of an id counts (a round already decided keeps what it saw). Records of ids outside the
+  // grid are ignored. Returns true when the result completes its round (a decision may be ready).
+  bool add_result(const TrialRecord& record);
   bool has_result(TrialId id) const { return results_.count(id) > 0; }
   // Plans every round whose inputs are complete. Returns how many rounds were added.
   int advance();
+
+  // advance() in three steps, for a planning thread of its own (AdaptiveTasks): prepare() and
+  // conclude() under the lock that also guards add_result() and the readers, decide() without
+  // it. decide() reads only what prepare() handed over and state that only conclude() changes,
+  // so results keep being recorded while a round is decided, and the decision is the same.
+  struct Pending {
+    int index = 0;
+    std::vector<TrialRecord> newly_seen;  // round >= 2: the results of round index - 2
+  };
+  // The next round whose inputs are complete; nullopt while they are not, or when finished.
+  std::optional<Pending> prepare() const;
+  PlanRound decide(Pending pending);
+  // Adds the decided round, or finishes the plan. Returns true when a round was added.
+  bool conclude(PlanRound round);
   // No round will be added: the budget is spent, the target's intervals are narrow enough, or
   // no candidate is left.
   bool finished() const { return finished_; }
@@ -84,6 +100,9 @@ class Planner {
   double planned_compute() const { return planned_compute_; }
   // Wall seconds spent deciding rounds (fits included), for the overhead figures.
   double planning_seconds() const { return planning_seconds_; }
+  // Cells whose optimum decide() fitted, and those it took unchanged from an earlier round.
+  std::size_t cell_fits() const { return cell_fits_; }
+  std::size_t cell_fits_reused() const { return cell_fits_reused_; }
   // The default fit on the results of `ids` (in that order) at the job's target.
   PlanEstimate estimate(const std::vector<TrialId>& ids) const;
 
@@ -94,24 +113,43 @@ class Planner {
     double x_step = 1, y_step = 1;        // grid spacing in ln lr, ln B
     double x_lo = 0, x_hi = 0, y_lo = 0, y_hi = 0;
   };
+  // The default fit's per-cell optima and lr and batch laws on the results seen (seen_), each
+  // cell refitted only when its results changed since the round before.
+  struct SeenFit {
+    std::vector<CellOptimum> optima;
+    std::optional<PowerLaw> lr_law, batch_law;
+  };
+  struct CachedCell {
+    std::vector<CellPoint> points;
+    std::size_t diverged = 0;
+    bool usable = false;  // select_optimum succeeded
+    CellOptimum optimum;
+  };
+  SeenFit fit_seen(std::string& note);
   PlanRound coarse_round(bool cross) const;
-  PlanRound adaptive_round(int index) const;
-  bool planned_in(std::size_t grid_index) const { return planned_set_.count(grid_index) > 0; }
+  PlanRound adaptive_round(int index);
+  bool planned_in(std::size_t grid_index) const { return planned_[grid_index] != 0; }
   void commit(PlanRound round);
 
   JobSpec job_;
   std::vector<Trial> grid_;
   std::unordered_map<TrialId, std::size_t> index_of_;
+  std::vector<double> x_, y_;  // per grid index: ln lr, ln B (tokens)
   std::vector<CellInfo> cells_;
   double grid_compute_ = 0, budget_ = 0, planned_compute_ = 0;
   std::unordered_map<TrialId, TrialRecord> results_;
   std::vector<PlanRound> rounds_;
-  std::unordered_set<std::size_t> planned_set_;
+  std::vector<char> planned_;                          // per grid index: in some round
   std::unordered_map<TrialId, std::size_t> round_of_;  // planned trial -> its round
   std::vector<std::size_t> missing_;                   // per round: trials without a result
   bool finished_ = false;
   std::string finish_reason_;
   double planning_seconds_ = 0;
+  // decide()'s own state: the results the decisions saw, in plan order, and the per-cell fits.
+  SweepLog seen_;
+  std::unordered_map<TrialId, std::size_t> seen_at_;  // id -> index in seen_.results
+  std::map<std::pair<double, double>, CachedCell> cell_cache_;
+  std::size_t cell_fits_ = 0, cell_fits_reused_ = 0;
 };
 
 }  // namespace hpsweep
