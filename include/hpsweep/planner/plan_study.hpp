@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hpsweep/planner/planner.hpp"
+#include "hpsweep/reports/report.hpp"
 
 namespace hpsweep {
 
@@ -39,6 +40,11 @@ struct PlanStudy {
 // `budgets`: fractions of the grid's compute; empty: the job's own budget only.
 PlanStudy run_plan_study(const JobSpec& job, const std::vector<double>& budgets);
 std::string format_plan_study(const PlanStudy& study, bool list_rounds);
+// The study as a report section (`hpsweep plan JOB.ini --report DIR`): the table, and for lr and
+// B a figure of the target's 95% prediction interval against the compute spent: the plan's rounds
+// at the job's budget (each round's estimate against the compute of the results it saw), the
+// adaptive plan and the uniform random subset at every budget, the full grid and the truth.
+ReportSection plan_report_section(const PlanStudy& study);
 
 // The plan of a stored adaptive sweep, recomputed from its job and results: what the planner
 // chose, round by round, and why.
