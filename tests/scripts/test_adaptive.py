@@ -5,6 +5,8 @@
             the full table's (the issue's 10%/15% is not met: README);
   surrogate on a surrogate job with budget = 0.2: within 15% of the surrogate's truth for lr and B;
             `plan --report` writes the table and the target's interval against compute;
+  seeds     over 12 seeds of the surrogate's noise at budget 0.2: mean |error| to the truth at most 6%
+            (lr) and 5% (B), and below a uniform random subset's of the same compute;
   kill      kill -9 of the master mid adaptive sweep, then the same command: nothing lost, nothing
             run twice, and the same final set of trials as an uninterrupted run; `plan FILE.h5`
             lists the rounds, and a raised budget continues the plan.
@@ -123,9 +125,28 @@ budget = 0.2
     expect(any(abs(float(line.split()[1]) / estimate - 1) < 1e-2 for line in adaptive_block.strip().splitlines()[1:]),
            "the figure's adaptive point is not the table's")
     expect(row["compute"] <= 0.20 + 1e-9, f"adaptive spent {row['compute']:.1%} of the grid's compute")
-    # The issue asks for 10%; with the merged default fit this design lands at 10.7% (README).
+    # The issue asks for 10% (lr) and 15% (B); this design lands at 9.9% and 0.3% (README), too near
+    # the line for a test: the 12-seed test (seeds) checks the policy on average.
     expect(row["lr_truth"] <= 0.15, f"lr at the target is {row['lr_truth']:.1%} from the surrogate's truth")
     expect(row["b_truth"] <= 0.15, f"B at the target is {row['b_truth']:.1%} from the surrogate's truth")
+
+
+def surrogate_seeds():
+    """One seed can be lucky: over 12 seeds of the surrogate's noise, the adaptive plan at 20% of the
+    compute is nearer the truth on average than a uniform random subset of the same compute."""
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "adaptive_seeds.sh")
+    out = subprocess.run([bench, HPSWEEP], env=dict(os.environ, SEEDS="12", BUDGET="0.2"), capture_output=True,
+                         text=True, check=True).stdout
+    print(out)
+    mean_abs = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[1] == "12":
+            mean_abs[cells[0]] = (float(cells[3].rstrip("%")), float(cells[6].rstrip("%")))
+    lr, b = mean_abs["adaptive"]
+    lr_random, b_random = mean_abs["uniform random"]
+    expect(lr <= 6.0 and b <= 5.0, f"adaptive: mean |error| {lr}% (lr) and {b}% (B) over 12 seeds")
+    expect(lr < lr_random and b < b_random, f"adaptive {lr}%/{b}% is not nearer than random {lr_random}%/{b_random}%")
 
 
 KILL_JOB = """
@@ -208,5 +229,5 @@ def kill():
 
 
 if __name__ == "__main__":
-    {"steplaw": steplaw, "surrogate": surrogate, "kill": kill}[sys.argv[1]]()
+    {"steplaw": steplaw, "surrogate": surrogate, "seeds": surrogate_seeds, "kill": kill}[sys.argv[1]]()
     print("ok")

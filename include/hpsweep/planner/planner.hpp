@@ -11,9 +11,10 @@
 // whatever the order in which they arrived, after kill -9 and resume, with --extend or a raised
 // budget (a raised budget plans the same rounds, then more).
 //
-// Within a cell, points go where they pin down the cell's optimum: around the current vertex of
-// the default fit (`asym`), on both sides of it in ln lr and ln B at about the width of its
-// near-optimal region, walking toward the grid's edge when the optimum lies there. Across cells,
+// Within a cell, points go where they pin down the cell's optimum: on a lattice around the current
+// vertex of the default fit (`asym`) that spans its fit window in ln lr on both sides, on the
+// vertex's batch row and one width of its near-optimal region above and below, walking toward the
+// grid's edge when the optimum lies there. Across cells,
 // each point goes to the cell where it most reduces the variance of the laws' prediction at the
 // target per FLOP: the cell's leverage on the weighted law fit at the target (Sherman-Morrison
 // on the law's weights 1/(se^2 + tau^2)), for the lr and the batch law together. Every cell keeps
