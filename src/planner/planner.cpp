@@ -338,7 +338,7 @@ PlanRound Planner::adaptive_round(int index) {
   struct CellPlan {
     std::vector<Proposal> proposals;
     std::size_t next = 0;
-    std::size_t identifying = 0;  // proposals at the head that complete the 3x3 around the optimum
+    std::size_t identifying = 0;  // proposals at the head, taken before other cells densify
     bool unidentified = true;
     double observed = 0, planned = 0;
     const CellOptimum* optimum = nullptr;
