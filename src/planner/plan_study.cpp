@@ -217,6 +217,43 @@ std::string format_plan_study(const PlanStudy& s, bool list_rounds) {
   return out;
 }
 
+PlanStudy stored_plan_study(const SweepLog& log, const std::string& sweep_path) {
+  const JobSpec job = required_stored_job(log, sweep_path);
+  if (!job.adaptive.enabled)
+    throw InputError(sweep_path + ": not an adaptive sweep (its job has no [adaptive] section)");
+  PlanStudy s;
+  s.stored = true;
+  s.job_name = job.name;
+  s.backend = job.backend_kind;
+  s.target_params = job.target_params;
+  s.target_tokens = job.target_tokens;
+  const std::vector<Trial> grid = expand_grid(job);
+  s.grid_trials = grid.size();
+  Planner planner(job, grid);
+  for (const auto& [id, record] : log.latest_by_id()) planner.add_result(*record);
+  planner.advance();
+  s.grid_compute = planner.grid_compute();
+  s.job_budget = planner.budget() / s.grid_compute;
+  s.rounds = planner.rounds();
+  if (job.backend_kind == "surrogate") {
+    const SurrogateParams p = SurrogateParams::from_options(job.backend_options);
+    s.truth_lr = p.optimal_lr(job.target_params, job.target_tokens);
+    s.truth_batch = p.optimal_batch_tokens(job.target_tokens);
+  }
+  PlanStudyRow row;
+  row.strategy = "adaptive";
+  row.budget = s.job_budget;
+  std::vector<TrialId> ids;
+  for (const auto& t : planner.planned())
+    if (planner.has_result(t.id)) ids.push_back(t.id);
+  row.trials = ids.size();
+  row.rounds = planner.rounds().size();
+  row.estimate = planner.estimate(ids);
+  row.compute_fraction = row.estimate.compute / s.grid_compute;
+  s.rows.push_back(row);
+  return s;
+}
+
 std::string format_stored_plan(const SweepLog& log, const std::string& sweep_path) {
   const JobSpec job = required_stored_job(log, sweep_path);
   if (!job.adaptive.enabled) return sweep_path + ": not an adaptive sweep (its job has no [adaptive] section)\n";
@@ -312,9 +349,13 @@ ReportFigure interval_figure(const PlanStudy& s, bool lr) {
               " at N = " + format_short(s.target_params) + ", D = " + format_short(s.target_tokens) +
               ", against the compute spent (a fraction of the full grid's, " + format_short(s.grid_compute) +
               " FLOPs). Rounds: each round of the plan at the job's budget (" + percent(s.job_budget, 0) +
-              "), placed at the compute of the results its decision saw. Adaptive and uniform random: the final "
-              "fit at each budget studied (random slightly to the right). Grey: the full grid's interval." +
-              (t ? " Dashed: the surrogate's truth." : "");
+              "), placed at the compute of the results its decision saw.";
+  if (!adaptive.empty())
+    f.caption += random.empty() ? " Adaptive: the fit on every result of the plan."
+                                : " Adaptive and uniform random: the final fit at each budget studied (random "
+                                  "slightly to the right).";
+  if (!full.empty()) f.caption += " Grey: the full grid's interval.";
+  if (t) f.caption += " Dashed: the surrogate's truth.";
   f.data = d.text;
   auto src = [](const std::string& name) { return "DATA_FILE index \"[" + name + "]\""; };
   std::vector<std::string> plot;
@@ -328,7 +369,7 @@ ReportFigure interval_figure(const PlanStudy& s, bool lr) {
                    " using 1:2:3:4 with yerrorlines pt 7 ps 0.7*PS lc rgb \"#0072b2\" title \"rounds (job's budget)\"");
   if (d.has("adaptive"))
     plot.push_back(src("adaptive") +
-                   " using 1:2:3:4 with yerrorbars pt 5 ps 1.2*PS lc rgb \"#e69f00\" title \"adaptive, per budget\"");
+                   " using 1:2:3:4 with yerrorbars pt 5 ps 1.2*PS lc rgb \"#e69f00\" title \"adaptive\"");
   if (d.has("random"))
     plot.push_back(src("random") +
                    " using ($1*1.08):2:3:4 with yerrorbars pt 6 ps 1.2*PS lc rgb \"#009e73\" title \"uniform random\"");
@@ -348,11 +389,11 @@ ReportFigure interval_figure(const PlanStudy& s, bool lr) {
 
 }  // namespace
 
-ReportSection plan_report_section(const PlanStudy& s) {
+ReportSection plan_report_section(const PlanStudy& s, const std::string& listing) {
   ReportSection sec;
   sec.id = "plan";
-  sec.title = "Adaptive plan of '" + s.job_name + "' in virtual time (" + s.backend + ")";
-  sec.html = "<pre>" + html_escape(format_plan_study(s, true)) + "</pre>";
+  sec.title = "Adaptive plan of '" + s.job_name + "'" + (s.stored ? "" : " in virtual time (" + s.backend + ")");
+  sec.html = "<pre>" + html_escape(listing) + "</pre>";
   sec.figures = {interval_figure(s, true), interval_figure(s, false)};
   return sec;
 }

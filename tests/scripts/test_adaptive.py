@@ -220,6 +220,14 @@ def kill():
     expect("round 0:" in listing and "coarse start" in listing and "round 3:" in listing, listing[:2000])
     expect(listing.count(" DONE ") + listing.count(" DIVERGED ") + listing.count(" FAILED ") == len(final),
            "plan FILE.h5 does not list every trial the sweep ran")
+    # plan FILE.h5 --report: the listing and the rounds' intervals against compute, one row per round
+    # that had a fit (the listing says "decided on N results: lr ...").
+    report = os.path.join(d, "plan-report")
+    hpsweep("plan", out, "--report", report)
+    data = open(os.path.join(report, "figures", "plan_lr.dat"), encoding="utf-8").read()
+    rounds = data.split("# [rounds]")[1].split("\n\n")[0].strip().splitlines()[1:]
+    expect(len(rounds) == listing.count("decided on"), f"{len(rounds)} rounds in the figure, listing:\n{listing[:800]}")
+    expect("round 0:" in open(os.path.join(report, "index.html"), encoding="utf-8").read(), "no listing in the report")
 
     # A raised budget continues the same plan: everything already run stays, more is added.
     raised = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=5e-5, budget=0.45))
