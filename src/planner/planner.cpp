@@ -248,6 +248,7 @@ PlanRound Planner::coarse_round(bool cross) const {
   });
   std::vector<char> taken = planned_;
   double compute = planned_compute_;
+  round.planned_compute = compute;
   for (const auto& [i, j] : positions)
     for (const auto& c : cells_) {
       const double tx = c.x_lo + (i + 0.5) / m * (c.x_hi - c.x_lo);
@@ -262,12 +263,15 @@ PlanRound Planner::coarse_round(bool cross) const {
       }
       if (!best) continue;
       const double cost = grid_[*best].point.compute();
-      if (compute + cost > budget_ * (1 + 1e-12)) continue;
+      if (compute + cost > budget_ * (1 + 1e-12)) {
+        round.budget_stop = true;  // a prefix of the larger budgets' round (see PlanRound)
+        return round;
+      }
       compute += cost;
+      round.planned_compute = compute;
       taken[*best] = 1;
       round.trials.push_back(PlannedTrial{*best, grid_[*best].id, "coarse start"});
     }
-  round.planned_compute = compute;
   return round;
 }
 
@@ -469,14 +473,13 @@ PlanRound Planner::adaptive_round(int index) {
   double compute = planned_compute_;
   const double lr_typical = LawLeverage::median_se2(optima, true),
                batch_typical = LawLeverage::median_se2(optima, false);
-  std::vector<bool> closed(cells_.size(), false);
   while (round.trials.size() < round_size) {
     // A cell whose optimum is not yet surrounded comes first: until it is, its error says little.
     std::optional<std::size_t> pick;
     std::pair<bool, double> pick_value{false, 0};
     for (std::size_t ci = 0; ci < cells_.size(); ++ci) {
       CellPlan& plan = plans[ci];
-      if (closed[ci] || plan.next >= plan.proposals.size()) continue;
+      if (plan.next >= plan.proposals.size()) continue;
       const CellInfo& c = cells_[ci];
       double gain = 0;
       if (!plan.optimum || (!lr_lev && !batch_lev)) {
@@ -501,8 +504,8 @@ PlanRound Planner::adaptive_round(int index) {
     const Proposal& t = plan.proposals[plan.next];
     const double cost = grid_[t.grid_index].point.compute();
     if (compute + cost > budget_ * (1 + 1e-12)) {
-      closed[*pick] = true;  // this cell's next point does not fit; cheaper cells may
-      continue;
+      round.budget_stop = true;  // a prefix of the larger budgets' round (see PlanRound)
+      break;
     }
     compute += cost;
     round.trials.push_back(PlannedTrial{t.grid_index, grid_[t.grid_index].id,
@@ -566,7 +569,13 @@ bool Planner::conclude(PlanRound round) {
   const bool adaptive = round.index >= 2;
   const bool empty = round.trials.empty();
   const bool previous_empty = !rounds_.empty() && rounds_.back().trials.empty();
+  const bool budget_stop = round.budget_stop;
   commit(std::move(round));
+  if (budget_stop) {
+    finished_ = true;
+    finish_reason_ = "the budget is spent (the next point would exceed it)";
+    return true;
+  }
   if (!adaptive) return true;
   if (planned_compute_ >= budget_ * (1 - 1e-9)) {
     finished_ = true;

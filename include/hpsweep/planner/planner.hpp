@@ -57,6 +57,10 @@ struct PlanRound {
   std::vector<PlannedTrial> trials;
   PlanEstimate estimate;       // what the decisions saw (round >= 2)
   double planned_compute = 0;  // FLOPs planned in rounds 0..index
+  // The round stopped at a point the budget cannot pay, and the plan ends with it. A round is
+  // chosen as if the budget were unlimited and then cut, so the plan of a smaller budget is a
+  // prefix of the plan of a larger one: a raised budget continues the plan exactly.
+  bool budget_stop = false;
 };
 
 class Planner {
