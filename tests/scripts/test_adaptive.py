@@ -125,8 +125,9 @@ budget = 0.2
     expect(any(abs(float(line.split()[1]) / estimate - 1) < 1e-2 for line in adaptive_block.strip().splitlines()[1:]),
            "the figure's adaptive point is not the table's")
     expect(row["compute"] <= 0.20 + 1e-9, f"adaptive spent {row['compute']:.1%} of the grid's compute")
-    # The issue asks for 10% (lr) and 15% (B); this design lands at 9.9% and 0.3% (README), too near
-    # the line for a test: the 12-seed test (seeds) checks the policy on average.
+    # The issue asks for 10% (lr) and 15% (B); this design lands at 6.7% and 2.6% (README), but one
+    # seed says little (4 of 50 seeds are beyond 10% for lr): the 12-seed test (seeds) checks the
+    # policy on average.
     expect(row["lr_truth"] <= 0.15, f"lr at the target is {row['lr_truth']:.1%} from the surrogate's truth")
     expect(row["b_truth"] <= 0.15, f"B at the target is {row['b_truth']:.1%} from the surrogate's truth")
 
