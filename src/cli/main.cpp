@@ -590,19 +590,35 @@ int cmd_validate(CommandLine& cl) {
 }
 
 int cmd_plan(CommandLine& cl) {
-  std::string path, budgets_text;
+  std::string path, budgets_text, report_dir, gnuplot_program = "gnuplot";
   bool rounds = false;
   po::options_description d("options");
   d.add_options()("help,h", "show this help")("file", po::value(&path)->required(),
                                               "job file with [adaptive] (simulate), or an adaptive sweep file (list)")(
       "budgets", po::value(&budgets_text)->default_value(""),
       "fractions of the grid's compute to compare, e.g. 0.05,0.1,0.2,0.5,1 (default: the job's budget)")(
-      "rounds", po::bool_switch(&rounds), "also list the rounds of the plan at the job's budget");
+      "rounds", po::bool_switch(&rounds), "also list the rounds of the plan at the job's budget")(
+      "report", po::value(&report_dir),
+      "also write a report folder (DIR/index.html): the listing and the target's interval against compute")(
+      "gnuplot", po::value(&gnuplot_program), "gnuplot program for --report");
   po::positional_options_description pos;
   pos.add("file", 1);
   parse(d, pos, cl.args, "plan");
+  // --report: the listing and, for lr and B, the target's interval against compute (DIR/index.html).
+  auto write_plan_report = [&](const SweepLog& log, const PlanStudy& study, const std::string& listing) {
+    ReportOptions options;
+    options.out_dir = report_dir;
+    options.gnuplot = gnuplot_program;
+    const ReportResult r =
+        write_report(log, path, options, {[&](const ReportInput&) { return plan_report_section(study, listing); }});
+    std::printf("\nreport: %s (%zu of %zu figures rendered)\n", r.index_path.c_str(), r.rendered, r.figures);
+    for (const auto& p : r.problems) std::printf("  %s\n", p.c_str());
+  };
   if (is_sweep_file(path)) {
-    std::fputs(format_stored_plan(load_sweep(path), path).c_str(), stdout);
+    const SweepLog log = load_sweep(path);
+    const std::string listing = format_stored_plan(log, path);
+    std::fputs(listing.c_str(), stdout);
+    if (!report_dir.empty()) write_plan_report(log, stored_plan_study(log, path), listing);
     return kExitOk;
   }
   std::vector<double> budgets;
@@ -613,7 +629,14 @@ int cmd_plan(CommandLine& cl) {
       budgets.push_back(v);
     }
   const JobSpec job = load_valid_job(path);
-  std::fputs(format_plan_study(run_plan_study(job, budgets), rounds).c_str(), stdout);
+  const PlanStudy study = run_plan_study(job, budgets);
+  std::fputs(format_plan_study(study, rounds).c_str(), stdout);
+  if (!report_dir.empty()) {
+    SweepLog no_sweep;  // the plan ran in virtual time: nothing was stored
+    no_sweep.job_path = job.path;
+    no_sweep.job_text = job.text;
+    write_plan_report(no_sweep, study, format_plan_study(study, true));
+  }
   return kExitOk;
 }
 

@@ -1,5 +1,7 @@
 #include "hpsweep/planner/plan_study.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -215,6 +217,43 @@ std::string format_plan_study(const PlanStudy& s, bool list_rounds) {
   return out;
 }
 
+PlanStudy stored_plan_study(const SweepLog& log, const std::string& sweep_path) {
+  const JobSpec job = required_stored_job(log, sweep_path);
+  if (!job.adaptive.enabled)
+    throw InputError(sweep_path + ": not an adaptive sweep (its job has no [adaptive] section)");
+  PlanStudy s;
+  s.stored = true;
+  s.job_name = job.name;
+  s.backend = job.backend_kind;
+  s.target_params = job.target_params;
+  s.target_tokens = job.target_tokens;
+  const std::vector<Trial> grid = expand_grid(job);
+  s.grid_trials = grid.size();
+  Planner planner(job, grid);
+  for (const auto& [id, record] : log.latest_by_id()) planner.add_result(*record);
+  planner.advance();
+  s.grid_compute = planner.grid_compute();
+  s.job_budget = planner.budget() / s.grid_compute;
+  s.rounds = planner.rounds();
+  if (job.backend_kind == "surrogate") {
+    const SurrogateParams p = SurrogateParams::from_options(job.backend_options);
+    s.truth_lr = p.optimal_lr(job.target_params, job.target_tokens);
+    s.truth_batch = p.optimal_batch_tokens(job.target_tokens);
+  }
+  PlanStudyRow row;
+  row.strategy = "adaptive";
+  row.budget = s.job_budget;
+  std::vector<TrialId> ids;
+  for (const auto& t : planner.planned())
+    if (planner.has_result(t.id)) ids.push_back(t.id);
+  row.trials = ids.size();
+  row.rounds = planner.rounds().size();
+  row.estimate = planner.estimate(ids);
+  row.compute_fraction = row.estimate.compute / s.grid_compute;
+  s.rows.push_back(row);
+  return s;
+}
+
 std::string format_stored_plan(const SweepLog& log, const std::string& sweep_path) {
   const JobSpec job = required_stored_job(log, sweep_path);
   if (!job.adaptive.enabled) return sweep_path + ": not an adaptive sweep (its job has no [adaptive] section)\n";
@@ -250,6 +289,113 @@ std::string format_stored_plan(const SweepLog& log, const std::string& sweep_pat
     }
   }
   return out;
+}
+
+namespace {
+
+// One gnuplot data block: "# [NAME] columns", then rows (report.hpp: blocks 2 blank lines apart).
+struct FigureData {
+  std::string text;
+  std::vector<std::string> names;  // blocks with rows
+  void block(const std::string& name, const std::vector<std::array<double, 4>>& rows) {
+    if (rows.empty()) return;
+    if (!text.empty()) text += "\n\n";
+    text += "# [" + name + "] compute_fraction estimate lo hi\n";
+    for (const auto& r : rows) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%.17g %.17g %.17g %.17g\n", r[0], r[1], r[2], r[3]);
+      text += buf;
+    }
+    names.push_back(name);
+  }
+  bool has(const std::string& name) const { return std::find(names.begin(), names.end(), name) != names.end(); }
+};
+
+ReportFigure interval_figure(const PlanStudy& s, bool lr) {
+  auto pick = [lr](const PlanEstimate& e) { return lr ? e.lr : e.batch_tokens; };
+  auto row = [&](double x, const PlanEstimate& e) {
+    const Interval i = pick(e);
+    return std::array<double, 4>{x, i.estimate, i.lo, i.hi};
+  };
+  FigureData d;
+  std::vector<std::array<double, 4>> rounds, adaptive, random, full, truth;
+  double x_min = 1;
+  for (const auto& r : s.rounds)
+    if (r.estimate.ok && r.estimate.compute > 0) {
+      rounds.push_back(row(r.estimate.compute / s.grid_compute, r.estimate));
+      x_min = std::min(x_min, rounds.back()[0]);
+    }
+  for (const auto& r : s.rows) {
+    if (!r.estimate.ok || r.strategy == "full grid") continue;
+    (r.strategy == "adaptive" ? adaptive : random).push_back(row(r.compute_fraction, r.estimate));
+    x_min = std::min(x_min, r.compute_fraction);
+  }
+  if (s.full.ok) {
+    full.push_back(row(x_min / 1.5, s.full));
+    full.push_back(row(1.5, s.full));
+  }
+  const std::optional<double> t = lr ? s.truth_lr : s.truth_batch;
+  if (t) truth = {{x_min / 1.5, *t, *t, *t}, {1.5, *t, *t, *t}};
+  d.block("full", full);
+  d.block("truth", truth);
+  d.block("rounds", rounds);
+  d.block("adaptive", adaptive);
+  d.block("random", random);
+
+  ReportFigure f;
+  f.name = lr ? "plan_lr" : "plan_batch";
+  f.title = std::string(lr ? "Peak learning rate" : "Batch size") + " at the target against the compute spent";
+  f.caption = "The 95% prediction interval of the optimal " + std::string(lr ? "learning rate" : "batch size") +
+              " at N = " + format_short(s.target_params) + ", D = " + format_short(s.target_tokens) +
+              ", against the compute spent (a fraction of the full grid's, " + format_short(s.grid_compute) +
+              " FLOPs). Rounds: each round of the plan at the job's budget (" + percent(s.job_budget, 0) +
+              "), placed at the compute of the results its decision saw.";
+  if (!adaptive.empty())
+    f.caption += random.empty() ? " Adaptive: the fit on every result of the plan."
+                                : " Adaptive and uniform random: the final fit at each budget studied (random "
+                                  "slightly to the right).";
+  if (!full.empty()) f.caption += " Grey: the full grid's interval.";
+  if (t) f.caption += " Dashed: the surrogate's truth.";
+  f.data = d.text;
+  auto src = [](const std::string& name) { return "DATA_FILE index \"[" + name + "]\""; };
+  std::vector<std::string> plot;
+  if (d.has("full")) {
+    plot.push_back(src("full") + " using 1:3:4 with filledcurves lc rgb \"#dddddd\" title \"full grid (95% PI)\"");
+    plot.push_back(src("full") + " using 1:2 with lines lc rgb \"#000000\" title \"full grid\"");
+  }
+  if (d.has("truth")) plot.push_back(src("truth") + " using 1:2 with lines dt 2 lc rgb \"#d55e00\" title \"truth\"");
+  if (d.has("rounds"))
+    plot.push_back(src("rounds") +
+                   " using 1:2:3:4 with yerrorlines pt 7 ps 0.7*PS lc rgb \"#0072b2\" title \"rounds (job's budget)\"");
+  if (d.has("adaptive"))
+    plot.push_back(src("adaptive") +
+                   " using 1:2:3:4 with yerrorbars pt 5 ps 1.2*PS lc rgb \"#e69f00\" title \"adaptive\"");
+  if (d.has("random"))
+    plot.push_back(src("random") +
+                   " using ($1*1.08):2:3:4 with yerrorbars pt 6 ps 1.2*PS lc rgb \"#009e73\" title \"uniform random\"");
+  char range[96];
+  std::snprintf(range, sizeof range, "set xrange [%.6g:1.5]\n", x_min / 1.5);
+  std::string cmd = "set logscale xy\nset grid\nset key top right font \",11\"\nset format xy \"%g\"\n";
+  cmd += range;
+  cmd += "set xlabel \"compute spent (fraction of the full grid's)\"\n";
+  cmd += std::string("set ylabel \"") + (lr ? "optimal peak learning rate η*" : "optimal batch size B* (tokens)") +
+         " at the target\"\n";
+  for (std::size_t i = 0; i < plot.size(); ++i) cmd += (i == 0 ? "plot " : ", \\\n     ") + plot[i];
+  f.plot = cmd + "\n";
+  f.width = 720;
+  f.height = 480;
+  return f;
+}
+
+}  // namespace
+
+ReportSection plan_report_section(const PlanStudy& s, const std::string& listing) {
+  ReportSection sec;
+  sec.id = "plan";
+  sec.title = "Adaptive plan of '" + s.job_name + "'" + (s.stored ? "" : " in virtual time (" + s.backend + ")");
+  sec.html = "<pre>" + html_escape(listing) + "</pre>";
+  sec.figures = {interval_figure(s, true), interval_figure(s, false)};
+  return sec;
 }
 
 }  // namespace hpsweep

@@ -197,10 +197,14 @@ int run_master_side(Comm& comm, const RunOptions& o) {
     for (const auto& [id, record] : store->log().latest_by_id()) planner.add_result(*record);
     AdaptiveTasks tasks(planner, sink);
     run_tasks(comm, workers, tasks, mo);
-    std::printf("\nhpsweep: adaptive plan: %zu rounds, %zu trials, %s%% of the grid's compute, %.3fs planning%s%s\n",
-                planner.rounds().size(), planner.planned().size(),
-                format_short(100 * planner.planned_compute() / planner.grid_compute()).c_str(),
-                planner.planning_seconds(), planner.finished() ? "; finished: " : "", planner.finish_reason().c_str());
+    tasks.stop_planning();  // the planner is read below
+    std::printf(
+        "\nhpsweep: adaptive plan: %zu rounds, %zu trials, %s%% of the grid's compute, %.3fs planning (on its own "
+        "thread; %zu cell fits, %zu reused)%s%s\n",
+        planner.rounds().size(), planner.planned().size(),
+        format_short(100 * planner.planned_compute() / planner.grid_compute()).c_str(), planner.planning_seconds(),
+        planner.cell_fits(), planner.cell_fits_reused(), planner.finished() ? "; finished: " : "",
+        planner.finish_reason().c_str());
   } else {
     run_master(comm, workers, todo, sink, mo, demand);
   }

@@ -364,10 +364,20 @@ void run_tasks(Comm& comm, const std::vector<WorkerInfo>& workers, TaskHandler& 
 
   // After the grace period the trials still in flight are left to the caller (recorded LOST).
   auto abandoning = [&] { return options.abandon_in_flight && options.abandon_in_flight(); };
+  // Tasks may still be added without another result (see TaskHandler::may_add_tasks).
+  auto awaiting_tasks = [&] { return next >= handler.count() && !stopping() && handler.may_add_tasks(); };
   Message msg;
-  while (in_flight > 0) {
+  while (in_flight > 0 || awaiting_tasks()) {
     if (abandoning()) break;
-    if (!comm.receive(msg, std::chrono::milliseconds(250))) {
+    if (in_flight == 0) {
+      handler.wait_for_tasks(std::chrono::milliseconds(250));
+      handler.on_idle();
+      top_up();
+      continue;
+    }
+    // While a task list may grow, poll often: a decided round reaches idle workers within ~2 ms.
+    const auto wait = awaiting_tasks() ? std::chrono::milliseconds(2) : std::chrono::milliseconds(250);
+    if (!comm.receive(msg, wait)) {
       handler.on_idle();
       top_up();
       continue;

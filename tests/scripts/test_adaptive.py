@@ -4,6 +4,9 @@
             of the table's compute, 95% prediction intervals at N = 7e9, D = 1.4e12 that overlap
             the full table's (the issue's 10%/15% is not met: README);
   surrogate on a surrogate job with budget = 0.2: within 15% of the surrogate's truth for lr and B;
+            `plan --report` writes the table and the target's interval against compute;
+  seeds     over 12 seeds of the surrogate's noise at budget 0.2: mean |error| to the truth at most 6%
+            (lr) and 5% (B), and below a uniform random subset's of the same compute;
   kill      kill -9 of the master mid adaptive sweep, then the same command: nothing lost, nothing
             run twice, and the same final set of trials as an uninterrupted run; `plan FILE.h5`
             lists the rounds, and a raised budget continues the plan.
@@ -103,13 +106,48 @@ tokens = 1.4e12
 [adaptive]
 budget = 0.2
 """)
-    out = hpsweep("plan", job).stdout
+    report = os.path.join(d, "report")
+    out = hpsweep("plan", job, "--report", report).stdout
     print(out)
     row = adaptive_row(out, 20)
+    # --report: the table and, for lr and B, the target's interval against compute: the plan's
+    # rounds, the adaptive row, the random subset, the full grid and the truth.
+    index = open(os.path.join(report, "index.html"), encoding="utf-8").read()
+    expect("Adaptive plan of" in index and "uniform random" in index, "the report has no plan section")
+    for name in ("plan_lr", "plan_batch"):
+        data = open(os.path.join(report, "figures", name + ".dat"), encoding="utf-8").read()
+        for block in ("full", "truth", "rounds", "adaptive", "random"):
+            expect(f"# [{block}]" in data, f"{name}.dat has no [{block}] block")
+        expect(os.path.exists(os.path.join(report, "figures", name + ".gp")), f"no {name}.gp")
+    estimate = row["lr"]
+    adaptive_block = open(os.path.join(report, "figures", "plan_lr.dat"), encoding="utf-8").read().split(
+        "# [adaptive]")[1].split("\n\n")[0]
+    expect(any(abs(float(line.split()[1]) / estimate - 1) < 1e-2 for line in adaptive_block.strip().splitlines()[1:]),
+           "the figure's adaptive point is not the table's")
     expect(row["compute"] <= 0.20 + 1e-9, f"adaptive spent {row['compute']:.1%} of the grid's compute")
-    # The issue asks for 10%; with the merged default fit this design lands at 10.7% (README).
+    # The issue asks for 10% (lr) and 15% (B); this design lands at 6.7% and 2.6% (README), but one
+    # seed says little (4 of 50 seeds are beyond 10% for lr): the 12-seed test (seeds) checks the
+    # policy on average.
     expect(row["lr_truth"] <= 0.15, f"lr at the target is {row['lr_truth']:.1%} from the surrogate's truth")
     expect(row["b_truth"] <= 0.15, f"B at the target is {row['b_truth']:.1%} from the surrogate's truth")
+
+
+def surrogate_seeds():
+    """One seed can be lucky: over 12 seeds of the surrogate's noise, the adaptive plan at 20% of the
+    compute is nearer the truth on average than a uniform random subset of the same compute."""
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "adaptive_seeds.sh")
+    out = subprocess.run([bench, HPSWEEP], env=dict(os.environ, SEEDS="12", BUDGET="0.2"), capture_output=True,
+                         text=True, check=True).stdout
+    print(out)
+    mean_abs = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[1] == "12":
+            mean_abs[cells[0]] = (float(cells[3].rstrip("%")), float(cells[6].rstrip("%")))
+    lr, b = mean_abs["adaptive"]
+    lr_random, b_random = mean_abs["uniform random"]
+    expect(lr <= 6.0 and b <= 5.0, f"adaptive: mean |error| {lr}% (lr) and {b}% (B) over 12 seeds")
+    expect(lr < lr_random and b < b_random, f"adaptive {lr}%/{b}% is not nearer than random {lr_random}%/{b_random}%")
 
 
 KILL_JOB = """
@@ -183,6 +221,14 @@ def kill():
     expect("round 0:" in listing and "coarse start" in listing and "round 3:" in listing, listing[:2000])
     expect(listing.count(" DONE ") + listing.count(" DIVERGED ") + listing.count(" FAILED ") == len(final),
            "plan FILE.h5 does not list every trial the sweep ran")
+    # plan FILE.h5 --report: the listing and the rounds' intervals against compute, one row per round
+    # that had a fit (the listing says "decided on N results: lr ...").
+    report = os.path.join(d, "plan-report")
+    hpsweep("plan", out, "--report", report)
+    data = open(os.path.join(report, "figures", "plan_lr.dat"), encoding="utf-8").read()
+    rounds = data.split("# [rounds]")[1].split("\n\n")[0].strip().splitlines()[1:]
+    expect(len(rounds) == listing.count("decided on"), f"{len(rounds)} rounds in the figure, listing:\n{listing[:800]}")
+    expect("round 0:" in open(os.path.join(report, "index.html"), encoding="utf-8").read(), "no listing in the report")
 
     # A raised budget continues the same plan: everything already run stays, more is added.
     raised = write(os.path.join(d, "a.ini"), KILL_JOB.format(sleep=5e-5, budget=0.45))
@@ -192,5 +238,5 @@ def kill():
 
 
 if __name__ == "__main__":
-    {"steplaw": steplaw, "surrogate": surrogate, "kill": kill}[sys.argv[1]]()
+    {"steplaw": steplaw, "surrogate": surrogate, "seeds": surrogate_seeds, "kill": kill}[sys.argv[1]]()
     print("ok")

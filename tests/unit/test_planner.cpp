@@ -263,3 +263,48 @@ TEST(AdaptiveTasks, WorkersGetEachRoundAsSoonAsItIsDecidedAndEveryPlannedTrialRu
   for (const auto& t : planned) ids.push_back(t.id);
   EXPECT_EQ(simulate(offline, answers, 3), ids);
 }
+
+namespace {
+
+// The planner keeps per-cell optima between rounds and fits the laws itself: every round's
+// estimate must equal fit_sweep's (estimate()) on the same results, in the same order.
+void expect_rounds_saw_the_default_fit(const JobSpec& job) {
+  const auto grid = expand_grid(job);
+  std::map<TrialId, TrialRecord> answers;
+  for (auto& r : run_all(job, grid)) answers[r.trial.id] = r;
+  Planner planner(job, grid);
+  simulate(planner, answers, 0);
+  std::size_t compared = 0;
+  std::vector<TrialId> seen;
+  const auto& rounds = planner.rounds();
+  for (std::size_t k = 2; k < rounds.size(); ++k) {
+    for (const auto& t : rounds[k - 2].trials) seen.push_back(t.id);
+    const PlanEstimate& decided = rounds[k].estimate;
+    const PlanEstimate reference = planner.estimate(seen);
+    ASSERT_EQ(decided.ok, reference.ok) << "round " << k << ": " << decided.note << " / " << reference.note;
+    EXPECT_EQ(decided.results, reference.results);
+    if (!decided.ok) continue;
+    ++compared;
+    EXPECT_DOUBLE_EQ(decided.lr.estimate, reference.lr.estimate) << "round " << k;
+    EXPECT_DOUBLE_EQ(decided.lr.lo, reference.lr.lo) << "round " << k;
+    EXPECT_DOUBLE_EQ(decided.lr.hi, reference.lr.hi) << "round " << k;
+    EXPECT_DOUBLE_EQ(decided.batch_tokens.estimate, reference.batch_tokens.estimate) << "round " << k;
+    EXPECT_DOUBLE_EQ(decided.batch_tokens.lo, reference.batch_tokens.lo) << "round " << k;
+    EXPECT_DOUBLE_EQ(decided.batch_tokens.hi, reference.batch_tokens.hi) << "round " << k;
+  }
+  EXPECT_GE(compared, 2u);
+  std::set<std::pair<double, double>> cells;
+  for (const auto& t : grid) cells.emplace(t.point.params, t.point.tokens);
+  EXPECT_GT(planner.cell_fits_reused(), 0u) << "every cell was refitted every round";
+  EXPECT_LT(planner.cell_fits(), (rounds.size() - 2) * cells.size()) << "every cell was refitted every round";
+}
+
+}  // namespace
+
+TEST(Planner, EachRoundSawTheDefaultFitOfItsResultsThoughOnlyChangedCellsWereRefitted) {
+  expect_rounds_saw_the_default_fit(parse_job(kSurrogateJob, "a.ini"));
+}
+
+TEST_F(LookupTest, EachStepLawRoundSawTheDefaultFitOfItsResults) {
+  expect_rounds_saw_the_default_fit(parse_job(lookup_job("[adaptive]\nbudget = 0.2\n"), "lookup.ini"));
+}

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -413,4 +414,86 @@ TEST(Worker, AWorkerThatNeverLeavesIsCountedByAwaitDepartures) {
   // Rank 1 answers LEFT, rank 2 never does.
   protocol::send(world.endpoint(1), 0, protocol::Tag::Left, "");
   EXPECT_EQ(await_departures(world.endpoint(0), std::chrono::milliseconds(200)), 1);
+}
+
+TEST(Scheduler, TasksAddedWhileNoneIsInFlightStillRunWhenTheHandlerSaysMoreMayCome) {
+  // A handler whose tasks come from another thread (an adaptive sweep's planning thread): the
+  // first batch arrives after run_tasks started with none, and each later one only after every
+  // task before it has answered, so run_tasks sees no task in flight between batches.
+  struct Echo : TaskRunner {
+    protocol::TaskResult run(const std::string& payload) override { return protocol::TaskResult{0, payload}; }
+  };
+  constexpr int kBatches = 3, kPerBatch = 5;
+  class Growing : public TaskHandler {
+   public:
+    Growing() {
+      thread_ = std::thread([this] {
+        for (int b = 0; b < kBatches; ++b) {
+          std::unique_lock<std::mutex> lock(mutex_);
+          changed_.wait(lock, [&] { return stop_ || answered_ == b * kPerBatch; });
+          if (stop_) return;  // run_tasks gave up before the batch: the test fails below
+          lock.unlock();
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));  // deciding
+          lock.lock();
+          for (int i = 0; i < kPerBatch; ++i) added_.push_back("task " + std::to_string(b * kPerBatch + i));
+          changed_.notify_all();
+        }
+      });
+    }
+    ~Growing() override {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+      }
+      changed_.notify_all();
+      thread_.join();
+    }
+    std::size_t count() const override { return taken_.size(); }
+    std::string dispatch(std::size_t index, int) override { return taken_[index]; }
+    void on_result(int, std::string payload) override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      answers.insert(payload);
+      ++answered_;
+      changed_.notify_all();
+      take();
+    }
+    void on_idle() override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      take();
+    }
+    bool may_add_tasks() const override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return taken_.size() + added_.size() < static_cast<std::size_t>(kBatches * kPerBatch) || !added_.empty();
+    }
+    void wait_for_tasks(std::chrono::milliseconds timeout) override {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait_for(lock, timeout, [&] { return !added_.empty(); });
+      take();
+    }
+    std::set<std::string> answers;
+
+   private:
+    void take() {
+      for (auto& t : added_) taken_.push_back(std::move(t));
+      added_.clear();
+    }
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::string> added_, taken_;
+    int answered_ = 0;
+    bool stop_ = false;
+    std::thread thread_;
+  };
+  LocalWorld world(3);
+  std::vector<std::thread> workers;
+  for (int r = 1; r <= 2; ++r)
+    workers.emplace_back([&world, r] {
+      serve_tasks(world.endpoint(r), "host", [](const std::string&) { return std::make_unique<Echo>(); });
+    });
+  const auto started = start_workers(world.endpoint(0), "job", [](const std::string&) {});
+  Growing handler;
+  run_tasks(world.endpoint(0), started, handler, MasterOptions{});
+  stop_workers(world.endpoint(0), protocol::Tag::Stop);
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(handler.answers.size(), static_cast<std::size_t>(kBatches * kPerBatch));
 }

@@ -11,9 +11,10 @@
 // whatever the order in which they arrived, after kill -9 and resume, with --extend or a raised
 // budget (a raised budget plans the same rounds, then more).
 //
-// Within a cell, points go where they pin down the cell's optimum: around the current vertex of
-// the default fit (`asym`), on both sides of it in ln lr and ln B at about the width of its
-// near-optimal region, walking toward the grid's edge when the optimum lies there. Across cells,
+// Within a cell, points go where they pin down the cell's optimum: on a lattice around the current
+// vertex of the default fit (`asym`) that spans its fit window in ln lr on both sides, on the
+// vertex's batch row and one width of its near-optimal region above and below, walking toward the
+// grid's edge when the optimum lies there. Across cells,
 // each point goes to the cell where it most reduces the variance of the laws' prediction at the
 // target per FLOP: the cell's leverage on the weighted law fit at the target (Sherman-Morrison
 // on the law's weights 1/(se^2 + tau^2)), for the lr and the batch law together. Every cell keeps
@@ -21,9 +22,9 @@
 #include <cstddef>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "hpsweep/reducer/fit.hpp"
@@ -56,6 +57,10 @@ struct PlanRound {
   std::vector<PlannedTrial> trials;
   PlanEstimate estimate;       // what the decisions saw (round >= 2)
   double planned_compute = 0;  // FLOPs planned in rounds 0..index
+  // The round stopped at a point the budget cannot pay, and the plan ends with it. A round is
+  // chosen as if the budget were unlimited and then cut, so the plan of a smaller budget is a
+  // prefix of the plan of a larger one: a raised budget continues the plan exactly.
+  bool budget_stop = false;
 };
 
 class Planner {
@@ -69,11 +74,26 @@ class Planner {
   const std::vector<Trial>& grid() const { return grid_; }
 
   // A terminal result (DONE, DIVERGED, FAILED, TIMEOUT, UNAVAILABLE) of a grid trial; the latest
-  // one of an id counts. Records of ids outside the grid are ignored.
-  void add_result(const TrialRecord& record);
+  // one of an id counts (a round already decided keeps what it saw). Records of ids outside the
+  // grid are ignored. Returns true when the result completes its round (a decision may be ready).
+  bool add_result(const TrialRecord& record);
   bool has_result(TrialId id) const { return results_.count(id) > 0; }
   // Plans every round whose inputs are complete. Returns how many rounds were added.
   int advance();
+
+  // advance() in three steps, for a planning thread of its own (AdaptiveTasks): prepare() and
+  // conclude() under the lock that also guards add_result() and the readers, decide() without
+  // it. decide() reads only what prepare() handed over and state that only conclude() changes,
+  // so results keep being recorded while a round is decided, and the decision is the same.
+  struct Pending {
+    int index = 0;
+    std::vector<TrialRecord> newly_seen;  // round >= 2: the results of round index - 2
+  };
+  // The next round whose inputs are complete; nullopt while they are not, or when finished.
+  std::optional<Pending> prepare() const;
+  PlanRound decide(Pending pending);
+  // Adds the decided round, or finishes the plan. Returns true when a round was added.
+  bool conclude(PlanRound round);
   // No round will be added: the budget is spent, the target's intervals are narrow enough, or
   // no candidate is left.
   bool finished() const { return finished_; }
@@ -84,6 +104,9 @@ class Planner {
   double planned_compute() const { return planned_compute_; }
   // Wall seconds spent deciding rounds (fits included), for the overhead figures.
   double planning_seconds() const { return planning_seconds_; }
+  // Cells whose optimum decide() fitted, and those it took unchanged from an earlier round.
+  std::size_t cell_fits() const { return cell_fits_; }
+  std::size_t cell_fits_reused() const { return cell_fits_reused_; }
   // The default fit on the results of `ids` (in that order) at the job's target.
   PlanEstimate estimate(const std::vector<TrialId>& ids) const;
 
@@ -94,24 +117,43 @@ class Planner {
     double x_step = 1, y_step = 1;        // grid spacing in ln lr, ln B
     double x_lo = 0, x_hi = 0, y_lo = 0, y_hi = 0;
   };
+  // The default fit's per-cell optima and lr and batch laws on the results seen (seen_), each
+  // cell refitted only when its results changed since the round before.
+  struct SeenFit {
+    std::vector<CellOptimum> optima;
+    std::optional<PowerLaw> lr_law, batch_law;
+  };
+  struct CachedCell {
+    std::vector<CellPoint> points;
+    std::size_t diverged = 0;
+    bool usable = false;  // select_optimum succeeded
+    CellOptimum optimum;
+  };
+  SeenFit fit_seen(std::string& note);
   PlanRound coarse_round(bool cross) const;
-  PlanRound adaptive_round(int index) const;
-  bool planned_in(std::size_t grid_index) const { return planned_set_.count(grid_index) > 0; }
+  PlanRound adaptive_round(int index);
+  bool planned_in(std::size_t grid_index) const { return planned_[grid_index] != 0; }
   void commit(PlanRound round);
 
   JobSpec job_;
   std::vector<Trial> grid_;
   std::unordered_map<TrialId, std::size_t> index_of_;
+  std::vector<double> x_, y_;  // per grid index: ln lr, ln B (tokens)
   std::vector<CellInfo> cells_;
   double grid_compute_ = 0, budget_ = 0, planned_compute_ = 0;
   std::unordered_map<TrialId, TrialRecord> results_;
   std::vector<PlanRound> rounds_;
-  std::unordered_set<std::size_t> planned_set_;
+  std::vector<char> planned_;                          // per grid index: in some round
   std::unordered_map<TrialId, std::size_t> round_of_;  // planned trial -> its round
   std::vector<std::size_t> missing_;                   // per round: trials without a result
   bool finished_ = false;
   std::string finish_reason_;
   double planning_seconds_ = 0;
+  // decide()'s own state: the results the decisions saw, in plan order, and the per-cell fits.
+  SweepLog seen_;
+  std::unordered_map<TrialId, std::size_t> seen_at_;  // id -> index in seen_.results
+  std::map<std::pair<double, double>, CachedCell> cell_cache_;
+  std::size_t cell_fits_ = 0, cell_fits_reused_ = 0;
 };
 
 }  // namespace hpsweep

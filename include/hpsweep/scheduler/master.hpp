@@ -60,6 +60,12 @@ class TaskHandler {
   }
   // For messages: "trial 0123abcd...".
   virtual std::string name(std::size_t index) const { return "task " + std::to_string(index); }
+  // true while count() may still grow without another result (an adaptive sweep's planning
+  // thread deciding a round): the loop then waits for tasks instead of ending when none is in
+  // flight, and polls for them more often while some are.
+  virtual bool may_add_tasks() const { return false; }
+  // Waits up to `timeout` for tasks to be added (only called when may_add_tasks() is true).
+  virtual void wait_for_tasks(std::chrono::milliseconds timeout) { (void)timeout; }
 };
 
 struct MasterOptions {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# How far the adaptive plan lands from the surrogate's truth over many noise seeds: the surrogate job
+# of tests/scripts/test_adaptive.py (jobs/example.ini's design) with [sweep] seed = 1234 (the test's)
+# and 1..N-1, `hpsweep plan --budgets B` each. Prints the signed error of each strategy's η and B
+# estimates at the target against the truth per seed, then mean |error| and max |error| (markdown).
+#
+#   tests/bench/adaptive_seeds.sh [HPSWEEP_BINARY]     (default build/release/hpsweep of this checkout)
+#
+# Knobs (environment): SEEDS (25), BUDGET (0.2).
+set -euo pipefail
+HPSWEEP=${1:-$(dirname "${BASH_SOURCE[0]}")/../../build/release/hpsweep}
+SEEDS=${SEEDS:-25}
+BUDGET=${BUDGET:-0.2}
+TMP=$(mktemp -d -t hpsweep-adaptive-seeds.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+for i in $(seq 0 $((SEEDS - 1))); do
+  seed=$([[ $i -eq 0 ]] && echo 1234 || echo "$i")
+  cat > "$TMP/job.ini" <<JOB
+[sweep]
+name = surrogate-adaptive
+seed = $seed
+[scales]
+params = 2e7, 5e7, 1.2e8, 3e8
+tokens_per_param = 10, 30, 90
+[grid]
+lr = log:2.5e-4:4e-2:15
+batch = 8, 16, 32, 64, 128, 256, 512, 1024
+[backend]
+kind = surrogate
+[surrogate]
+wd_curvature = 0
+curve_points = 0
+[target]
+params = 7e9
+tokens = 1.4e12
+[adaptive]
+budget = $BUDGET
+JOB
+  echo "seed $seed"
+  "$HPSWEEP" plan "$TMP/job.ini" --budgets "$BUDGET"
+done | python3 -c '
+import re, sys
+truth = {}
+rows = {}  # strategy -> [(seed, lr error, B error)]
+seed = None
+for line in sys.stdin:
+    if line.startswith("seed "):
+        seed = line.split()[1]
+    m = re.match(r"surrogate.s truth at the target: lr (\S+), B (\S+) tokens", line)
+    if m:
+        truth = (float(m[1]), float(m[2].rstrip(",")))
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) >= 11 and cells[0] in ("adaptive", "uniform random", "full grid"):
+        lr, b = float(cells[5].split()[0]), float(cells[8].split()[0])
+        rows.setdefault(cells[0], []).append((seed, 100 * (lr / truth[0] - 1), 100 * (b / truth[1] - 1)))
+print("| strategy | seeds | η: mean signed | η: mean abs | η: max abs | B: mean signed | B: mean abs | B: max abs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name, r in rows.items():
+    n = len(r)
+    lr, b = [x[1] for x in r], [x[2] for x in r]
+    print(f"| {name} | {n} | {sum(lr)/n:+.1f}% | {sum(map(abs, lr))/n:.1f}% | {max(map(abs, lr)):.1f}% | "
+          f"{sum(b)/n:+.1f}% | {sum(map(abs, b))/n:.1f}% | {max(map(abs, b)):.1f}% |")
+'
+echo
+echo "budget $BUDGET, $SEEDS seeds (1234 and 1..$((SEEDS - 1))), $(date -u '+%Y-%m-%d %H:%M UTC')"
