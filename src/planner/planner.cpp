@@ -45,51 +45,6 @@ FitOptions planning_fit_options(const JobSpec& job) {
   return o;
 }
 
-// The lr and batch laws of the default fit (fit_sweep with planning_fit_options: weighted, no
-// N term in the batch law, a term dropped when its regressor spans less than kMinLawSpan), on
-// per-cell optima the planner keeps between rounds. The planner's unit test checks that the
-// prediction equals fit_sweep's on the same results.
-struct PlanningLaws {
-  std::optional<PowerLaw> lr, batch;
-};
-PlanningLaws planning_laws(const std::vector<CellOptimum>& optima) {
-  std::vector<LawPoint> pts;
-  for (std::size_t c = 0; c < optima.size(); ++c)
-    for (const auto& p : optima[c].selected)
-      pts.push_back(LawPoint{optima[c].params, optima[c].tokens, p.lr, p.batch_tokens, p.wd, p.loss, c,
-                             optima[c].lr_sd_log, optima[c].batch_sd_log});
-  if (pts.empty()) throw Error("no per-cell optimum to fit the laws on");
-  double n_lo = pts.front().N, n_hi = n_lo, d_lo = pts.front().D, d_hi = d_lo;
-  for (const auto& p : pts)
-    n_lo = std::min(n_lo, p.N), n_hi = std::max(n_hi, p.N), d_lo = std::min(d_lo, p.D), d_hi = std::max(d_hi, p.D);
-  const bool use_n = n_hi / n_lo >= kMinLawSpan, use_d = d_hi / d_lo >= kMinLawSpan;
-  auto lr_features = [use_n, use_d](double N, double D) {
-    Eigen::VectorXd f(1 + use_n + use_d);
-    int k = 0;
-    f(k++) = 1;
-    if (use_n) f(k++) = std::log(N);
-    if (use_d) f(k++) = std::log(D);
-    return f;
-  };
-  auto b_features = [use_d](double, double D) {
-    Eigen::VectorXd f(1 + use_d);
-    f(0) = 1;
-    if (use_d) f(1) = std::log(D);
-    return f;
-  };
-  std::vector<std::string> lr_names = {"lr_coef"}, b_names = {"batch_coef"};
-  if (use_n) lr_names.push_back("lr_n_exp");
-  if (use_d) lr_names.push_back("lr_d_exp"), b_names.push_back("batch_d_exp");
-  PlanningLaws laws;
-  laws.lr = fit_weighted_law(
-      "lr", "lr", lr_names, pts, [](const LawPoint& p) { return p.lr; }, [](const LawPoint& p) { return p.lr_se_log; },
-      lr_features);
-  laws.batch = fit_weighted_law(
-      "batch", "batch", b_names, pts, [](const LawPoint& p) { return p.B; },
-      [](const LawPoint& p) { return p.batch_se_log; }, b_features);
-  return laws;
-}
-
 // Where a new point of a cell whose optimum has standard error `se2` (ln units squared, from
 // `observed` points, `planned` points on their way) reduces the law's prediction variance at
 // the target: Sherman-Morrison on the weighted normal matrix, relative to the variance now.
@@ -279,9 +234,16 @@ Planner::SeenFit Planner::fit_seen(std::string& note) {
   SeenFit fit;
   const std::vector<Cell> cells = collect_cells(seen_);
   const Selection selection = planning_fit_options(job_).selection;
-  for (const Cell& cell : cells) {
-    CachedCell& cached = cell_cache_[{cell.params, cell.tokens}];
+  // The default fit's rule (select_optima: model weights and lr shape shared by the cells), with
+  // each cell's own fits cached.
+  auto cached_select = [this](const Cell& cell, const Selection& sel, CellOptimum& out, std::string& why) {
+    CachedCell& cached = cell_cache_[{cell.params, cell.tokens, sel.borrowed_lr_shape.has_value()}];
+    auto same_shape = [](const std::optional<LrShape>& a, const std::optional<LrShape>& b) {
+      return a.has_value() == b.has_value() &&
+             (!a || (a->upper_ratio == b->upper_ratio && a->upper_cubic == b->upper_cubic));
+    };
     const bool same = cached.diverged == cell.diverged && cached.points.size() == cell.points.size() &&
+                      same_shape(cached.borrowed, sel.borrowed_lr_shape) &&
                       std::equal(cell.points.begin(), cell.points.end(), cached.points.begin(),
                                  [](const CellPoint& a, const CellPoint& b) {
                                    return a.id == b.id && a.loss == b.loss && a.lr == b.lr &&
@@ -293,18 +255,23 @@ Planner::SeenFit Planner::fit_seen(std::string& note) {
       ++cell_fits_;
       cached.points = cell.points;
       cached.diverged = cell.diverged;
-      std::string why;
+      cached.borrowed = sel.borrowed_lr_shape;
       cached.optimum = CellOptimum{};
-      cached.usable = select_optimum(cell, selection, cached.optimum, why);
+      cached.why.clear();
+      cached.usable = select_optimum(cell, sel, cached.optimum, cached.why);
     }
-    if (cached.usable) fit.optima.push_back(cached.optimum);
-  }
+    out = cached.optimum;
+    why = cached.why;
+    return cached.usable;
+  };
+  fit.optima = select_optima(cells, selection, nullptr, cached_select);
   if (fit.optima.size() < 2) {
     note = "cannot fit: " + std::to_string(fit.optima.size()) + " usable (N, D) cells (need at least 2)";
     return fit;
   }
   try {
-    PlanningLaws laws = planning_laws(fit.optima);
+    // The default fit's own lr and batch laws (planning_fit_options: weighted, no loss law).
+    LrBatchLaws laws = fit_lr_batch_laws(fit.optima, planning_fit_options(job_));
     fit.lr_law = std::move(laws.lr);
     fit.batch_law = std::move(laws.batch);
   } catch (const Error& err) {

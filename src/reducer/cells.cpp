@@ -772,13 +772,14 @@ std::optional<LrShape> pooled_lr_shape(const std::vector<CellOptimum>& optima) {
 }
 
 std::vector<CellOptimum> select_optima(const std::vector<Cell>& cells, const Selection& sel,
-                                       std::vector<std::string>* skipped) {
+                                       std::vector<std::string>* skipped, const CellSelector& selector) {
+  const CellSelector& select = selector ? selector : CellSelector(select_optimum);
   std::vector<CellOptimum> out;
   std::vector<const Cell*> of;
   for (const auto& c : cells) {
     CellOptimum o;
     std::string why;
-    if (select_optimum(c, sel, o, why))
+    if (select(c, sel, o, why))
       out.push_back(std::move(o)), of.push_back(&c);
     else if (skipped)
       skipped->push_back("N=" + format_short(c.params) + " D=" + format_short(c.tokens) + ": " + why);
@@ -820,7 +821,7 @@ std::vector<CellOptimum> select_optima(const std::vector<Cell>& cells, const Sel
     if (out[i].lr_shape) continue;  // measured its own
     CellOptimum o;
     std::string why;
-    if (select_optimum(*of[i], with_shape, o, why)) out[i] = std::move(o);
+    if (select(*of[i], with_shape, o, why)) out[i] = std::move(o);
   }
   return out;
 }

@@ -90,11 +90,15 @@ std::vector<LawPoint> law_points(const std::vector<CellOptimum>& optima) {
   return pts;
 }
 
-LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std::vector<std::string>* warnings) {
-  LawSet s;
+}  // namespace
+
+LrBatchLaws fit_lr_batch_laws(const std::vector<CellOptimum>& optima, const FitOptions& o,
+                              std::vector<std::string>* warnings) {
+  LrBatchLaws s;
   const auto pts = law_points(optima);
-  std::set<double> ns, ds, wds;
-  for (const auto& p : pts) ns.insert(p.N), ds.insert(p.D), wds.insert(p.wd);
+  if (pts.empty()) throw Error("no per-cell optimum to fit the laws on");
+  std::set<double> ns, ds;
+  for (const auto& p : pts) ns.insert(p.N), ds.insert(p.D);
   // A term whose regressor barely varies is not fitted: its exponent would be noise.
   const double n_span = *ns.rbegin() / *ns.begin(), d_span = *ds.rbegin() / *ds.begin();
   const bool use_n = n_span >= kMinLawSpan, use_d = d_span >= kMinLawSpan;
@@ -169,6 +173,31 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   if (use_d) b_names.push_back("batch_d_exp"), b_formula += " * D^batch_d_exp";
   if (b_n) b_names.push_back("batch_n_exp"), b_formula += " * N^batch_n_exp";
   s.batch = law("batch", b_formula, b_names, pts, b_of, b_se, b_features);
+  return s;
+}
+
+namespace {
+
+LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std::vector<std::string>* warnings) {
+  LawSet s;
+  LrBatchLaws hp = fit_lr_batch_laws(optima, o, warnings);
+  s.lr = std::move(hp.lr);
+  s.batch = std::move(hp.batch);
+  const auto pts = law_points(optima);
+  std::set<double> wds;
+  for (const auto& p : pts) wds.insert(p.wd);
+  const bool weighted = o.selection.kind == SelectKind::Asym;
+  auto law = [&](const std::string& name, const std::string& formula, std::vector<std::string> names,
+                 const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
+                 const std::function<double(const LawPoint&)>& se,
+                 std::function<Eigen::VectorXd(double, double)> features) {
+    return weighted ? fit_weighted_law(name, formula, std::move(names), points, y, se, std::move(features))
+                    : fit_power_law(name, formula, std::move(names), points, y, std::move(features), o.bootstrap);
+  };
+  const auto lr_of = [](const LawPoint& p) { return p.lr; };
+  const auto b_of = [](const LawPoint& p) { return p.B; };
+  const auto lr_se = [](const LawPoint& p) { return p.lr_se_log; };
+  const auto b_se = [](const LawPoint& p) { return p.batch_se_log; };
 
   const double m = o.flops_per_token;
   auto c_features = [m](double N, double D) {

@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -123,11 +124,14 @@ class Planner {
     std::vector<CellOptimum> optima;
     std::optional<PowerLaw> lr_law, batch_law;
   };
+  // A cell's optimum, refitted only when the cell's results (or the lr shape it borrows) change.
   struct CachedCell {
     std::vector<CellPoint> points;
     std::size_t diverged = 0;
+    std::optional<LrShape> borrowed;
     bool usable = false;  // select_optimum succeeded
     CellOptimum optimum;
+    std::string why;
   };
   SeenFit fit_seen(std::string& note);
   PlanRound coarse_round(bool cross) const;
@@ -151,8 +155,8 @@ class Planner {
   double planning_seconds_ = 0;
   // decide()'s own state: the results the decisions saw, in plan order, and the per-cell fits.
   SweepLog seen_;
-  std::unordered_map<TrialId, std::size_t> seen_at_;  // id -> index in seen_.results
-  std::map<std::pair<double, double>, CachedCell> cell_cache_;
+  std::unordered_map<TrialId, std::size_t> seen_at_;                   // id -> index in seen_.results
+  std::map<std::tuple<double, double, bool>, CachedCell> cell_cache_;  // (N, D, borrows a shape)
   std::size_t cell_fits_ = 0, cell_fits_reused_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 // Per-cell optimum: one (N, D) cell = all finished trials of one model size and token budget.
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -145,8 +146,10 @@ bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, st
 //  - cells that sample their lr optimum on one side only are fitted again with the shape of the
 //    cells that sample both sides (median over at least 3 cells): with one side unsampled, one
 //    curvature would put the vertex toward the flatter side of an asymmetric landscape.
+// How one cell's optimum is chosen: select_optimum, or a cache in front of it (the planner's).
+using CellSelector = std::function<bool(const Cell&, const Selection&, CellOptimum&, std::string&)>;
 std::vector<CellOptimum> select_optima(const std::vector<Cell>& cells, const Selection& sel,
-                                       std::vector<std::string>* skipped = nullptr);
+                                       std::vector<std::string>* skipped = nullptr, const CellSelector& select = {});
 // The shape select_optima borrows: the median of the cells' measured shapes (3 or more), or none.
 std::optional<LrShape> pooled_lr_shape(const std::vector<CellOptimum>& optima);
 

@@ -71,6 +71,15 @@ std::vector<std::string> sweep_variants(const SweepLog& log);
 // The log restricted to one variant's trials. Throws InputError naming the variants there are.
 SweepLog select_variant(const SweepLog& log, const std::string& variant);
 
+// The lr and batch-size laws over the cells' optima, as `fit` fits them: a term whose regressor
+// barely varies is dropped (with a warning), weighted least squares for asym, bootstrap otherwise.
+// The adaptive planner refits them every round.
+struct LrBatchLaws {
+  std::optional<PowerLaw> lr, batch;
+};
+LrBatchLaws fit_lr_batch_laws(const std::vector<CellOptimum>& optima, const FitOptions& options,
+                              std::vector<std::string>* warnings = nullptr);
+
 // Throws Error when nothing can be fitted (fewer than 2 usable cells), InputError when the sweep
 // mixes variants and options.variant does not pick one.
 FitReport fit_sweep(const SweepLog& log, const FitOptions& options);
