@@ -72,16 +72,22 @@ std::string interval_text(const Interval& i) {
   return format_short(i.estimate) + " [" + format_short(i.lo) + ", " + format_short(i.hi) + "]";
 }
 
-}  // namespace
-
-PlanStudy run_plan_study(const JobSpec& job, const std::vector<double>& budgets_in) {
+// What every study states about its job and grid.
+PlanStudy study_of(const JobSpec& job, const std::vector<Trial>& grid) {
   PlanStudy s;
   s.job_name = job.name;
   s.backend = job.backend_kind;
   s.target_params = job.target_params;
   s.target_tokens = job.target_tokens;
-  const std::vector<Trial> grid = expand_grid(job);
   s.grid_trials = grid.size();
+  return s;
+}
+
+}  // namespace
+
+PlanStudy run_plan_study(const JobSpec& job, const std::vector<double>& budgets_in) {
+  const std::vector<Trial> grid = expand_grid(job);
+  PlanStudy s = study_of(job, grid);
   Oracle oracle(job, grid);
   Planner reference(job, grid);  // holds every result, for the fits of fixed trial sets
   s.grid_compute = reference.grid_compute();
@@ -221,14 +227,9 @@ PlanStudy stored_plan_study(const SweepLog& log, const std::string& sweep_path) 
   const JobSpec job = required_stored_job(log, sweep_path);
   if (!job.adaptive.enabled)
     throw InputError(sweep_path + ": not an adaptive sweep (its job has no [adaptive] section)");
-  PlanStudy s;
-  s.stored = true;
-  s.job_name = job.name;
-  s.backend = job.backend_kind;
-  s.target_params = job.target_params;
-  s.target_tokens = job.target_tokens;
   const std::vector<Trial> grid = expand_grid(job);
-  s.grid_trials = grid.size();
+  PlanStudy s = study_of(job, grid);
+  s.stored = true;
   Planner planner(job, grid);
   for (const auto& [id, record] : log.latest_by_id()) planner.add_result(*record);
   planner.advance();

@@ -90,6 +90,23 @@ std::vector<LawPoint> law_points(const std::vector<CellOptimum>& optima) {
   return pts;
 }
 
+// One law over the cells' optima: weighted least squares with t intervals for asym, the
+// bootstrap otherwise.
+auto law_fitter(const FitOptions& o) {
+  return
+      [&o](const std::string& name, const std::string& formula, std::vector<std::string> names,
+           const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
+           const std::function<double(const LawPoint&)>& se, std::function<Eigen::VectorXd(double, double)> features) {
+        return o.selection.kind == SelectKind::Asym
+                   ? fit_weighted_law(name, formula, std::move(names), points, y, se, std::move(features))
+                   : fit_power_law(name, formula, std::move(names), points, y, std::move(features), o.bootstrap);
+      };
+}
+double lr_of(const LawPoint& p) { return p.lr; }
+double b_of(const LawPoint& p) { return p.B; }
+double lr_se(const LawPoint& p) { return p.lr_se_log; }
+double b_se(const LawPoint& p) { return p.batch_se_log; }
+
 }  // namespace
 
 LrBatchLaws fit_lr_batch_laws(const std::vector<CellOptimum>& optima, const FitOptions& o,
@@ -132,18 +149,7 @@ LrBatchLaws fit_lr_batch_laws(const std::vector<CellOptimum>& optima, const FitO
                           "; e.g. one tokens-per-parameter ratio): the N and D exponents are inseparable, "
                           "only their combination is determined");
   }
-  const bool weighted = o.selection.kind == SelectKind::Asym;
-  auto law = [&](const std::string& name, const std::string& formula, std::vector<std::string> names,
-                 const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
-                 const std::function<double(const LawPoint&)>& se,
-                 std::function<Eigen::VectorXd(double, double)> features) {
-    return weighted ? fit_weighted_law(name, formula, std::move(names), points, y, se, std::move(features))
-                    : fit_power_law(name, formula, std::move(names), points, y, std::move(features), o.bootstrap);
-  };
-  const auto lr_of = [](const LawPoint& p) { return p.lr; };
-  const auto b_of = [](const LawPoint& p) { return p.B; };
-  const auto lr_se = [](const LawPoint& p) { return p.lr_se_log; };
-  const auto b_se = [](const LawPoint& p) { return p.batch_se_log; };
+  const auto law = law_fitter(o);
 
   auto lr_features = [use_n, use_d](double N, double D) {
     Eigen::VectorXd f(1 + use_n + use_d);
@@ -186,18 +192,7 @@ LawSet fit_laws(const std::vector<CellOptimum>& optima, const FitOptions& o, std
   const auto pts = law_points(optima);
   std::set<double> wds;
   for (const auto& p : pts) wds.insert(p.wd);
-  const bool weighted = o.selection.kind == SelectKind::Asym;
-  auto law = [&](const std::string& name, const std::string& formula, std::vector<std::string> names,
-                 const std::vector<LawPoint>& points, const std::function<double(const LawPoint&)>& y,
-                 const std::function<double(const LawPoint&)>& se,
-                 std::function<Eigen::VectorXd(double, double)> features) {
-    return weighted ? fit_weighted_law(name, formula, std::move(names), points, y, se, std::move(features))
-                    : fit_power_law(name, formula, std::move(names), points, y, std::move(features), o.bootstrap);
-  };
-  const auto lr_of = [](const LawPoint& p) { return p.lr; };
-  const auto b_of = [](const LawPoint& p) { return p.B; };
-  const auto lr_se = [](const LawPoint& p) { return p.lr_se_log; };
-  const auto b_se = [](const LawPoint& p) { return p.batch_se_log; };
+  const auto law = law_fitter(o);
 
   const double m = o.flops_per_token;
   auto c_features = [m](double N, double D) {
