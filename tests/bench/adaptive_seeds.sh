@@ -51,15 +51,17 @@ for line in sys.stdin:
         truth = (float(m[1]), float(m[2].rstrip(",")))
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
     if len(cells) >= 11 and cells[0] in ("adaptive", "uniform random", "full grid"):
-        lr, b = float(cells[5].split()[0]), float(cells[8].split()[0])
-        rows.setdefault(cells[0], []).append((seed, 100 * (lr / truth[0] - 1), 100 * (b / truth[1] - 1)))
-print("| strategy | seeds | η: mean signed | η: mean abs | η: max abs | B: mean signed | B: mean abs | B: max abs |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        lr, b = [float(v) for v in re.findall(r"[-+0-9.e]+", cells[5])], [float(v) for v in re.findall(r"[-+0-9.e]+", cells[8])]
+        rows.setdefault(cells[0], []).append((seed, 100 * (lr[0] / truth[0] - 1), 100 * (b[0] / truth[1] - 1),
+                                              lr[1] <= truth[0] <= lr[2], b[1] <= truth[1] <= b[2]))
+print("| strategy | seeds | η: mean signed | η: mean abs | η: max abs | η: truth in 95% interval | B: mean signed | B: mean abs | B: max abs | B: truth in 95% interval |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
     n = len(r)
     lr, b = [x[1] for x in r], [x[2] for x in r]
-    print(f"| {name} | {n} | {sum(lr)/n:+.1f}% | {sum(map(abs, lr))/n:.1f}% | {max(map(abs, lr)):.1f}% | "
-          f"{sum(b)/n:+.1f}% | {sum(map(abs, b))/n:.1f}% | {max(map(abs, b)):.1f}% |")
+    cover_lr, cover_b = sum(x[3] for x in r), sum(x[4] for x in r)
+    print(f"| {name} | {n} | {sum(lr)/n:+.1f}% | {sum(map(abs, lr))/n:.1f}% | {max(map(abs, lr)):.1f}% | {cover_lr}/{n} | "
+          f"{sum(b)/n:+.1f}% | {sum(map(abs, b))/n:.1f}% | {max(map(abs, b)):.1f}% | {cover_b}/{n} |")
 '
 echo
 echo "budget $BUDGET, $SEEDS seeds (1234 and 1..$((SEEDS - 1))), $(date -u '+%Y-%m-%d %H:%M UTC')"
