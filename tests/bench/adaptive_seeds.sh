@@ -1,41 +1,23 @@
 #!/usr/bin/env bash
-# How far the adaptive plan lands from the surrogate's truth over many noise seeds: the surrogate job
-# of tests/scripts/test_adaptive.py (jobs/example.ini's design) with [sweep] seed = 1234 (the test's)
-# and 1..N-1, `hpsweep plan --budgets B` each. Prints the signed error of each strategy's η and B
-# estimates at the target against the truth per seed, then mean |error| and max |error| (markdown).
+# How far the adaptive plan lands from the surrogate's truth over many noise seeds:
+# jobs/adaptive-surrogate.ini (the adaptive tests' job) with [sweep] seed = 1234 (the job's) and
+# 1..N-1, `hpsweep plan --budgets B` each. Prints, per strategy, the signed, mean and max |error| of
+# the η and B estimates at the target against the truth, and how many of the seeds' 95% prediction
+# intervals hold the truth (markdown).
 #
 #   tests/bench/adaptive_seeds.sh [HPSWEEP_BINARY]     (default build/release/hpsweep of this checkout)
 #
 # Knobs (environment): SEEDS (25), BUDGET (0.2).
 set -euo pipefail
 HPSWEEP=${1:-$(dirname "${BASH_SOURCE[0]}")/../../build/release/hpsweep}
+JOB=$(dirname "${BASH_SOURCE[0]}")/../../jobs/adaptive-surrogate.ini
 SEEDS=${SEEDS:-25}
 BUDGET=${BUDGET:-0.2}
 TMP=$(mktemp -d -t hpsweep-adaptive-seeds.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 for i in $(seq 0 $((SEEDS - 1))); do
   seed=$([[ $i -eq 0 ]] && echo 1234 || echo "$i")
-  cat > "$TMP/job.ini" <<JOB
-[sweep]
-name = surrogate-adaptive
-seed = $seed
-[scales]
-params = 2e7, 5e7, 1.2e8, 3e8
-tokens_per_param = 10, 30, 90
-[grid]
-lr = log:2.5e-4:4e-2:15
-batch = 8, 16, 32, 64, 128, 256, 512, 1024
-[backend]
-kind = surrogate
-[surrogate]
-wd_curvature = 0
-curve_points = 0
-[target]
-params = 7e9
-tokens = 1.4e12
-[adaptive]
-budget = $BUDGET
-JOB
+  sed -e "s/^seed = .*/seed = $seed/" -e "s/^budget = .*/budget = $BUDGET/" "$JOB" > "$TMP/job.ini"
   echo "seed $seed"
   "$HPSWEEP" plan "$TMP/job.ini" --budgets "$BUDGET"
 done | python3 -c '

@@ -6,7 +6,8 @@
   surrogate on a surrogate job with budget = 0.2: within 15% of the surrogate's truth for lr and B;
             `plan --report` writes the table and the target's interval against compute;
   seeds     over 12 seeds of the surrogate's noise at budget 0.2: mean |error| to the truth at most 6%
-            (lr) and 5% (B), and below a uniform random subset's of the same compute;
+            (lr) and 5% (B), below a uniform random subset's of the same compute, and 95%
+            intervals that hold the truth for at least 10 of the 12 seeds;
   kill      kill -9 of the master mid adaptive sweep, then the same command: nothing lost, nothing
             run twice, and the same final set of trials as an uninterrupted run; `plan FILE.h5`
             lists the rounds, and a raised budget continues the plan.
@@ -23,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import HPSWEEP, STEPLAW_CSV, expect, hpsweep, read_trials, tempdir, write  # noqa: E402
+from e2e import HPSWEEP, SOURCE_DIR, STEPLAW_CSV, expect, hpsweep, read_trials, tempdir, write  # noqa: E402
 
 
 def adaptive_row(plan_output, budget_percent):
@@ -84,28 +85,8 @@ budget = 0.2
 
 def surrogate():
     d = tempdir()
-    # jobs/example.ini's design (4 sizes x 3 tokens-per-parameter ratios, 15 lr x 8 batch sizes).
-    job = write(os.path.join(d, "surrogate.ini"), """
-[sweep]
-name = surrogate-adaptive
-seed = 1234
-[scales]
-params = 2e7, 5e7, 1.2e8, 3e8
-tokens_per_param = 10, 30, 90
-[grid]
-lr = log:2.5e-4:4e-2:15
-batch = 8, 16, 32, 64, 128, 256, 512, 1024
-[backend]
-kind = surrogate
-[surrogate]
-wd_curvature = 0
-curve_points = 0
-[target]
-params = 7e9
-tokens = 1.4e12
-[adaptive]
-budget = 0.2
-""")
+    job = os.path.join(SOURCE_DIR, "jobs", "adaptive-surrogate.ini")  # jobs/example.ini's design, budget 0.2
+
     report = os.path.join(d, "report")
     out = hpsweep("plan", job, "--report", report).stdout
     print(out)
@@ -125,8 +106,8 @@ budget = 0.2
     expect(any(abs(float(line.split()[1]) / estimate - 1) < 1e-2 for line in adaptive_block.strip().splitlines()[1:]),
            "the figure's adaptive point is not the table's")
     expect(row["compute"] <= 0.20 + 1e-9, f"adaptive spent {row['compute']:.1%} of the grid's compute")
-    # The issue asks for 10% (lr) and 15% (B); this design lands at 6.7% and 2.6% (README), but one
-    # seed says little (4 of 50 seeds are beyond 10% for lr): the 12-seed test (seeds) checks the
+    # The issue asks for 10% (lr) and 15% (B); this seed lands at 9.5% and 4.6% (README), but one
+    # seed says little (1 of 100 seeds is beyond 10% for lr): the 12-seed test (seeds) checks the
     # policy on average.
     expect(row["lr_truth"] <= 0.15, f"lr at the target is {row['lr_truth']:.1%} from the surrogate's truth")
     expect(row["b_truth"] <= 0.15, f"B at the target is {row['b_truth']:.1%} from the surrogate's truth")
@@ -139,15 +120,20 @@ def surrogate_seeds():
     out = subprocess.run([bench, HPSWEEP], env=dict(os.environ, SEEDS="12", BUDGET="0.2"), capture_output=True,
                          text=True, check=True).stdout
     print(out)
-    mean_abs = {}
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 8 and cells[1] == "12":
-            mean_abs[cells[0]] = (float(cells[3].rstrip("%")), float(cells[6].rstrip("%")))
-    lr, b = mean_abs["adaptive"]
-    lr_random, b_random = mean_abs["uniform random"]
+    table = [[c.strip() for c in line.strip().strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    column = {name: i for i, name in enumerate(table[0])}
+    rows = {cells[0]: cells for cells in table[2:]}
+    number = lambda strategy, name: float(rows[strategy][column[name]].rstrip("%"))
+    lr, b = number("adaptive", "η: mean abs"), number("adaptive", "B: mean abs")
+    lr_random, b_random = number("uniform random", "η: mean abs"), number("uniform random", "B: mean abs")
+    expect(rows["adaptive"][column["seeds"]] == "12", "the bench did not run 12 seeds")
     expect(lr <= 6.0 and b <= 5.0, f"adaptive: mean |error| {lr}% (lr) and {b}% (B) over 12 seeds")
     expect(lr < lr_random and b < b_random, f"adaptive {lr}%/{b}% is not nearer than random {lr_random}%/{b_random}%")
+    # The adaptive plan's 95% intervals are honest too: 95 and 97 of 100 seeds hold the truth (README);
+    # fewer than 10 of 12 would happen by chance less than 2% of the time.
+    for name in ("η: truth in 95% interval", "B: truth in 95% interval"):
+        held = int(rows["adaptive"][column[name]].split("/")[0])
+        expect(held >= 10, f"adaptive: {name}: {held} of 12 seeds")
 
 
 KILL_JOB = """
