@@ -642,6 +642,7 @@ bool select_optimum(const Cell& cell, const Selection& sel, CellOptimum& out, st
     out.lr_curvature = b.qx_lo / b.c;
     out.batch_curvature = 0.5 * (b.qy_lo + b.qy_hi) / b.c;
     out.noise = b.residual_sd / b.c;
+    out.fitted_points = b.points;
     if (!b.y_asymmetric) out.flags.push_back("batch sampled on one side of the optimum only: one curvature fitted");
     if (b.se_x0 > 0.5 || b.se_y0 > 0.5)
       out.flags.push_back("poorly identified: standard error of ln lr* " + format_short(b.se_x0, 2) + ", of ln B* " +

@@ -95,11 +95,12 @@ std::string format_fit(const FitReport& r) {
                   r.trials_used, r.optima.size() + r.skipped_cells.size(), r.options.selection.text().c_str(),
                   r.options.bootstrap.resamples, r.options.bootstrap.by_cell ? "cells" : "points");
   out += buf;
-  out += "\nper-cell optima (N, D: lr, B tokens, wd, loss; points selected; plateau lr and B ranges)\n";
+  out += "\nper-cell optima (N, D: lr, B tokens, wd, loss; runs selected, or a fitted bowl's runs; plateau lr and B ranges)\n";
   for (const auto& c : r.optima) {
-    std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s lr=%-9s B=%-9s wd=%-6s L=%.5f  %3zu pts  lr %s-%s  B %s-%s%s%s\n",
+    std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s lr=%-9s B=%-9s wd=%-6s L=%.5f  %3zu runs  lr %s-%s  B %s-%s%s%s\n",
                   format_short(c.params).c_str(), format_short(c.tokens).c_str(), format_short(c.lr).c_str(),
-                  format_short(c.batch_tokens).c_str(), format_short(c.wd).c_str(), c.loss, c.selected.size(),
+                  format_short(c.batch_tokens).c_str(), format_short(c.wd).c_str(), c.loss,
+                  c.fitted_points > 0 ? c.fitted_points : c.selected.size(),
                   format_short(c.plateau_lr_lo).c_str(), format_short(c.plateau_lr_hi).c_str(),
                   format_short(c.plateau_b_lo).c_str(), format_short(c.plateau_b_hi).c_str(),
                   c.edges.empty() ? "" : "  EDGE", c.note.empty() ? "" : ("  (" + c.note + ")").c_str());
@@ -244,7 +245,7 @@ std::string fit_json(const FitReport& r) {
     j.begin_object();
     j.key("params").value(c.params).key("tokens").value(c.tokens).key("lr").value(c.lr);
     j.key("batch_tokens").value(c.batch_tokens).key("wd").value(c.wd).key("loss").value(c.loss);
-    j.key("selected").value(c.selected.size());
+    j.key("selected").value(c.selected.size()).key("fitted_points").value(c.fitted_points);
     j.key("lr_se_log").value(c.lr_sd_log).key("batch_se_log").value(c.batch_sd_log);
     j.key("lr_asymmetry").value(c.lr_asymmetry);
     j.key("flags").begin_array();

@@ -333,6 +333,22 @@ TEST(AsymmetricBowl, FindsTheVertexOfALopsidedLandscapeExactly) {
   }
 }
 
+TEST(AsymmetricBowl, ReportsTheRunsOfItsFitWindowNotTheWholeCell) {
+  // The cell table's run count is what the bowl was fitted to: runs far up the walls are not in it.
+  const Cell c = lopsided_cell(2.2e-3, 1.9e5, 2.0, 0);
+  CellOptimum o;
+  std::string why;
+  ASSERT_TRUE(select_optimum(c, Selection{}, o, why)) << why;
+  EXPECT_EQ(o.selected.size(), 1u);  // the vertex stands for the cell in the laws
+  EXPECT_GE(o.fitted_points, 10u);
+  EXPECT_LT(o.fitted_points, c.points.size());
+  Cell wider = c;
+  wider.points.push_back(CellPoint{1000, 2.2e-3 * 400, 1.9e5, 0.1, 3.0 * 1.9, 0});
+  CellOptimum w;
+  ASSERT_TRUE(select_optimum(wider, Selection{}, w, why)) << why;
+  EXPECT_EQ(w.fitted_points, o.fitted_points);
+}
+
 TEST(AsymmetricBowl, StaysCloseOnACubicPenaltyAndFlagsTheAsymmetry) {
   const Cell c = lopsided_cell(2.2e-3, 1.9e5, 1.0, 1.0);
   CellOptimum o;

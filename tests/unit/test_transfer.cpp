@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -632,6 +633,8 @@ TEST(TransferFit, KappaIntervalsCoverTheTrueExponentsAtTheNominalRateWithThreeSe
     }
     for (const char* v : {"sp", "mup"}) {
       SCOPED_TRACE(std::string(v) + ", curvature above/below " + std::to_string(above));
+      std::printf("kappa %s, curvature above/below %.0f: covered %d of %d, bias %+.4f\n", v, above, covered[v],
+                  replicates, bias[v]);  // README quotes these
       // 95% nominal; with 200 replicates the rate's sd is 1.5%.
       EXPECT_GE(covered[v], 0.90 * replicates);
       EXPECT_LE(covered[v], 0.99 * replicates);

@@ -116,6 +116,7 @@ struct Quadratic;  // fitted bowl, see cells.cpp
 struct CellOptimum {
   double params = 0, tokens = 0;
   std::vector<CellPoint> selected;                    // points entering the law fits (bowl: the interpolated optimum)
+  std::size_t fitted_points = 0;                      // asym: the runs its bowl was fitted to (the fit window)
   double lr = 0, batch_tokens = 0, wd = 0, loss = 0;  // the cell's optimum estimate
   double lr_sd_log = std::numeric_limits<double>::quiet_NaN();     // bowl: std. error of ln lr*
   double batch_sd_log = std::numeric_limits<double>::quiet_NaN();  // bowl: std. error of ln B*
