@@ -28,12 +28,13 @@ class TrialTasks : public TaskHandler {
   std::string dispatch(std::size_t index, int rank) override {
     const Trial& t = trials_[index];
     sink_.on_dispatch(t, rank);
-    return protocol::encode_trial(t);
+    return protocol::encode_trial(t, static_cast<std::int64_t>(trials_.size() - finished_));
   }
   void on_result(int, std::string payload) override {
     // The engine has opened the TaskResult envelope: what is left is the TrialRecord.
     ByteReader r(payload);
     sink_.on_result(decode_trial_record(r));
+    ++finished_;
   }
   void on_idle() override { sink_.on_idle(); }
 
@@ -41,6 +42,7 @@ class TrialTasks : public TaskHandler {
   const std::vector<Trial>& trials_;
   ResultSink& sink_;
   std::function<TaskDemand(const Trial&)> demand_;
+  std::size_t finished_ = 0;
 };
 
 // A task's demand made concrete for this set of workers.

@@ -105,17 +105,21 @@ void decode_job(const std::string& payload, std::string& path, std::string& text
   trial_root = r.get_string();
 }
 
-std::string encode_trial(const Trial& t) {
+std::string encode_trial(const Trial& t, std::int64_t trials_left) {
   ByteWriter w;
   encode(w, t);
   w.put_string(t.point.variant);
+  w.put<std::int64_t>(trials_left);
   return w.take();
 }
 
-Trial decode_trial(const std::string& payload) {
+Trial decode_trial(const std::string& payload, std::int64_t* trials_left) {
   ByteReader r(payload);
   Trial t = hpsweep::decode_trial(r);
   t.point.variant = r.get_string();
+  // Older masters sent no count.
+  const std::int64_t left = r.at_end() ? 0 : r.get<std::int64_t>();
+  if (trials_left) *trials_left = left;
   return t;
 }
 

@@ -39,7 +39,10 @@ class TrialRunner : public TaskRunner {
   protocol::TaskResult run(const std::string& task_payload) override { return run_placed(task_payload, Placement{}); }
   protocol::TaskResult run_placed(const std::string& task_payload, const Placement& placement) override {
     std::unique_ptr<Backend> backend = take();
-    const TrialRecord rec = execute_trial(*backend, protocol::decode_trial(task_payload), rank_, host_, placement);
+    std::int64_t trials_left = 0;
+    const Trial trial = protocol::decode_trial(task_payload, &trials_left);
+    if (trials_left > 0) backend->note_trials_left(trials_left);
+    const TrialRecord rec = execute_trial(*backend, trial, rank_, host_, placement);
     give_back(std::move(backend));
     ByteWriter w;
     encode(w, rec);

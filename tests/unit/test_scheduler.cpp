@@ -384,6 +384,47 @@ class UntilCancelledBackend : public Backend {
 };
 }  // namespace
 
+namespace {
+// Records the count of unfinished trials each trial arrived with (threads = auto sizes by it).
+class HintRecordingBackend : public Backend {
+ public:
+  explicit HintRecordingBackend(std::vector<std::int64_t>& hints) : hints_(hints) {}
+  TrialOutcome run(const Trial&) override {
+    // Long enough (> 2 ms) that the master queues `prefetch` trials ahead, not the whole list.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    TrialOutcome o;
+    o.final_loss = o.smooth_loss = 1.0;
+    return o;
+  }
+  void note_trials_left(std::int64_t trials) override { hints_.push_back(trials); }
+
+ private:
+  std::vector<std::int64_t>& hints_;
+};
+}  // namespace
+
+TEST(Worker, EachTrialTellsItsWorkerHowManyOfTheSweepsTrialsAreNotYetFinished) {
+  // A worker in another process (MPI) cannot see the master's count: it comes with each trial.
+  auto grid = expand_grid(parse_job(kJob, "sched.ini"));
+  grid.resize(30);  // e.g. what a resumed sweep has left
+  std::vector<std::int64_t> hints;
+  run_world(1, grid, [&hints](const std::string&, const std::string&, const std::string&) {
+    return std::make_unique<HintRecordingBackend>(hints);
+  });
+  ASSERT_EQ(hints.size(), grid.size());
+  EXPECT_EQ(hints.front(), 30);
+  for (std::size_t i = 1; i < hints.size(); ++i) EXPECT_LE(hints[i], hints[i - 1]) << "trial " << i;
+  EXPECT_GE(hints.back(), 1);
+  EXPECT_LE(hints.back(), 4);  // the last trial: at most it and the ones queued ahead of it
+  // A trial message from an older master (no count) still decodes, with the count unknown.
+  ByteWriter w;
+  encode(w, grid[0]);
+  w.put_string(grid[0].point.variant);
+  std::int64_t left = -1;
+  EXPECT_EQ(protocol::decode_trial(w.take(), &left).id, grid[0].id);
+  EXPECT_EQ(left, 0);
+}
+
 TEST(Worker, AbortCancelsTheTrialInFlightAndTheWorkerLeavesAtOnce) {
   const auto grid = expand_grid(parse_job(kJob, "sched.ini"));
   std::atomic<int> cancels{0};

@@ -1,6 +1,7 @@
 #pragma once
 // A backend turns a trial into an outcome: a simulated run (surrogate), a real small network
 // (mlp), the user's own training command (command). Workers own one backend.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ class Backend {
   // the master has already recorded it LOST. run() then returns soon; its outcome is discarded.
   // Thread-safe; a no-op for backends whose trials are short.
   virtual void cancel() {}
+  // The sweep's trials not yet finished, as the master counted them when it sent the next trial
+  // (the mlp's threads = auto splits the cores by it). A hint; a no-op for most backends.
+  virtual void note_trials_left(std::int64_t trials) { (void)trials; }
 };
 
 // `trial_root`: where backends that write files put one folder per trial (<sweep file>.trials).

@@ -180,6 +180,7 @@ class MlpBackend : public Backend {
   // threads = auto takes the CPUs the scheduler gave the trial ([resources] cpus), when given.
   TrialOutcome run_placed(const Trial& trial, const Placement& placement) override;
   void cancel() override { cancelled_ = true; }
+  void note_trials_left(std::int64_t trials) override;  // mlp_set_trials_left
 
   const MlpSettings& settings() const { return s_; }
   double task_floor() const;  // teacher entropy on the held-out set (nats)
@@ -210,9 +211,9 @@ class MlpBackend : public Backend {
 // threads than there are cores.
 int mlp_auto_threads(std::int64_t trials_left = 0);
 // The sweep's trials not yet finished, for threads = auto in this process: `hpsweep run` sets the
-// trials it has to run, and each mlp trial that ends in this process counts one down. Worker
-// processes of an MPI run do not see it; they use the size of the job's grid (the most trials
-// that can be left). 0: unknown.
+// trials it has to run, each trial the master sends carries its count (worker processes of an MPI
+// run learn it that way), and each mlp trial that ends in this process counts one down. Before
+// any of that, the size of the job's grid bounds it. 0: unknown.
 void mlp_set_trials_left(std::int64_t trials);
 
 // The GEMM library and the kernels it runs on this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...;

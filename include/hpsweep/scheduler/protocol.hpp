@@ -60,8 +60,10 @@ TaskResult decode_placed_result(const std::string& payload, std::uint64_t& key);
 // The trial engine's payloads (`hpsweep run`).
 std::string encode_job(const std::string& path, const std::string& text, const std::string& trial_root);
 void decode_job(const std::string& payload, std::string& path, std::string& text, std::string& trial_root);
-std::string encode_trial(const Trial& t);
-Trial decode_trial(const std::string& payload);
+// `trials_left`: the sweep's trials not yet finished as the master counts them when it sends this
+// one (0: unknown), so workers in other processes size threads = auto by it.
+std::string encode_trial(const Trial& t, std::int64_t trials_left = 0);
+Trial decode_trial(const std::string& payload, std::int64_t* trials_left = nullptr);
 // A trial's RESULT message: the TaskResult envelope around a TrialRecord (attempt and launch
 // are set by the master).
 std::string encode_result(const TrialRecord& r);

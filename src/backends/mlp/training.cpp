@@ -118,6 +118,8 @@ struct TrialEndCount {
 
 void mlp_set_trials_left(std::int64_t trials) { trials_left_here = std::max<std::int64_t>(0, trials); }
 
+void MlpBackend::note_trials_left(std::int64_t trials) { mlp_set_trials_left(trials); }
+
 int mlp_auto_threads(std::int64_t trials_left) {
   int cores = 0;
   cpu_set_t set;
