@@ -28,13 +28,6 @@ namespace fs = std::filesystem;
   throw BadRun{where + ":" + std::to_string(line) + ": " + why};
 }
 
-std::string shown(std::string_view s) {
-  std::string t(s.substr(0, 60));
-  for (char& c : t)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return "'" + t + (s.size() > 60 ? "...'" : "'");
-}
-
 // ---- numbers ------------------------------------------------------------------------------
 
 // A decimal number, or nan / inf / infinity in any case with an optional sign.

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "hpsweep/ingest/log_ingest.hpp"
+#include "hpsweep/util/text.hpp"
+#include "util/json_reader.hpp"
 
 namespace hpsweep::log_ingest_detail {
 
@@ -27,8 +29,6 @@ struct BadRun {
 };
 
 [[noreturn]] void fail(const std::string& where, std::size_t line, const std::string& why);
-// s quoted, cut at 60 characters, control characters shown as '?'.
-std::string shown(std::string_view s);
 
 // ---- numbers ----
 // A decimal number, or nan / inf / infinity in any case with an optional sign.
@@ -49,41 +49,7 @@ bool blank(std::string_view s);
 // 1-based line of the first occurrence of needle in text; 0 when absent.
 std::size_t line_of(std::string_view text, std::string_view needle);
 
-// ---- JSON (log_ingest_json.cpp, simdjson) ----
-// A parsed JSON value. Scalars keep their text: strings unescaped, numbers as written, "true",
-// "false", "null", and Python's NaN / Infinity as written. Objects and arrays have empty text.
-// children: an object's members (key = member name) in file order, or an array's items (empty
-// keys). find() returns the first member of a name.
-struct JsonNode {
-  enum class Kind : unsigned char { Scalar, Object, Array };
-  Kind kind = Kind::Scalar;
-  std::string key;
-  std::string text;
-  std::vector<JsonNode> children;
-  const JsonNode* find(std::string_view name) const;
-};
-// The parser and its buffers, reused from one parse to the next (one per thread).
-class JsonScratch {
- public:
-  JsonScratch();
-  ~JsonScratch();
-  JsonScratch(const JsonScratch&) = delete;
-  JsonScratch& operator=(const JsonScratch&) = delete;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  friend bool parse_json(std::string_view, JsonNode&, std::string&, std::size_t&, JsonScratch&,
-                         const std::vector<std::string>*);
-};
-// Parses one JSON object. On an error returns false with the reason and its line within `text`
-// (0 for "nested deeper than 64 levels"). keep_top: when given, only these top-level members are
-// stored (the others are still checked).
-bool parse_json(std::string_view text, JsonNode& root, std::string& why, std::size_t& line, JsonScratch& scratch,
-                const std::vector<std::string>* keep_top = nullptr);
-// The scalar text of node[key], or false when absent. A key holding an object or array is
-// reported as not a number by the caller (its text is empty).
-bool json_scalar(const JsonNode& node, std::string_view key, std::string& out);
+// ---- JSON: util/json_reader.hpp (JsonNode, JsonScratch, parse_json, json_scalar) ----
 
 // ---- hyperparameters ----
 struct Hyper {

@@ -320,12 +320,18 @@ class JobParser {
   }
 
   void parse_table_points(JobSpec& job) const {
-    const LookupSettings settings = LookupSettings::from_options(job.backend_options);
-    job.seq_len = settings.seq_len;
-    std::set<std::tuple<double, double, double, std::int64_t, double>> seen;
-    for (const auto& row : *lookup_table(settings)) {
-      if (!seen.emplace(row.params, row.tokens, row.lr, row.batch, row.wd).second) continue;
-      job.points.push_back(GridPoint{row.params, row.tokens, row.lr, row.wd, row.batch});
+    try {
+      const LookupSettings settings = LookupSettings::from_options(job.backend_options);
+      job.seq_len = settings.seq_len;
+      std::set<std::tuple<double, double, double, std::int64_t, double>> seen;
+      for (const auto& row : *lookup_table(settings)) {
+        if (!seen.emplace(row.params, row.tokens, row.lr, row.batch, row.wd).second) continue;
+        job.points.push_back(GridPoint{row.params, row.tokens, row.lr, row.wd, row.batch});
+      }
+    } catch (const InputError& e) {
+      // The table's own errors name the table; say which job (and line) asked for it too.
+      const IniEntry* file = find("lookup.file");
+      throw InputError((file ? doc_.where(*file) : job.path) + ": " + e.what());
     }
   }
 

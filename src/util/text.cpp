@@ -12,6 +12,13 @@
 
 namespace hpsweep {
 
+std::string shown(std::string_view s) {
+  std::string t(s.substr(0, 60));
+  for (char& c : t)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return "'" + t + (s.size() > 60 ? "...'" : "'");
+}
+
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;

@@ -21,7 +21,7 @@ MPIRUN=(mpirun --oversubscribe)
 parser_bench() {
   local ROOT POINTS=${BENCH_POINTS:-100000}
   ROOT=$(cd "$HERE/../.." && pwd)
-  local SRCS=(src/ingest/log_ingest.cpp src/ingest/log_ingest_common.cpp src/ingest/log_ingest_json.cpp src/ingest/log_ingest_jsonl.cpp
+  local SRCS=(src/ingest/log_ingest.cpp src/ingest/log_ingest_common.cpp src/util/json_reader.cpp src/ingest/log_ingest_jsonl.cpp
     src/ingest/log_ingest_megatron.cpp src/ingest/log_ingest_config.cpp src/ingest/log_ingest_toml.cpp src/ingest/log_ingest_tensorboard.cpp
     src/ingest/log_ingest_lightning.cpp src/ingest/log_ingest_mlflow.cpp src/ingest/log_ingest_hf_trainer.cpp
     src/ingest/log_ingest_torchtitan.cpp src/ingest/log_ingest_wandb.cpp src/ingest/csv_ingest.cpp src/trials/smoothing.cpp src/util/text.cpp

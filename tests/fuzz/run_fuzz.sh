@@ -24,14 +24,15 @@
 #   all       each of the 13 single-parser targets above (not `log`), one after the other
 # The log-X targets prepend X to every input, so every execution goes to that parser.
 #
-# Builds tests/fuzz/fuzz_main.cpp directly against the sources the parsers need (no CMake, no
-# MPI/HDF5), seeds the corpus from examples/, jobs/, data/, tests/fuzz/seeds/FAMILY and
-# tests/fuzz/regressions/FAMILY, runs, and copies every crash/leak/timeout/oom input into
+# Builds tests/fuzz/fuzz_main.cpp against the whole library with clang, ASan, UBSan and libFuzzer
+# (tests/fuzz/CMakeLists.txt, in a CMake build of its own under $WORK), seeds the corpus from
+# examples/, jobs/, data/, tests/fuzz/seeds/FAMILY and tests/fuzz/regressions/FAMILY, runs, and copies every crash/leak/timeout/oom input into
 # tests/fuzz/regressions/FAMILY/ (byte 0 restored for log-X), where the unit test
 # FuzzCorpus.* replays it. Appends "date target executions seconds status" to
 # $WORK/summary.tsv. Exits non-zero when the fuzzer found something.
-# Environment: CXX_FUZZ (default clang++-14), FUZZ_WORK (default /tmp/hpsweep-fuzz-$UID: binaries,
-# corpora, artifacts, logs), FUZZ_JOBS (parallel fuzzing processes, default 1).
+# Environment: CXX_FUZZ and CC_FUZZ (default clang++-14, clang-14), FUZZ_WORK (default
+# /tmp/hpsweep-fuzz-$UID: the build, corpora, artifacts, logs), FUZZ_JOBS (parallel fuzzing
+# processes, default 1).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,74 +60,30 @@ if [ "$TARGET" = all ]; then
 fi
 
 case "$TARGET" in
-  log) FAMILY=log FUNCTION=fuzz_log_parsers BYTE0= ;;
-  log-[TWwLFHCMJK]) FAMILY=log FUNCTION=fuzz_log_parsers BYTE0=${TARGET#log-} ;;
-  csv) FAMILY=csv FUNCTION=fuzz_csv_ingest BYTE0= ;;
-  job) FAMILY=job FUNCTION=fuzz_job_file BYTE0= ;;
-  command) FAMILY=command FUNCTION=fuzz_command_result BYTE0= ;;
+  log) FAMILY=log BYTE0= ;;
+  log-[TWwLFHCMJK]) FAMILY=log BYTE0=${TARGET#log-} ;;
+  csv | job | command) FAMILY=$TARGET BYTE0= ;;
   *)
     echo "unknown target '$TARGET' (see the top of $0)" >&2
     exit 2
     ;;
 esac
 
-SOURCES=(
-  src/ingest/log_ingest.cpp
-  src/ingest/log_ingest_common.cpp
-  src/ingest/log_ingest_json.cpp
-  src/ingest/log_ingest_jsonl.cpp
-  src/ingest/log_ingest_megatron.cpp
-  src/ingest/log_ingest_config.cpp
-  src/ingest/log_ingest_toml.cpp
-  src/ingest/log_ingest_tensorboard.cpp
-  src/ingest/log_ingest_lightning.cpp
-  src/ingest/log_ingest_mlflow.cpp
-  src/ingest/log_ingest_hf_trainer.cpp
-  src/ingest/log_ingest_torchtitan.cpp
-  src/ingest/log_ingest_wandb.cpp
-  src/ingest/csv_ingest.cpp
-  src/spec/ini.cpp
-  src/spec/job.cpp
-  src/spec/backend_options.cpp
-  src/backends/command.cpp
-  src/trials/smoothing.cpp
-  src/trials/trial.cpp
-  src/util/text.cpp
-  src/util/error.cpp
-  src/util/json.cpp
-  src/util/json_value.cpp
-  src/util/serialize.cpp
-  src/util/stop_signals.cpp
-)
-LIBS=(-lyaml-cpp -lsimdjson -lz -lboost_program_options)
-
-mkdir -p "$WORK/obj" "$WORK/artifacts-$TARGET" "$HERE/regressions/$FAMILY"
+# The fuzz binaries link the library itself (tests/fuzz/CMakeLists.txt), instrumented: a build
+# of its own under $WORK, configured once, rebuilt by CMake as sources change.
+mkdir -p "$WORK/artifacts-$TARGET" "$HERE/regressions/$FAMILY"
 rm -f "$WORK/artifacts-$TARGET"/*
-FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
-  -I"$ROOT/include" -I"$ROOT/src" -I"$HERE")
-# An object is rebuilt when its source or a header it includes (its .d file) is newer.
-stale() {  # object
-  [ -f "$1" ] && [ -f "$1.d" ] || return 0
-  local dep
-  for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$1.d"); do
-    [ "$dep" -nt "$1" ] && return 0
-  done
-  return 1
-}
-OBJS=()
-for src in "${SOURCES[@]}"; do
-  obj="$WORK/obj/$(echo "$src" | tr / _).o"
-  if stale "$obj"; then
-    echo "== compiling $src"
-    "$CXX" "${FLAGS[@]}" -MMD -MF "$obj.d" -c "$ROOT/$src" -o "$obj"
-  fi
-  OBJS+=("$obj")
-done
-BIN="$WORK/fuzz-$TARGET"
-DEFS=(-DHPSWEEP_FUZZ_TARGET="$FUNCTION")
-[ -n "$BYTE0" ] && DEFS+=(-DHPSWEEP_FUZZ_BYTE0="'$BYTE0'")
-echo "== building $BIN with $CXX"
-"$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "${DEFS[@]}" "$HERE/fuzz_main.cpp" "${OBJS[@]}" "${LIBS[@]}" -o "$BIN"
+BUILD="$WORK/build"
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  echo "== configuring $BUILD with $CXX (ASan + UBSan + libFuzzer)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER="${CC_FUZZ:-clang-14}" -DCMAKE_CXX_COMPILER="$CXX" \
+    -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+    -DHPSWEEP_BUILD_TESTS=OFF -DHPSWEEP_FUZZ=ON -DBUILD_SHARED_LIBS=OFF >"$WORK/configure.log" ||
+    { cat "$WORK/configure.log"; exit 1; }
+fi
+echo "== building hpsweep-fuzz-$TARGET (the whole library the first time: a few minutes)"
+cmake --build "$BUILD" --target "hpsweep-fuzz-$TARGET" -j "$(nproc)" >"$WORK/build.log" || { tail -40 "$WORK/build.log"; exit 1; }
+BIN="$BUILD/tests/fuzz/hpsweep-fuzz-$TARGET"
 
 # ---- seeds: written in the target's input format ----
 SEEDS="$WORK/seeds-$TARGET"

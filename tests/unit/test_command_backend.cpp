@@ -11,6 +11,7 @@
 
 #include "hpsweep/backends/command.hpp"
 #include "hpsweep/util/error.hpp"
+#include "hpsweep/util/json_value.hpp"
 #include "hpsweep/util/stop_signals.hpp"
 #include "test_helpers.hpp"
 
@@ -228,4 +229,41 @@ TEST_F(CommandBackendRun, HugeOutputIsKeptAsHeadAndTailAndSaysSo) {
     EXPECT_EQ(kept.rfind("0000", 0), 0u) << name << ": the head was not kept";
   }
   EXPECT_NE(read_bytes(trial_dir() + "/stdout.txt").find("{\"loss\": 2.25}"), std::string::npos);
+}
+
+// The typed tree the command backend reads result lines into (parse_json_value, on the same
+// simdjson reader as the run-log parsers).
+TEST(JsonValue, KeepsTypesSoAStringTrueIsNotTheBooleanAndARepeatedKeyKeepsItsLastValue) {
+  JsonValue v;
+  std::string why;
+  ASSERT_TRUE(parse_json_value(R"( {"a": "true", "b": true, "c": null, "d": [1, 2.5e-3, -0], "e": {"f": "\u00e9\ud83d\ude00"},
+                                     "loss": 1, "loss": 2} )",
+                               v, why))
+      << why;
+  EXPECT_EQ(v.find("a")->kind, JsonValue::Kind::String);
+  EXPECT_EQ(v.find("a")->text, "true");
+  EXPECT_EQ(v.find("b")->kind, JsonValue::Kind::Bool);
+  EXPECT_TRUE(v.find("b")->boolean);
+  EXPECT_EQ(v.find("c")->kind, JsonValue::Kind::Null);
+  ASSERT_EQ(v.find("d")->items.size(), 3u);
+  EXPECT_DOUBLE_EQ(v.find("d")->items[1].number, 2.5e-3);
+  EXPECT_EQ(v.find("d")->items[1].text, "2.5e-3");  // the literal as written
+  EXPECT_EQ(v.find("e")->find("f")->text, "\xC3\xA9\xF0\x9F\x98\x80");  // a surrogate pair is one code point
+  EXPECT_DOUBLE_EQ(v.find("loss")->number, 2);
+  EXPECT_EQ(v.find("nope"), nullptr);
+}
+
+TEST(JsonValue, RefusesBrokenOrTooDeepTextWithAReasonAndItsLine) {
+  JsonValue v;
+  std::string why;
+  EXPECT_FALSE(parse_json_value("{\"a\": 1,\n \"b\": }", v, why));
+  EXPECT_NE(why.find("line 2"), std::string::npos) << why;
+  EXPECT_FALSE(parse_json_value("{\"a\": 1} trailing", v, why));
+  EXPECT_FALSE(parse_json_value("[1, 2]", v, why));  // a result is an object
+  EXPECT_NE(why.find("not a JSON object"), std::string::npos) << why;
+  std::string deep = "{\"a\": ";
+  for (int i = 0; i < 70; ++i) deep += "[";
+  for (int i = 0; i < 70; ++i) deep += "]";
+  EXPECT_FALSE(parse_json_value(deep + "}", v, why));
+  EXPECT_NE(why.find("deeper than 64"), std::string::npos) << why;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// A small JSON reader that keeps value types (a reader that turns everything into strings makes
+// A JSON object as a tree that keeps value types (a reader that turns everything into strings makes
 // `"diverged": "yes"` and `true` look alike). It accepts JSON as Python writes it:
 // bare NaN, Infinity and -Infinity are numbers, and a number beyond double range (1e400) reads
 // as an infinity rather than failing.
@@ -24,8 +24,8 @@ struct JsonValue {
   static const char* kind_name(Kind k);
 };
 
-// Parses one JSON value (surrounding whitespace allowed). Returns false with a reason on error.
-// Nesting is limited to 64 levels.
+// Parses one JSON object (surrounding whitespace allowed) with hpsweep's JSON reader (simdjson).
+// Returns false with a reason on error. Nesting is limited to 64 levels.
 bool parse_json_value(std::string_view text, JsonValue& out, std::string& why);
 
 }  // namespace hpsweep

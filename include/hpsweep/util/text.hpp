@@ -10,6 +10,8 @@ namespace hpsweep {
 std::string trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string to_lower(std::string_view s);
+// s quoted for an error message, cut at 60 characters, control characters shown as '?'.
+std::string shown(std::string_view s);
 
 // Levenshtein distance, for "did you mean" suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);

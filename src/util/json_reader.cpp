@@ -1,7 +1,7 @@
-// JSON for the run-log parsers (declared in log_ingest_common.hpp), read with simdjson's On-Demand
-// parser (Debian libsimdjson-dev). On-Demand only checks what it is asked for, so every value is
-// visited: what is not kept is still validated. Scalars keep their text as written (numbers are
-// read later by parse_double, so "1e400" and "3.0" mean what they meant before), strings are
+// hpsweep's JSON reader (json_reader.hpp): the run-log parsers' logs and configs, the command
+// backend's result lines, the stored fits. simdjson's On-Demand parser (Debian libsimdjson-dev). On-Demand only checks
+// what it is asked for, so every value is visited: what is not kept is still validated. Scalars keep their text as
+// written (numbers are read later by parse_double, so "1e400" and "3.0" mean what they meant before), strings are
 // unescaped, and Python's bare NaN / Infinity / -Infinity (and C's nan / inf) are taken as
 // numbers, which simdjson alone would refuse.
 #include <simdjson.h>
@@ -9,9 +9,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "ingest/log_ingest_common.hpp"
+#include "hpsweep/util/text.hpp"
+#include "util/json_reader.hpp"
 
-namespace hpsweep::log_ingest_detail {
+namespace hpsweep {
 
 namespace od = simdjson::ondemand;
 
@@ -67,7 +68,10 @@ class Walker {
   simdjson::error_code value(od::value v, JsonNode* out, int depth) {
     const std::string_view raw = trimmed_token(v.raw_json_token());
     if (!raw.empty() && raw.front() != '{' && raw.front() != '[' && raw.front() != '"' && is_non_finite_word(raw)) {
-      if (out) out->text.assign(raw);
+      if (out) {
+        out->text.assign(raw);
+        out->scalar = JsonNode::Scalar::Number;
+      }
       return simdjson::SUCCESS;
     }
     od::json_type type;
@@ -112,7 +116,10 @@ class Walker {
       case od::json_type::string: {
         std::string_view s;
         if (auto e = v.get_string().get(s)) return e;
-        if (out) out->text.assign(s);
+        if (out) {
+          out->text.assign(s);
+          out->scalar = JsonNode::Scalar::String;
+        }
         return simdjson::SUCCESS;
       }
       case od::json_type::number:
@@ -120,19 +127,28 @@ class Walker {
           error_ = WalkError{"malformed number " + shown(raw), raw.data()};
           return simdjson::NUMBER_ERROR;
         }
-        if (out) out->text.assign(raw);
+        if (out) {
+          out->text.assign(raw);
+          out->scalar = JsonNode::Scalar::Number;
+        }
         return simdjson::SUCCESS;
       case od::json_type::boolean: {
         bool b = false;
         if (auto e = v.get_bool().get(b)) return e;
-        if (out) out->text = b ? "true" : "false";
+        if (out) {
+          out->text = b ? "true" : "false";
+          out->scalar = JsonNode::Scalar::Bool;
+        }
         return simdjson::SUCCESS;
       }
       case od::json_type::null: {
         bool is_null = false;
         if (auto e = v.is_null().get(is_null)) return e;
         if (!is_null) return simdjson::N_ATOM_ERROR;
-        if (out) out->text = "null";
+        if (out) {
+          out->text = "null";
+          out->scalar = JsonNode::Scalar::Null;
+        }
         return simdjson::SUCCESS;
       }
     }
@@ -271,4 +287,4 @@ bool json_scalar(const JsonNode& node, std::string_view key, std::string& out) {
   return true;
 }
 
-}  // namespace hpsweep::log_ingest_detail
+}  // namespace hpsweep
