@@ -95,15 +95,17 @@ std::string format_fit(const FitReport& r) {
                   r.trials_used, r.optima.size() + r.skipped_cells.size(), r.options.selection.text().c_str(),
                   r.options.bootstrap.resamples, r.options.bootstrap.by_cell ? "cells" : "points");
   out += buf;
-  out += "\nper-cell optima (N, D: lr, B tokens, wd, loss; runs selected, or a fitted bowl's runs; plateau lr and B ranges)\n";
+  out +=
+      "\nper-cell optima (N, D: lr, B tokens, wd, loss; runs selected, or a fitted bowl's runs; plateau lr and B "
+      "ranges)\n";
   for (const auto& c : r.optima) {
     std::snprintf(buf, sizeof buf, "  N=%-8s D=%-8s lr=%-9s B=%-9s wd=%-6s L=%.5f  %3zu runs  lr %s-%s  B %s-%s%s%s\n",
                   format_short(c.params).c_str(), format_short(c.tokens).c_str(), format_short(c.lr).c_str(),
                   format_short(c.batch_tokens).c_str(), format_short(c.wd).c_str(), c.loss,
-                  c.fitted_points > 0 ? c.fitted_points : c.selected.size(),
-                  format_short(c.plateau_lr_lo).c_str(), format_short(c.plateau_lr_hi).c_str(),
-                  format_short(c.plateau_b_lo).c_str(), format_short(c.plateau_b_hi).c_str(),
-                  c.edges.empty() ? "" : "  EDGE", c.note.empty() ? "" : ("  (" + c.note + ")").c_str());
+                  c.fitted_points > 0 ? c.fitted_points : c.selected.size(), format_short(c.plateau_lr_lo).c_str(),
+                  format_short(c.plateau_lr_hi).c_str(), format_short(c.plateau_b_lo).c_str(),
+                  format_short(c.plateau_b_hi).c_str(), c.edges.empty() ? "" : "  EDGE",
+                  c.note.empty() ? "" : ("  (" + c.note + ")").c_str());
     out += buf;
     if (std::isfinite(c.lr_sd_log))
       out += "      standard error of ln lr* " + format_short(c.lr_sd_log, 3) + ", of ln B* " +

@@ -236,9 +236,10 @@ TEST_F(CommandBackendRun, HugeOutputIsKeptAsHeadAndTailAndSaysSo) {
 TEST(JsonValue, KeepsTypesSoAStringTrueIsNotTheBooleanAndARepeatedKeyKeepsItsLastValue) {
   JsonValue v;
   std::string why;
-  ASSERT_TRUE(parse_json_value(R"( {"a": "true", "b": true, "c": null, "d": [1, 2.5e-3, -0], "e": {"f": "\u00e9\ud83d\ude00"},
+  ASSERT_TRUE(
+      parse_json_value(R"( {"a": "true", "b": true, "c": null, "d": [1, 2.5e-3, -0], "e": {"f": "\u00e9\ud83d\ude00"},
                                      "loss": 1, "loss": 2} )",
-                               v, why))
+                       v, why))
       << why;
   EXPECT_EQ(v.find("a")->kind, JsonValue::Kind::String);
   EXPECT_EQ(v.find("a")->text, "true");
@@ -247,7 +248,7 @@ TEST(JsonValue, KeepsTypesSoAStringTrueIsNotTheBooleanAndARepeatedKeyKeepsItsLas
   EXPECT_EQ(v.find("c")->kind, JsonValue::Kind::Null);
   ASSERT_EQ(v.find("d")->items.size(), 3u);
   EXPECT_DOUBLE_EQ(v.find("d")->items[1].number, 2.5e-3);
-  EXPECT_EQ(v.find("d")->items[1].text, "2.5e-3");  // the literal as written
+  EXPECT_EQ(v.find("d")->items[1].text, "2.5e-3");                      // the literal as written
   EXPECT_EQ(v.find("e")->find("f")->text, "\xC3\xA9\xF0\x9F\x98\x80");  // a surrogate pair is one code point
   EXPECT_DOUBLE_EQ(v.find("loss")->number, 2);
   EXPECT_EQ(v.find("nope"), nullptr);
