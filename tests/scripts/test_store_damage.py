@@ -122,7 +122,10 @@ out = os.path.join(d, "changed", "s.h5")
 shutil.copytree(os.path.dirname(base), os.path.dirname(out))
 with h5py.File(out, "r+") as f:
     t = f["trials"][:]
-    t["smooth_loss"][7] *= 1.01
+    # A finished row with a finite loss (rows are in the order trials ended, and a DIVERGED one's
+    # infinite loss would not change when scaled).
+    row = next(i for i in range(7, len(t)) if np.isfinite(t["smooth_loss"][i]))
+    t["smooth_loss"][row] *= 1.01
     f["trials"][:] = t
 p = export(out, check=False)
 expect(p.returncode == 3 and "disagree" in p.stderr and "smooth_loss" in p.stderr, f"export served a changed .h5:\n{p.stderr}")

@@ -152,14 +152,16 @@ TEST_F(LookupTest, AGridPointTheTableLacksIsUnavailableNotFailedAndSurvivesTheJo
   }
 }
 
-TEST_F(LookupTest, AMissingTableIsAnInputErrorNamingTheFile) {
+TEST_F(LookupTest, AMissingTableIsAnInputErrorNamingTheTableAndTheJobFileLine) {
   std::string text = lookup_job();
   text.replace(text.find(kStepLawCsv), kStepLawCsv.size(), "/nonexistent/table.csv");
   try {
     parse_job(text, "missing.ini");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/table.csv"), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("/nonexistent/table.csv"), std::string::npos) << what;
+    EXPECT_EQ(what.rfind("missing.ini:", 0), 0u) << what;  // the job file and the line of [lookup] file
   }
 }
 
