@@ -316,7 +316,10 @@ void overwrite(hid_t dset, hid_t mem_type, const void* data, hsize_t count, cons
 
 void read_all(hid_t dset, hid_t mem_type, void* data, const std::string& file) {
   if (dataset_length(dset, file) == 0) return;
-  check(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read dataset " + object_name(dset), file);
+  // Named before the read: H5Iget_name, like every HDF5 call, clears the error stack, and the order
+  // in which a call's arguments are evaluated is the compiler's (clang would lose the cause).
+  const std::string what = "read dataset " + object_name(dset);
+  check(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what, file);
 }
 
 }  // namespace hpsweep::h5

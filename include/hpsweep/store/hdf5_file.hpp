@@ -33,7 +33,8 @@ class Id {
 
 // Silences HDF5's automatic error printing once per process; errors surface as exceptions.
 void quiet_errors();
-// Throws Hdf5Error("<what> in '<file>': <HDF5 message>") when status < 0.
+// Throws Hdf5Error("<what> in '<file>': <HDF5 message>") when status < 0. `what` must not call
+// HDF5 (build it before the call): any HDF5 call clears the error stack that gives the message.
 hid_t check(hid_t status, const std::string& what, const std::string& file);
 
 bool is_hdf5_file(const std::string& path);
