@@ -399,6 +399,21 @@ TrialOutcome CommandBackend::run_placed(const Trial& trial, const Placement& pla
     if (placement.cpus > 0) env.emplace_back("OMP_NUM_THREADS", std::to_string(placement.cpus));
   }
   const std::string marker = "HPSWEEP_TRIAL_DIR=" + dir;
+  // The child's whole environment, built here: between fork and exec a threaded worker's child
+  // may only make async-signal-safe calls (setenv allocates, and another thread may have held the
+  // allocator's lock at the fork: the child then waits forever).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view key = entry.substr(0, entry.find('='));
+    if (std::none_of(env.begin(), env.end(), [&](const auto& kv) { return kv.first == key; }))
+      env_strings.emplace_back(entry);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string exec_failed = "hpsweep: cannot execute '" + args[0] + "': ";
 
   const pid_t worker = getpid();
   // Counted before the fork: a trial may signal the worker before the parent runs again.
@@ -417,11 +432,12 @@ TrialOutcome CommandBackend::run_placed(const Trial& trial, const Placement& pla
     const int in = ::open("/dev/null", O_RDONLY);
     if (o < 0 || e < 0 || in < 0) _exit(126);
     dup2(in, 0), dup2(o, 1), dup2(e, 2);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL), signal(SIGUSR1, SIG_DFL);
-    execvp(cargv[0], cargv.data());
-    const std::string msg = "hpsweep: cannot execute '" + args[0] + "': " + std::strerror(errno) + "\n";
-    (void)!::write(2, msg.data(), msg.size());
+    execvpe(cargv[0], cargv.data(), envp.data());
+    const char* why = strerrordesc_np(errno);  // a static string: no locale, no allocation
+    (void)!::write(2, exec_failed.data(), exec_failed.size());
+    if (why) (void)!::write(2, why, std::strlen(why));
+    (void)!::write(2, "\n", 1);
     _exit(127);
   }
   setpgid(pid, pid);

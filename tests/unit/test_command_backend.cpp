@@ -160,6 +160,33 @@ TEST_F(CommandBackendRun, ABadLossIsFailedAndNamesTheTrial) {
   EXPECT_NE(out.error.find("-1.5"), std::string::npos) << out.error;
 }
 
+TEST_F(CommandBackendRun, TheProgramSeesTheTrialsVariablesOverTheWorkersEnvironment) {
+  // The environment is built before the fork (the child of a threaded worker must not allocate).
+  setenv("HPSWEEP_TEST_KEEP", "kept", 1);
+  setenv("HPSWEEP_LR", "the worker's stale value", 1);
+  const auto out = run_script(
+      "[ \"$HPSWEEP_TEST_KEEP\" = kept ] && [ \"$HPSWEEP_LR\" = 0.01 ] && [ \"$HPSWEEP_TRIAL_ID\" = 000000001234abcd ] "
+      "&& [ -n \"$PATH\" ] && [ \"$(env | grep -c '^HPSWEEP_LR=')\" = 1 ] && echo '{\"loss\": 2.5}'");
+  unsetenv("HPSWEEP_TEST_KEEP");
+  unsetenv("HPSWEEP_LR");
+  EXPECT_EQ(out.state, TrialState::Done) << out.error;
+}
+
+TEST_F(CommandBackendRun, AProgramThatCannotBeExecutedIsFailedWithTheReason) {
+  CommandSettings s;
+  s.argv = {path("no-such-program")};
+  s.trial_root = dir_ + "/trials";
+  CommandBackend backend(s, 7);
+  Trial t;
+  t.id = 0x1234abcdULL;
+  t.point = TrialPoint{1e6, 2e6, 0.01, 8, 128, 0.1, 0, ""};
+  const TrialOutcome out = backend.run(t);
+  EXPECT_EQ(out.state, TrialState::Failed);
+  EXPECT_NE(out.error.find("cannot execute '" + path("no-such-program") + "': No such file or directory"),
+            std::string::npos)
+      << out.error;
+}
+
 TEST_F(CommandBackendRun, AProgramThatKillsItselfIsFailedWithItsSignalNamed) {
   for (const auto& [sig, name] : std::vector<std::pair<std::string, std::string>>{
            {"SEGV", "SIGSEGV"}, {"KILL", "SIGKILL"}, {"TERM", "SIGTERM"}}) {
