@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "hpsweep/backends/command.hpp"
@@ -162,14 +163,28 @@ TEST_F(CommandBackendRun, ABadLossIsFailedAndNamesTheTrial) {
 
 TEST_F(CommandBackendRun, TheProgramSeesTheTrialsVariablesOverTheWorkersEnvironment) {
   // The environment is built before the fork (the child of a threaded worker must not allocate).
+  // /usr/bin/env prints the environment exactly as the program got it (a shell would rebuild it):
+  // a variable the trial sets must appear once, with the trial's value.
   setenv("HPSWEEP_TEST_KEEP", "kept", 1);
-  setenv("HPSWEEP_LR", "the worker's stale value", 1);
-  const auto out = run_script(
-      "[ \"$HPSWEEP_TEST_KEEP\" = kept ] && [ \"$HPSWEEP_LR\" = 0.01 ] && [ \"$HPSWEEP_TRIAL_ID\" = 000000001234abcd ] "
-      "&& [ -n \"$PATH\" ] && [ \"$(env | grep -c '^HPSWEEP_LR=')\" = 1 ] && echo '{\"loss\": 2.5}'");
+  setenv("HPSWEEP_LR", "stale", 1);
+  CommandSettings s;
+  s.argv = {"/usr/bin/env"};
+  s.trial_root = dir_ + "/trials";
+  CommandBackend backend(s, 7);
+  Trial t;
+  t.id = 0x1234abcdULL;
+  t.point = TrialPoint{1e6, 2e6, 0.01, 8, 128, 0.1, 0, ""};
+  (void)backend.run(t);  // FAILED: env prints no result line
   unsetenv("HPSWEEP_TEST_KEEP");
   unsetenv("HPSWEEP_LR");
-  EXPECT_EQ(out.state, TrialState::Done) << out.error;
+  std::ifstream in(trial_dir() + "/stdout.txt");
+  std::map<std::string, std::vector<std::string>> seen;
+  for (std::string line; std::getline(in, line);)
+    seen[line.substr(0, line.find('='))].push_back(line.substr(line.find('=') + 1));
+  EXPECT_EQ(seen["HPSWEEP_LR"], std::vector<std::string>{"0.01"});
+  EXPECT_EQ(seen["HPSWEEP_TEST_KEEP"], std::vector<std::string>{"kept"});
+  EXPECT_EQ(seen["HPSWEEP_TRIAL_ID"], std::vector<std::string>{"000000001234abcd"});
+  EXPECT_EQ(seen["PATH"].size(), 1u);
 }
 
 TEST_F(CommandBackendRun, AProgramThatCannotBeExecutedIsFailedWithTheReason) {
