@@ -8,9 +8,7 @@
 #include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/backends/surrogate.hpp"
 #include "hpsweep/spec/job.hpp"
-#include "hpsweep/trials/trial.hpp"
 #include "hpsweep/util/error.hpp"
-#include "hpsweep/util/text.hpp"
 
 namespace hpsweep {
 
@@ -69,12 +67,7 @@ std::unique_ptr<Backend> make_single_backend(const JobSpec& job, const std::map<
                                              const std::string& trial_root) {
   if (job.backend_kind == "surrogate")
     return std::make_unique<SurrogateBackend>(SurrogateParams::from_options(options));
-  if (job.backend_kind == "mlp") {
-    // threads = auto counts the trials that can be left; the grid bounds them in every process.
-    const auto threads = options.find("threads");
-    const bool auto_threads = threads != options.end() && to_lower(trim(threads->second)) == "auto";
-    return make_mlp_backend(options, job.seed, auto_threads ? static_cast<std::int64_t>(expand_grid(job).size()) : 0);
-  }
+  if (job.backend_kind == "mlp") return make_mlp_backend(options, job.seed);
   if (job.backend_kind == "lookup") return std::make_unique<LookupBackend>(LookupSettings::from_options(options));
   if (job.backend_kind == "command")
     return std::make_unique<CommandBackend>(CommandSettings::from_options(options, trial_root), job.seed);

@@ -62,7 +62,9 @@ void AdaptiveTasks::take_new_rounds() {
 std::string AdaptiveTasks::dispatch(std::size_t index, int rank) {
   const Trial& t = planner_.grid()[queue_[index]];  // the grid never changes: no lock
   sink_.on_dispatch(t, rank);
-  return protocol::encode_trial(t);
+  // Later rounds are not decided yet: every grid trial without a result may still run. (Results
+  // are added on this thread only, so the count needs no lock.)
+  return protocol::encode_trial(t, static_cast<std::int64_t>(planner_.grid().size() - planner_.result_count()));
 }
 
 void AdaptiveTasks::on_result(int, std::string payload) {

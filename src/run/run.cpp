@@ -13,7 +13,6 @@
 #include <tuple>
 
 #include "hpsweep/backends/backend.hpp"
-#include "hpsweep/backends/mlp.hpp"
 #include "hpsweep/planner/adaptive_tasks.hpp"
 #include "hpsweep/reports/progress.hpp"
 #include "hpsweep/reports/status.hpp"
@@ -155,8 +154,6 @@ int run_master_side(Comm& comm, const RunOptions& o) {
   std::printf("hpsweep: sweep '%s': %zu trials in the grid, %zu to run on %zu worker%s -> %s\n", job.name.c_str(),
               grid.size(), todo.size(), workers.size(), workers.size() == 1 ? "" : "s", o.out_path.c_str());
   std::fflush(stdout);
-  // threads = auto: worker threads of this process split the cores between the trials left.
-  mlp_set_trials_left(static_cast<std::int64_t>(todo.size()));
 
   Progress progress(grid.size(), grid.size() - todo.size(), stdout,
                     Progress::mode_from(o.progress, stdout, launched_by_mpi()));

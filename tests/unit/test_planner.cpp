@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -237,8 +238,25 @@ TEST(AdaptiveTasks, WorkersGetEachRoundAsSoonAsItIsDecidedAndEveryPlannedTrialRu
   Planner planner(job, grid);
   LocalWorld world(4);
   std::vector<std::thread> threads;
-  const BackendFactory make = [](const std::string& path, const std::string& text, const std::string&) {
-    return make_backend(parse_job(text, path));
+  // The surrogate, recording the count of unfinished trials each trial arrives with.
+  struct HintRecorder : Backend {
+    std::unique_ptr<Backend> inner;
+    std::mutex* mutex;
+    std::vector<std::int64_t>* hints;
+    TrialOutcome run(const Trial& t) override { return inner->run(t); }
+    void note_trials_left(std::int64_t n) override {
+      std::lock_guard lock(*mutex);
+      hints->push_back(n);
+    }
+  };
+  std::mutex hints_mutex;
+  std::vector<std::int64_t> hints;
+  const BackendFactory make = [&](const std::string& path, const std::string& text, const std::string&) {
+    auto b = std::make_unique<HintRecorder>();
+    b->inner = make_backend(parse_job(text, path));
+    b->mutex = &hints_mutex;
+    b->hints = &hints;
+    return std::unique_ptr<Backend>(std::move(b));
   };
   for (int r = 1; r <= 3; ++r)
     threads.emplace_back([&world, r, &make] { run_worker(world.endpoint(r), "host", make); });
@@ -257,6 +275,12 @@ TEST(AdaptiveTasks, WorkersGetEachRoundAsSoonAsItIsDecidedAndEveryPlannedTrialRu
   const auto planned = planner.planned();
   EXPECT_EQ(sink.results.size(), planned.size());
   for (const auto& t : planned) EXPECT_EQ(sink.results.count(t.id), 1u);
+  // Each trial told its worker how many grid trials had no result yet: all of them at first, then
+  // fewer, never fewer than the plan leaves unrun.
+  ASSERT_EQ(hints.size(), planned.size());
+  EXPECT_EQ(*std::max_element(hints.begin(), hints.end()), static_cast<std::int64_t>(grid.size()));
+  EXPECT_LT(*std::min_element(hints.begin(), hints.end()), static_cast<std::int64_t>(grid.size()));
+  EXPECT_GE(*std::min_element(hints.begin(), hints.end()), static_cast<std::int64_t>(grid.size() - planned.size()));
   // The same plan as in virtual time: decisions depend on the results, not on their timing.
   std::map<TrialId, TrialRecord> answers;
   for (auto& r : run_all(job, grid)) answers[r.trial.id] = r;

@@ -173,8 +173,7 @@ struct MlpRunStats {
 
 class MlpBackend : public Backend {
  public:
-  // `grid_trials`: the trials of the job's grid, the most that can be left (threads = auto).
-  MlpBackend(MlpSettings settings, std::uint64_t sweep_seed, std::int64_t grid_trials = 0);
+  MlpBackend(MlpSettings settings, std::uint64_t sweep_seed);
   ~MlpBackend() override;
   TrialOutcome run(const Trial& trial) override;
   // threads = auto takes the CPUs the scheduler gave the trial ([resources] cpus), when given.
@@ -197,7 +196,6 @@ class MlpBackend : public Backend {
                      int placed_cpus = 0);
   MlpSettings s_;
   std::uint64_t sweep_seed_;
-  std::int64_t grid_trials_ = 0;
   std::unique_ptr<Task> task_;
   std::atomic<bool> cancelled_{false};
   MlpRunStats stats_;
@@ -210,10 +208,10 @@ class MlpBackend : public Backend {
 // trials are left: `trials_left` (0: unknown). The trials running at once never hold more GEMM
 // threads than there are cores.
 int mlp_auto_threads(std::int64_t trials_left = 0);
-// The sweep's trials not yet finished, for threads = auto in this process: `hpsweep run` sets the
-// trials it has to run, each trial the master sends carries its count (worker processes of an MPI
-// run learn it that way), and each mlp trial that ends in this process counts one down. Before
-// any of that, the size of the job's grid bounds it. 0: unknown.
+// The sweep's trials not yet finished, for threads = auto in this process: each trial the master
+// sends carries its count (Backend::note_trials_left sets it, in worker threads and in the worker
+// processes of an MPI run alike), and each mlp trial that ends in this process counts one down.
+// 0: unknown.
 void mlp_set_trials_left(std::int64_t trials);
 
 // The GEMM library and the kernels it runs on this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...;
@@ -224,9 +222,8 @@ std::string mlp_gemm_library();
 std::string mlp_elementwise_isa();
 
 // `sweep_seed`: the job's [sweep] seed (seeds the task; trial ids already include it).
-// `grid_trials`: the trials of the job's grid, for threads = auto (0: unknown).
 std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options,
-                                          std::uint64_t sweep_seed = 0, std::int64_t grid_trials = 0);
+                                          std::uint64_t sweep_seed = 0);
 
 // Double-precision access to the network, for gradient checks and coordinate checks.
 class MlpProbe {

@@ -79,6 +79,7 @@ class Planner {
   // grid are ignored. Returns true when the result completes its round (a decision may be ready).
   bool add_result(const TrialRecord& record);
   bool has_result(TrialId id) const { return results_.count(id) > 0; }
+  std::size_t result_count() const { return results_.size(); }
   // Plans every round whose inputs are complete. Returns how many rounds were added.
   int advance();
 

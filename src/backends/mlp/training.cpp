@@ -142,19 +142,15 @@ int mlp_auto_threads(std::int64_t trials_left) {
   return std::max(1, static_cast<int>(cores / std::max<std::int64_t>(1, at_once)));
 }
 
-MlpBackend::MlpBackend(MlpSettings settings, std::uint64_t sweep_seed, std::int64_t grid_trials)
-    : s_(settings),
-      sweep_seed_(sweep_seed),
-      grid_trials_(grid_trials),
-      task_(std::make_unique<Task>(settings, sweep_seed)) {
+MlpBackend::MlpBackend(MlpSettings settings, std::uint64_t sweep_seed)
+    : s_(settings), sweep_seed_(sweep_seed), task_(std::make_unique<Task>(settings, sweep_seed)) {
   ++live_backends;
 }
 MlpBackend::~MlpBackend() { --live_backends; }
 double MlpBackend::task_floor() const { return task_->floor; }
 
-std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options, std::uint64_t sweep_seed,
-                                          std::int64_t grid_trials) {
-  return std::make_unique<MlpBackend>(MlpSettings::from_options(options), sweep_seed, grid_trials);
+std::unique_ptr<Backend> make_mlp_backend(const std::map<std::string, std::string>& options, std::uint64_t sweep_seed) {
+  return std::make_unique<MlpBackend>(MlpSettings::from_options(options), sweep_seed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,9 +208,7 @@ TrialOutcome MlpBackend::train(const Trial& trial, std::vector<std::vector<doubl
                                  ? trial.id
                                  : mix(sweep_seed_, 0x5EED0000ull + static_cast<std::uint64_t>(pt.repeat));
   NormalSource init_rng(mix(base, 1)), data_rng(mix(base, 2));
-  set_gemm_threads(s_.threads > 0    ? static_cast<int>(s_.threads)
-                   : placed_cpus > 0 ? placed_cpus
-                                     : mlp_auto_threads(grid_trials_));
+  set_gemm_threads(s_.threads > 0 ? static_cast<int>(s_.threads) : placed_cpus > 0 ? placed_cpus : mlp_auto_threads());
 
   // Everything the step loop touches is allocated here, once.
   std::unique_ptr<Net<float>> net_ptr;
